@@ -1,0 +1,581 @@
+"""``MCPClient``: one session's connections to stdio MCP servers (cause C3).
+
+Each websocket session of the reference backend owns one client. The client
+starts its servers lazily (on the first :meth:`MCPClient.list_tools` or
+:meth:`MCPClient.call_tool`), as real subprocesses, and talks to them with the
+``mcp`` SDK (2.x: ``stdio_client`` + ``ClientSession``).
+
+Correct client (``leave_sessions_open=False``)
+    Every server session lives in an *owner task* that the client creates::
+
+        async with stdio_client(params) as (r, w), ClientSession(r, w) as s:
+            await s.initialize()
+            ready.set_result(s)
+            await stop_event.wait()
+
+    anyio requires a cancel scope (so every task group, so both contexts
+    above) to be exited by the task that entered it. An owner task opens and
+    closes its own contexts, so :meth:`MCPClient.aclose` may be called from any
+    task (the disconnect handler, typically): it sets the stop events and
+    awaits the owner tasks (5 s, then cancels them and, as a last resort,
+    kills the recorded children). The SDK's own shutdown closes the server's
+    stdin, waits, escalates to SIGTERM/SIGKILL and reaps the child.
+
+Fault C3 (``leave_sessions_open=True``): what we found and what we model
+    Upstream (Open-LLM-VTuber's ``MCPClient``) enters ``stdio_client`` and
+    ``ClientSession`` on an ``AsyncExitStack`` directly in whatever task first
+    needs a server (the conversation task) and later calls
+    ``await exit_stack.aclose()`` from the disconnect handler, another task.
+
+    Measured with mcp 2.3.0 + anyio 4.16 on Python 3.11, with a plain
+    ``contextlib.AsyncExitStack`` (and, for comparison, mcp 1.9.4 on the same
+    anyio): the cross-task close does *not* leave the children running.
+    ``ClientSession.__aexit__`` cancels its task group and then raises
+    ``RuntimeError("Attempted to exit cancel scope in a different task than
+    it was entered in")``; ``AsyncExitStack`` keeps unwinding and throws that
+    error into ``stdio_client``'s generator, whose ``finally`` block runs the
+    SDK's *shielded* shutdown (close stdin, wait 2 s, kill the process tree)
+    in the closing task *before* its own task-group exit raises the same
+    RuntimeError again. So the process is killed and reaped, and only the
+    error reaches the caller.
+
+    To keep the upstream failure visible, the fault mode models the
+    mechanism that makes it leak: *the first context exit raises, the error
+    is swallowed and logged, and the remaining unwinding never happens.* The
+    exit stack used in this mode (:class:`_AbortingExitStack`) is a LIFO
+    stack like ``AsyncExitStack`` except that it stops at the first exit that
+    raises and re-raises that error. With servers entered in upstream order
+    (``stdio(a), session(a), stdio(b), session(b)``), a cross-task
+    :meth:`MCPClient.aclose` runs only ``session(b).__aexit__``, which cancels
+    that session's dispatcher and raises the anyio RuntimeError;
+    :meth:`MCPClient.aclose` logs ``Error closing MCPClient: ...`` and
+    returns. Then every server subprocess is still running, ``session(a)`` is
+    still usable, ``active_sessions`` still holds both sessions (upstream
+    clears it only after a successful close), and the ``stdio_client``
+    generators stay suspended at their ``yield``. Their pipe-reader tasks are
+    registered with the event loop's selector, which keeps them, the process
+    objects and the subprocess transports reachable, so nothing is garbage
+    collected or killed behind our back. A close from the *same* task that
+    opened the sessions unwinds fully and kills the children, as upstream.
+
+    Two things the model adds so that the leak cannot break the process:
+
+    * Each fault-C3 client has one *guard task* (``mcp-exit-stack-guard``),
+      held in a module-level set, that owns the end of the stack's life. It
+      sleeps until a close fails, then polls once a second while any leaked
+      child is alive. When they have all exited (killed by someone else), or
+      when the task is cancelled (``asyncio.run`` cancels every task at loop
+      shutdown, closed or not), it finishes the unwinding in its own task and
+      logs the expected anyio RuntimeErrors at debug level. Without it, loop
+      shutdown would hang (the SDK's stdout reader drains a live child's pipe
+      in a shielded scope, until EOF) and ``loop.shutdown_asyncgens()`` would
+      finalize the suspended ``stdio_client`` generators and report their
+      cross-task exit as an error with a traceback. So the children leak for
+      as long as the event loop runs, which is what a long-running backend
+      shows, and the loop still closes cleanly. A clean close cancels the
+      guard.
+    * The opening task must have finished before the close, as in the
+      backend, where the disconnect handler cancels and awaits the
+      conversation task first. If it is still running, cancelling the
+      abandoned session scope would go on cancelling that task (anyio keeps
+      cancelling the host task of a cancelled scope it never left).
+
+Every wait on a subprocess or session is bounded: start 15 s, call
+``call_timeout_s`` (10 s), close 5 s. The servers' stderr goes to
+``os.devnull`` so test and benchmark output stays clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import itertools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import psutil
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to start one server (spawn, handshake).
+START_TIMEOUT_S = 15.0
+#: Seconds for a close to finish before owner tasks are cancelled.
+CLOSE_TIMEOUT_S = 5.0
+#: How often the guard of a leaked client checks whether its children still run.
+_LEAK_POLL_S = 1.0
+#: Environment variable that tags each server subprocess with its client and
+#: server name, so a client finds exactly its own children among many
+#: identical ones (every session starts the same scripts).
+MARKER_ENV = "LEAKLAB_MCP_SESSION"
+
+_client_ids = itertools.count(1)
+# Tasks are only weakly referenced by asyncio; this set keeps owner and
+# guard tasks alive until they finish, even if their client is dropped.
+_BACKGROUND_TASKS: set[asyncio.Task[Any]] = set()
+
+
+class MCPToolError(RuntimeError):
+    """A tool that does not exist, failed, timed out, or whose server is gone."""
+
+
+@dataclass
+class _OwnedSession:
+    """Bookkeeping of one server session that lives in its own owner task."""
+
+    name: str
+    ready: asyncio.Future[ClientSession]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class _AbortingExitStack:
+    """A LIFO exit stack whose unwinding stops at the first exit that raises.
+
+    The C3 model (see the module docstring): ``contextlib.AsyncExitStack``
+    would go on unwinding after a failed exit, and with this SDK that still
+    kills the children; this stack leaves everything below the failing entry
+    entered, which is the state upstream ends up in when the close fails.
+    """
+
+    def __init__(self) -> None:
+        # Each entry undoes one step: the bound __aexit__ of an entered
+        # context manager, or a plain callback.
+        self._entries: list[Callable[[], Awaitable[Any] | None]] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def enter_async_context(self, cm: Any) -> Any:
+        """Enter ``cm`` in the current task and push its exit.
+
+        Args:
+            cm: an async context manager.
+
+        Returns:
+            What ``cm.__aenter__`` returned.
+        """
+        result = await type(cm).__aenter__(cm)
+        self._entries.append(lambda: type(cm).__aexit__(cm, None, None, None))
+        return result
+
+    def callback(self, fn: Callable[[], Any]) -> None:
+        """Push a synchronous callback, run when the stack unwinds past it."""
+        self._entries.append(fn)
+
+    async def _pop_and_run(self) -> None:
+        undo = self._entries.pop()
+        result = undo()
+        if isinstance(result, Awaitable):
+            await result
+
+    async def aclose(self) -> None:
+        """Unwind, last entered first; stop at and re-raise the first error."""
+        while self._entries:
+            await self._pop_and_run()
+
+    async def unwind_quietly(self, timeout_s: float) -> None:
+        """Unwind everything left, each step bounded, errors logged at debug.
+
+        Used by the guard task: the errors here are the expected anyio
+        "different task" RuntimeErrors, already reported once by the close.
+        """
+        while self._entries:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._pop_and_run()
+            except Exception as exc:  # noqa: BLE001 - expected, see docstring
+                logger.debug("leaked MCP context unwound with %s: %s", type(exc).__name__, exc)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Whether ``proc`` still runs (a zombie has exited; it only awaits reaping)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _result_text(result: Any) -> str:
+    """The text of a ``CallToolResult``: its text blocks, one per line."""
+    parts: list[str] = []
+    for block in result.content or []:
+        text = getattr(block, "text", None)
+        parts.append(text if isinstance(text, str) else f"[{getattr(block, 'type', 'content')}]")
+    if not parts and result.structured_content is not None:
+        parts.append(str(result.structured_content))
+    return "\n".join(parts)
+
+
+def _keep_task(task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+    _BACKGROUND_TASKS.add(task)
+    task.add_done_callback(_BACKGROUND_TASKS.discard)
+    return task
+
+
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    # A ready future may fail while nobody awaits it (its starter timed out or
+    # was cancelled); reading the exception stops asyncio from logging
+    # "Future exception was never retrieved".
+    if not fut.cancelled():
+        fut.exception()
+
+
+class MCPClient:
+    """Connections from one session to its stdio MCP servers.
+
+    Attributes:
+        active_sessions: server name -> its open ``ClientSession``.
+        closed: whether :meth:`aclose` has run.
+        leave_sessions_open: whether fault C3 is on.
+        call_timeout_s: seconds allowed for one tool call or tool listing.
+    """
+
+    def __init__(
+        self,
+        servers: dict[str, list[str]],
+        *,
+        leave_sessions_open: bool = False,
+        call_timeout_s: float = 10.0,
+    ) -> None:
+        """Configure the client; nothing starts until a server is needed.
+
+        Args:
+            servers: server name -> argv (``argv[0]`` is the executable).
+            leave_sessions_open: switch fault C3 on (see the module docstring).
+            call_timeout_s: seconds allowed for one call to a server.
+
+        Raises:
+            ValueError: for a server with an empty argv.
+        """
+        for name, argv in servers.items():
+            if not argv:
+                raise ValueError(f"MCP server {name!r} has an empty argv")
+        self._servers = {name: list(argv) for name, argv in servers.items()}
+        self.leave_sessions_open = leave_sessions_open
+        self.call_timeout_s = call_timeout_s
+        self.active_sessions: dict[str, ClientSession] = {}
+        self.closed = False
+        self._id = next(_client_ids)
+        self._tools: list[dict[str, Any]] | None = None
+        # exposed tool name -> (server name, the server's own tool name)
+        self._tool_owner: dict[str, tuple[str, str]] = {}
+        self._children: dict[str, list[psutil.Process]] = {}
+        self._failed: dict[str, str] = {}
+        self._start_lock = asyncio.Lock()
+        self._owned: dict[str, _OwnedSession] = {}
+        # Fault C3 only: upstream's stack, and the guard task that finishes
+        # its unwinding when nothing else will (see _guard_exit_stack).
+        self._exit_stack = _AbortingExitStack()
+        self._leaked = asyncio.Event()
+        self._guard: asyncio.Task[None] | None = None
+        self._errlog: IO[str] | None = None
+
+    # -- inspection ---------------------------------------------------------
+    def child_pids(self) -> list[int]:
+        """PIDs of the server subprocesses this client started that still run."""
+        return [p.pid for procs in self._children.values() for p in procs if _alive(p)]
+
+    # -- tools --------------------------------------------------------------
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """Start the servers (first call only, concurrently) and list their tools.
+
+        Returns:
+            Tools in the OpenAI chat-completions ``tools`` format, names unique
+            across servers (a clash is renamed ``<server>_<tool>``). A server
+            that failed to start is logged and left out.
+
+        Raises:
+            MCPToolError: if the client is closed.
+        """
+        self._check_open()
+        async with self._start_lock:
+            if self._tools is None:
+                await self._start_servers()
+                self._tools = await self._collect_tools()
+        return copy.deepcopy(self._tools)
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
+        """Call tool ``name`` on the server that owns it.
+
+        Args:
+            name: a tool name as :meth:`list_tools` returns it.
+            arguments: the tool's arguments.
+
+        Returns:
+            The text content of the result.
+
+        Raises:
+            MCPToolError: for an unknown tool, a tool error, a timeout, a server
+                that is not running, or a closed client.
+        """
+        if self._tools is None:
+            await self.list_tools()  # learn which server owns which tool
+        self._check_open()
+        owner = self._tool_owner.get(name)
+        if owner is None:
+            known = ", ".join(sorted(self._tool_owner)) or "none"
+            raise MCPToolError(f"unknown tool {name!r}; known tools: {known}")
+        server, tool = owner
+        session = self.active_sessions.get(server)
+        if session is None:
+            raise MCPToolError(f"MCP server {server!r} for tool {name!r} is not running")
+        try:
+            async with asyncio.timeout(self.call_timeout_s):
+                result = await session.call_tool(tool, arguments)
+        except TimeoutError as exc:
+            raise MCPToolError(f"tool {name!r} timed out after {self.call_timeout_s:g} s") from exc
+        except Exception as exc:
+            raise MCPToolError(f"tool {name!r} failed: {exc}") from exc
+        text = _result_text(result)
+        if result.is_error:
+            raise MCPToolError(f"tool {name!r} returned an error: {text}")
+        return text
+
+    # -- teardown -------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Close every session and stop its server; idempotent, any task.
+
+        With fault C3 on, a close from another task than the opening one
+        fails as upstream's does: the error is logged, not raised, and the
+        sessions and subprocesses stay (see the module docstring).
+        """
+        if self.closed:
+            return
+        self.closed = True
+        logger.info("Closing MCPClient... and %d active connections", len(self.active_sessions))
+        if self.leave_sessions_open:
+            await self._aclose_exit_stack()
+        else:
+            await self._aclose_owned()
+
+    # -- internals ------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MCPToolError("MCPClient is closed")
+
+    def _params(self, name: str) -> StdioServerParameters:
+        argv = self._servers[name]
+        marker = f"{os.getpid()}:{self._id}:{name}"
+        return StdioServerParameters(command=argv[0], args=argv[1:], env={MARKER_ENV: marker})
+
+    def _devnull(self) -> IO[str]:
+        """The fault-C3 client's null device for the servers' stderr.
+
+        The subprocess gets its own copy of the descriptor at spawn; ours sits
+        at the bottom of the exit stack, like upstream's other resources, so
+        it is closed when (if) the stack is fully unwound.
+        """
+        if self._errlog is None:
+            self._errlog = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed by the stack
+            self._exit_stack.callback(self._close_devnull)
+        return self._errlog
+
+    def _close_devnull(self) -> None:
+        if self._errlog is not None:
+            self._errlog.close()
+            self._errlog = None
+
+    def _record_children(self, name: str) -> None:
+        """Remember the processes that carry this server's marker."""
+        marker = f"{os.getpid()}:{self._id}:{name}"
+        found: list[psutil.Process] = []
+        for proc in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get(MARKER_ENV) == marker:
+                    found.append(proc)
+        self._children[name] = found
+
+    async def _start_servers(self) -> None:
+        names = [n for n in self._servers if n not in self.active_sessions and n not in self._failed]
+        if not names:
+            return
+        if self.leave_sessions_open:
+            await self._start_in_this_task(names)
+        else:
+            await asyncio.gather(*(self._start_owned(n) for n in names))
+
+    def _mark_failed(self, name: str, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        self._failed[name] = reason
+        logger.error("MCP server %r failed to start: %s", name, reason)
+
+    # correct client: one owner task per session
+    async def _start_owned(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        owned = _OwnedSession(name, ready=loop.create_future())
+        owned.ready.add_done_callback(_consume_exception)
+        owned.task = _keep_task(loop.create_task(self._own_session(owned), name=f"mcp-session:{name}"))
+        self._owned[name] = owned
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                # Shielded: a caller cancelled mid-start leaves the owner task
+                # to finish the start; the session is then there for the next call.
+                await asyncio.shield(owned.ready)
+        except TimeoutError as exc:
+            owned.stop.set()
+            owned.task.cancel()
+            self._mark_failed(name, exc)
+        except Exception as exc:
+            self._mark_failed(name, exc)
+
+    async def _own_session(self, owned: _OwnedSession) -> None:
+        """Open, hold and close one session, all in this one task."""
+        name = owned.name
+        try:
+            # The owner's own null device, closed with it: a client that is
+            # never closed (fault C9) still releases it when the loop ends.
+            with open(os.devnull, "w", encoding="utf-8") as errlog:
+                async with (
+                    stdio_client(self._params(name), errlog=errlog) as (read, write),
+                    ClientSession(read, write) as session,
+                ):
+                    await session.initialize()
+                    self._record_children(name)
+                    self.active_sessions[name] = session
+                    if not owned.ready.done():
+                        owned.ready.set_result(session)
+                    await owned.stop.wait()
+        except Exception as exc:
+            if not owned.ready.done():
+                owned.ready.set_exception(exc)
+            else:
+                logger.warning("MCP session %r ended with %s: %s", name, type(exc).__name__, exc)
+        finally:
+            self.active_sessions.pop(name, None)
+            if not owned.ready.done():
+                owned.ready.set_exception(MCPToolError(f"MCP session {name!r} stopped before it was ready"))
+
+    async def _aclose_owned(self) -> None:
+        owned = list(self._owned.values())
+        for item in owned:
+            item.stop.set()
+        tasks = [item.task for item in owned if item.task is not None and not item.task.done()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+            if pending:
+                logger.warning("MCP sessions did not close within %g s; cancelling them", CLOSE_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
+                # A native cancel can cut the SDK's shielded shutdown short:
+                # kill what is left so no server outlives a correct close.
+                self._kill_children()
+                _, still = await asyncio.wait(pending, timeout=CLOSE_TIMEOUT_S)
+                if still:
+                    logger.warning("%d MCP session tasks still running after cancel", len(still))
+        self.active_sessions.clear()
+
+    def _kill_children(self) -> None:
+        for procs in self._children.values():
+            for proc in procs:
+                if _alive(proc):
+                    with contextlib.suppress(psutil.Error):
+                        proc.kill()
+
+    # fault C3: upstream's exit stack, entered in the calling task
+    async def _start_in_this_task(self, names: list[str]) -> None:
+        if self._guard is None:
+            self._guard = _keep_task(
+                asyncio.get_running_loop().create_task(
+                    _guard_exit_stack(self._exit_stack, self._children, self._leaked),
+                    name="mcp-exit-stack-guard",
+                )
+            )
+        entered: list[tuple[str, ClientSession]] = []
+        for name in names:
+            # Spawning is quick; the slow part (the server's imports and the
+            # handshake) runs concurrently below, so start-up time matches the
+            # correct client's even though the contexts are entered one by one.
+            try:
+                read, write = await self._exit_stack.enter_async_context(
+                    stdio_client(self._params(name), errlog=self._devnull())
+                )
+                session = await self._exit_stack.enter_async_context(ClientSession(read, write))
+            except Exception as exc:
+                self._mark_failed(name, exc)
+                continue
+            entered.append((name, session))
+
+        async def initialize(session: ClientSession) -> None:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await session.initialize()
+
+        results = await asyncio.gather(*(initialize(s) for _, s in entered), return_exceptions=True)
+        for (name, session), result in zip(entered, results, strict=True):
+            if isinstance(result, BaseException):
+                # As upstream: the contexts stay on the stack until aclose.
+                self._mark_failed(name, result)
+                continue
+            self._record_children(name)
+            self.active_sessions[name] = session
+
+    async def _aclose_exit_stack(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._exit_stack.aclose()
+        except Exception as exc:  # noqa: BLE001 - upstream swallows and logs it
+            logger.error("Error closing MCPClient: %s: %s", type(exc).__name__, exc)
+            self._leaked.set()  # the guard now waits for the children instead
+            return
+        self.active_sessions.clear()
+        if self._guard is not None:
+            self._guard.cancel()
+
+    async def _collect_tools(self) -> list[dict[str, Any]]:
+        tools: list[dict[str, Any]] = []
+        for server in self._servers:  # configuration order: stable names
+            session = self.active_sessions.get(server)
+            if session is None:
+                continue
+            try:
+                async with asyncio.timeout(self.call_timeout_s):
+                    listing = await session.list_tools()
+            except Exception as exc:
+                logger.error("Listing the tools of MCP server %r failed: %s: %s", server, type(exc).__name__, exc)
+                continue
+            for tool in listing.tools:
+                exposed = tool.name
+                if exposed in self._tool_owner:
+                    exposed = f"{server}_{tool.name}"
+                    suffix = itertools.count(2)
+                    while exposed in self._tool_owner:
+                        exposed = f"{server}_{tool.name}_{next(suffix)}"
+                self._tool_owner[exposed] = (server, tool.name)
+                tools.append(
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": exposed,
+                            "description": tool.description or "",
+                            "parameters": dict(tool.input_schema or {"type": "object", "properties": {}}),
+                        },
+                    }
+                )
+        return tools
+
+
+async def _guard_exit_stack(
+    stack: _AbortingExitStack, children: dict[str, list[psutil.Process]], leaked: asyncio.Event
+) -> None:
+    """Finish the unwinding of a fault-C3 exit stack when nothing else will.
+
+    Runs for the life of a fault-C3 client (see the module docstring). Ends
+    when the client closed cleanly (cancelled, the stack is empty), when the
+    leaked children have all exited after a failed close, or when the loop
+    shuts down; in every case what is left on the stack is unwound here, in
+    this task, so loop shutdown neither hangs nor reports the suspended
+    ``stdio_client`` generators.
+    """
+    try:
+        await leaked.wait()
+        procs = [p for group in children.values() for p in group]
+        if not procs:
+            await asyncio.Event().wait()  # children unknown: hold until shutdown
+        while any(_alive(p) for p in procs):
+            await asyncio.sleep(_LEAK_POLL_S)
+    finally:
+        await stack.unwind_quietly(CLOSE_TIMEOUT_S)

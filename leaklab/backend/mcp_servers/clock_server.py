@@ -1,0 +1,38 @@
+"""A tiny stdio MCP server with a clock and an adder.
+
+Launched by file path (``[sys.executable, path]``) by
+:class:`leaklab.backend.mcp_client.MCPClient`, so it must not import the
+``leaklab`` package: every session of the reference backend starts one, and
+start-up time is paid on each session cycle. Only the SDK's high-level server
+is imported.
+
+The SDK's stdio transport ends the server loop when stdin reaches EOF, so the
+process exits as soon as the client closes its end of the pipe.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from mcp.server.mcpserver import MCPServer
+
+# WARNING, not the SDK's INFO default: the client discards stderr anyway, but
+# a quiet server does less work per request.
+server = MCPServer("clock", log_level="WARNING")
+
+
+@server.tool()
+def get_time() -> str:
+    """Return the current UTC time in ISO 8601, to the second."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return now.isoformat()
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Return the sum of two integers."""
+    return a + b
+
+
+if __name__ == "__main__":
+    server.run("stdio")

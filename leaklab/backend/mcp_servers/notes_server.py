@@ -1,0 +1,46 @@
+"""A tiny stdio MCP server that keeps notes in memory.
+
+Launched by file path (``[sys.executable, path]``) by
+:class:`leaklab.backend.mcp_client.MCPClient`, so it must not import the
+``leaklab`` package: every session of the reference backend starts one, and
+start-up time is paid on each session cycle. Only the SDK's high-level server
+is imported.
+
+Notes live for the life of the process, i.e. one client session: a leaked
+server process therefore also keeps its notes, as a real one would.
+The SDK's stdio transport ends the server loop when stdin reaches EOF, so the
+process exits as soon as the client closes its end of the pipe.
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+# WARNING, not the SDK's INFO default: the client discards stderr anyway, but
+# a quiet server does less work per request.
+server = MCPServer("notes", log_level="WARNING")
+
+_notes: list[str] = []
+
+
+@server.tool()
+def remember(note: str) -> str:
+    """Store a note for later recall.
+
+    Args:
+        note: the text to remember.
+    """
+    _notes.append(note)
+    return f"remembered note #{len(_notes)}"
+
+
+@server.tool()
+def recall() -> str:
+    """Return every note remembered so far, one per line, oldest first."""
+    if not _notes:
+        return "no notes"
+    return "\n".join(_notes)
+
+
+if __name__ == "__main__":
+    server.run("stdio")

@@ -1,0 +1,208 @@
+"""Scenarios: one cycle is a list of steps a browser tab would take.
+
+Named scenarios cover the users' symptom; notebooks compose their own from
+the same steps (``Scenario("mine", [connect(), text("hi"), close()])``).
+Every step has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from .client import SessionClient, TurnTiming, open_half_open
+
+
+class UnknownScenarioError(ValueError):
+    """A scenario name that does not exist."""
+
+
+@dataclasses.dataclass
+class CycleState:
+    """What one cycle's steps share: the server address, open clients, results."""
+
+    host: str
+    port: int
+    ws_path: str
+    proxy_path: str | None
+    characters: tuple[str, ...]
+    cycle: int
+    timeout_s: float
+    client: SessionClient | None = None
+    sessions_ended: int = 0
+    turns: list[TurnTiming] = dataclasses.field(default_factory=list)
+    half_open: list[asyncio.StreamWriter] = dataclasses.field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"ws://{self.host}:{self.port}{path}"
+
+
+Step = Callable[[CycleState], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A named list of steps run once per cycle."""
+
+    name: str
+    steps: Sequence[Step]
+    description: str = ""
+
+    async def run_cycle(self, state: CycleState) -> None:
+        try:
+            for step in self.steps:
+                await step(state)
+        finally:
+            # A failed step must not leave a tab open into the next cycle.
+            if state.client is not None:
+                await state.client.abort()
+                state.client = None
+                state.sessions_ended += 1
+
+
+def connect(*, proxy: bool = False) -> Step:
+    """Open a tab (on the proxy path with ``proxy=True``) and read its greeting."""
+
+    async def step(state: CycleState) -> None:
+        if proxy:
+            if state.proxy_path is None:
+                raise UnknownScenarioError("this target has no proxy path")
+            state.client = SessionClient(state.url(state.proxy_path), timeout_s=state.timeout_s)
+            await state.client.connect(read_greeting=False)
+            await state.client.recv()
+            state.client.client_uid = None
+        else:
+            state.client = SessionClient(state.url(state.ws_path), timeout_s=state.timeout_s)
+            await state.client.connect()
+
+    return step
+
+
+def switch(file: str | None = None) -> Step:
+    """``switch-config`` to ``file`` (default: the target's characters, in turn)."""
+
+    async def step(state: CycleState) -> None:
+        assert state.client is not None
+        name = file or (state.characters[state.cycle % len(state.characters)] if state.characters else "conf.yaml")
+        await state.client.send({"type": "switch-config", "file": name})
+        frames = await state.client.recv_until("config-switched")
+        if any(f.get("type") == "error" for f in frames):
+            raise RuntimeError(f"switch-config {name!r} failed: {frames}")
+
+    return step
+
+
+def text(message: str = "hello there", *, complete_playback: bool = True) -> Step:
+    """One text turn; its latency is recorded."""
+
+    async def step(state: CycleState) -> None:
+        assert state.client is not None
+        timing = await state.client.text_turn(message, complete_playback=complete_playback, timeout_s=state.timeout_s * 3)
+        state.turns.append(timing)
+
+    return step
+
+
+def close() -> Step:
+    """Close the tab politely."""
+
+    async def step(state: CycleState) -> None:
+        if state.client is not None:
+            client, state.client = state.client, None
+            await client.close()
+            if client.client_uid is not None:
+                state.sessions_ended += 1
+
+    return step
+
+
+def abort() -> Step:
+    """Kill the tab: TCP reset, no close frame."""
+
+    async def step(state: CycleState) -> None:
+        if state.client is not None:
+            client, state.client = state.client, None
+            await client.abort()
+            if client.client_uid is not None:
+                state.sessions_ended += 1
+
+    return step
+
+
+def half_open() -> Step:
+    """A client that finishes the handshake, then goes silent and never closes."""
+
+    async def step(state: CycleState) -> None:
+        writer = await open_half_open(state.host, state.port, state.ws_path, timeout_s=state.timeout_s)
+        state.half_open.append(writer)
+
+    return step
+
+
+def wait(seconds: float) -> Step:
+    async def step(state: CycleState) -> None:
+        await asyncio.sleep(seconds)
+
+    return step
+
+
+def burst(*steps_per_client: Sequence[Step]) -> Step:
+    """Several tabs in a row within one cycle (a reconnect storm)."""
+
+    async def step(state: CycleState) -> None:
+        for steps in steps_per_client:
+            for s in steps:
+                await s(state)
+
+    return step
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("open-close", [connect(), close()], "open a tab, close it"),
+        Scenario("chat", [connect(), text(), close()], "open, one text turn, close"),
+        Scenario("switch", [connect(), switch(), text(), close()], "open, switch character, one turn, close"),
+        Scenario(
+            "switch-then-close",
+            [connect(), switch(), close()],
+            "open, switch character, close at once (inside the heavy-init window)",
+        ),
+        Scenario(
+            "abrupt-chat",
+            [connect(), text(complete_playback=False), close()],
+            "open, text turn, close after backend-synth-complete, before frontend-playback-complete",
+        ),
+        Scenario(
+            "reconnect-storm",
+            [burst([connect(), close()], [connect(), abort()], [connect(), abort()], [half_open()])],
+            "a burst of connects and abrupt closes, one half-open client that goes silent",
+        ),
+        Scenario(
+            "proxy-chat",
+            [connect(proxy=True), text(complete_playback=False), close()],
+            "through /proxy-ws: a text turn whose client leaves before playback completes",
+        ),
+    )
+}
+
+
+def get_scenario(name: str | Scenario) -> Scenario:
+    """A scenario by name.
+
+    Raises:
+        UnknownScenarioError: listing valid names.
+    """
+    if isinstance(name, Scenario):
+        return name
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise UnknownScenarioError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIOS)}") from None
+
+
+def describe() -> dict[str, Any]:
+    """Scenario names and descriptions."""
+    return {name: s.description for name, s in SCENARIOS.items()}
