@@ -26,6 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("run", help="drive session cycles against a backend and measure each one")
+    p.add_argument("--target", default="reference", help="'reference' or an import path 'package.module:factory'")
+    p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, reconnect-storm, proxy-chat")
+    p.add_argument("--cycles", type=int, default=10)
+    _add_backend_args(p)
+    p.add_argument("--settle", type=float, default=0.3, help="seconds to wait after each cycle before the census")
+    p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")
+    p.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
+    p.add_argument("--runs-dir", default=None, help="where runs are saved (default data/runs)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_run)
     return parser
 
 
@@ -59,6 +71,81 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopped", flush=True)
     return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+
+    from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
+    from .driver.scenarios import UnknownScenarioError, get_scenario
+    from .session import RunInterrupted, run
+    from .target import UnknownTargetError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.cycles < 1:
+        raise UsageError("--cycles must be at least 1")
+    try:
+        get_scenario(args.scenario)
+        options = parse_option_pairs(args.option)
+        result = run(
+            args.target, args.scenario, args.cycles, faults=args.faults, options=options,
+            settle_s=args.settle, timeline_s=args.timeline, trace_memory=args.tracemalloc,
+            runs_dir=args.runs_dir, progress=not args.json,
+        )
+    except (UnknownFaultError, UnknownOptionError, UnknownScenarioError, UnknownTargetError) as exc:
+        raise UsageError(str(exc)) from None
+    except RunInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return 130
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """A readable verdict table of one run."""
+    lines = [
+        f"run {summary['run_id']}: target={summary['target']} scenario={summary['scenario']} "
+        f"faults={','.join(summary['faults']) or 'none'} cycles={summary['cycles']} ({summary['elapsed_s']} s)",
+        f"{'metric':<58} {'start':>9} {'end':>9} {'/cycle':>8}  verdict",
+    ]
+
+    def row(name: str, v: dict) -> None:
+        life = f" (lifetime {v['lifetime_s']:.1f} s)" if v.get("lifetime_s") is not None else ""
+        lines.append(f"{name:<58} {_num(v.get('start')):>9} {_num(v.get('end')):>9} {_num(v.get('per_cycle')):>8}  {v.get('verdict')}{life}")
+
+    for name, v in summary.get("types", {}).items():
+        row(f"type {name}", v)
+    row("asyncio tasks", summary["tasks"])
+    for name, v in summary["tasks"].get("by_coroutine", {}).items():
+        if v.get("verdict") != "none":
+            row(f"  task {name}", v)
+    for name, v in summary.get("resources", {}).items():
+        row(name, v)
+    for c in summary.get("containers", []):
+        row(f"container {c['path']}", c)
+    lat = summary.get("latency_ms") or {}
+    if lat.get("first") is not None:
+        lines.append(f"reply latency (ms): first {_num(lat['first'])}, last {_num(lat['last'])}, {_num(lat['per_cycle'])}/cycle: {lat['verdict']}")
+    for name, v in summary.get("lifecycle", {}).items():
+        lines.append(f"lifecycle {name}: {v['calls']} calls of {v['expected']} expected")
+    orphans = summary.get("orphans") or {}
+    lines.append("after shutdown: " + ", ".join(f"{k} {v}" for k, v in orphans.items()))
+    if summary.get("errors"):
+        lines.append("errors: " + "; ".join(summary["errors"][:5]))
+    lines.append(f"saved: {summary.get('path')}")
+    return "\n".join(lines)
+
+
+def _num(x: object) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.2f}" if abs(x) < 1000 else f"{x:.0f}"
+    return str(x)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ import io
 import json
 import math
 import re
+import signal
 import sys
 import threading
 import time
@@ -361,7 +362,8 @@ def _parse_chat(body: dict[str, Any]) -> dict[str, Any]:
         chosen = functions[len(last_text) % len(functions)]
         # Honour a forced choice so clients that pin a tool still work.
         if isinstance(tool_choice, dict):
-            forced = (tool_choice.get("function") or {}).get("name")
+            forced_fn = tool_choice.get("function")
+            forced = forced_fn.get("name") if isinstance(forced_fn, dict) else None
             chosen = next((fn for fn in functions if fn["name"] == forced), chosen)
         plan["tool_call"] = (chosen["name"], json.dumps(_tool_arguments(chosen, last_text), ensure_ascii=False))
         return plan
@@ -809,6 +811,10 @@ class FakeOpenAIServer:
         return self._stats.prompt_chars
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve the fake API until Ctrl-C.
 
@@ -833,6 +839,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     url = server.start()
     print(f"fake OpenAI API at {url}  (OPENAI_BASE_URL={url}; Ctrl-C to stop)", flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # Treat `kill` like Ctrl-C so the server thread is always shut down
+        # gracefully instead of the process dying mid-response.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         while server.running:
             time.sleep(0.5)

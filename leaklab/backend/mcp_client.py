@@ -50,8 +50,9 @@ Fault C3 (``leave_sessions_open=True``): what we found and what we model
     that session's dispatcher and raises the anyio RuntimeError;
     :meth:`MCPClient.aclose` logs ``Error closing MCPClient: ...`` and
     returns. Then every server subprocess is still running, ``session(a)`` is
-    still usable, ``active_sessions`` still holds both sessions (upstream
-    clears it only after a successful close), and the ``stdio_client``
+    still usable (``session(b)`` answers "Connection closed"),
+    ``active_sessions`` still holds both (upstream clears it only after a
+    successful close), and the ``stdio_client``
     generators stay suspended at their ``yield``. Their pipe-reader tasks are
     registered with the event loop's selector, which keeps them, the process
     objects and the subprocess transports reachable, so nothing is garbage
@@ -77,8 +78,9 @@ Fault C3 (``leave_sessions_open=True``): what we found and what we model
     * The opening task must have finished before the close, as in the
       backend, where the disconnect handler cancels and awaits the
       conversation task first. If it is still running, cancelling the
-      abandoned session scope would go on cancelling that task (anyio keeps
-      cancelling the host task of a cancelled scope it never left).
+      abandoned session scope would go on cancelling that task at every
+      await (anyio keeps cancelling the host task of a cancelled scope it
+      never left); :meth:`MCPClient.aclose` logs a warning when it sees this.
 
 Every wait on a subprocess or session is bounded: start 15 s, call
 ``call_timeout_s`` (10 s), close 5 s. The servers' stderr goes to
@@ -93,6 +95,7 @@ import copy
 import itertools
 import logging
 import os
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -273,6 +276,8 @@ class MCPClient:
         self._exit_stack = _AbortingExitStack()
         self._leaked = asyncio.Event()
         self._guard: asyncio.Task[None] | None = None
+        # Weak: only for a warning, and a leak-finder should not pin tasks.
+        self._opener: weakref.ref[asyncio.Task[Any]] | None = None
         self._errlog: IO[str] | None = None
 
     # -- inspection ---------------------------------------------------------
@@ -294,6 +299,7 @@ class MCPClient:
         """
         self._check_open()
         async with self._start_lock:
+            self._check_open()  # aclose() may have run while we waited
             if self._tools is None:
                 await self._start_servers()
                 self._tools = await self._collect_tools()
@@ -381,14 +387,17 @@ class MCPClient:
             self._errlog = None
 
     def _record_children(self, name: str) -> None:
-        """Remember the processes that carry this server's marker."""
+        """Remember the processes that carry this server's marker.
+
+        Called right after the spawn (``stdio_client`` returns once the child
+        has exec'd), so a start that later fails or is cancelled is counted.
+        """
         marker = f"{os.getpid()}:{self._id}:{name}"
-        found: list[psutil.Process] = []
+        known = self._children.setdefault(name, [])
         for proc in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if proc.environ().get(MARKER_ENV) == marker:
-                    found.append(proc)
-        self._children[name] = found
+                if proc not in known and proc.environ().get(MARKER_ENV) == marker:
+                    known.append(proc)
 
     async def _start_servers(self) -> None:
         names = [n for n in self._servers if n not in self.active_sessions and n not in self._failed]
@@ -406,13 +415,23 @@ class MCPClient:
 
     # correct client: one owner task per session
     async def _start_owned(self, name: str) -> None:
-        loop = asyncio.get_running_loop()
-        owned = _OwnedSession(name, ready=loop.create_future())
-        owned.ready.add_done_callback(_consume_exception)
-        owned.task = _keep_task(loop.create_task(self._own_session(owned), name=f"mcp-session:{name}"))
-        self._owned[name] = owned
+        owned = self._owned.get(name)
+        if owned is None:
+            if self.closed:
+                # gather() runs this a loop turn later: aclose() may be done,
+                # and an owner started now would never be stopped.
+                self._mark_failed(name, MCPToolError("MCPClient is closed"))
+                return
+            loop = asyncio.get_running_loop()
+            owned = _OwnedSession(name, ready=loop.create_future())
+            owned.ready.add_done_callback(_consume_exception)
+            owned.task = _keep_task(loop.create_task(self._own_session(owned), name=f"mcp-session:{name}"))
+            self._owned[name] = owned
+        # else: an earlier caller was cancelled mid-start; its owner goes on.
         try:
-            async with asyncio.timeout(START_TIMEOUT_S):
+            # The owner bounds its own start; this outer bound is a backstop
+            # that leaves it time to shut the server down first.
+            async with asyncio.timeout(START_TIMEOUT_S + CLOSE_TIMEOUT_S):
                 # Shielded: a caller cancelled mid-start leaves the owner task
                 # to finish the start; the session is then there for the next call.
                 await asyncio.shield(owned.ready)
@@ -430,16 +449,15 @@ class MCPClient:
             # The owner's own null device, closed with it: a client that is
             # never closed (fault C9) still releases it when the loop ends.
             with open(os.devnull, "w", encoding="utf-8") as errlog:
-                async with (
-                    stdio_client(self._params(name), errlog=errlog) as (read, write),
-                    ClientSession(read, write) as session,
-                ):
-                    await session.initialize()
+                async with stdio_client(self._params(name), errlog=errlog) as (read, write):
                     self._record_children(name)
-                    self.active_sessions[name] = session
-                    if not owned.ready.done():
-                        owned.ready.set_result(session)
-                    await owned.stop.wait()
+                    async with ClientSession(read, write) as session:
+                        async with asyncio.timeout(START_TIMEOUT_S):
+                            await session.initialize()
+                        self.active_sessions[name] = session
+                        if not owned.ready.done():
+                            owned.ready.set_result(session)
+                        await owned.stop.wait()
         except Exception as exc:
             if not owned.ready.done():
                 owned.ready.set_exception(exc)
@@ -478,6 +496,9 @@ class MCPClient:
 
     # fault C3: upstream's exit stack, entered in the calling task
     async def _start_in_this_task(self, names: list[str]) -> None:
+        task = asyncio.current_task()
+        if self._opener is None and task is not None:
+            self._opener = weakref.ref(task)
         if self._guard is None:
             self._guard = _keep_task(
                 asyncio.get_running_loop().create_task(
@@ -494,6 +515,7 @@ class MCPClient:
                 read, write = await self._exit_stack.enter_async_context(
                     stdio_client(self._params(name), errlog=self._devnull())
                 )
+                self._record_children(name)
                 session = await self._exit_stack.enter_async_context(ClientSession(read, write))
             except Exception as exc:
                 self._mark_failed(name, exc)
@@ -510,10 +532,16 @@ class MCPClient:
                 # As upstream: the contexts stay on the stack until aclose.
                 self._mark_failed(name, result)
                 continue
-            self._record_children(name)
             self.active_sessions[name] = session
 
     async def _aclose_exit_stack(self) -> None:
+        opener = self._opener() if self._opener is not None else None
+        if opener is not None and not opener.done() and opener is not asyncio.current_task():
+            logger.warning(
+                "Closing MCPClient while the task that opened its sessions (%s) still runs: "
+                "a failed close will keep cancelling it",
+                opener.get_name(),
+            )
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self._exit_stack.aclose()

@@ -243,15 +243,15 @@ def test_audio_speech_returns_wav_and_marker_fails(server: FakeOpenAIServer) -> 
 
 
 def test_audio_length_is_capped_and_deterministic() -> None:
-    app_url_bytes = []
+    bodies = []
     with FakeOpenAIServer() as url:
         for _ in range(2):
             r = httpx.post(f"{url}/audio/speech", json={"model": "m", "input": "z" * 1000, "voice": "alloy"}, timeout=10)
             assert r.status_code == 200
             assert r.headers["content-type"] == "audio/wav"
-            app_url_bytes.append(r.content)
-    assert app_url_bytes[0] == app_url_bytes[1]
-    with wave.open(io.BytesIO(app_url_bytes[0])) as wav:
+            bodies.append(r.content)
+    assert bodies[0] == bodies[1]
+    with wave.open(io.BytesIO(bodies[0])) as wav:
         assert wav.getnframes() == 2 * 16_000
 
 

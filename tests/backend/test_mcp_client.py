@@ -31,6 +31,15 @@ TOOL_NAMES = {"get_time", "add", "remember", "recall"}
 CLIENT_LOGGER = "leaklab.backend.mcp_client"
 
 
+def warnings_logged(caplog) -> list[logging.LogRecord]:
+    """WARNING and above, less asyncio's debug-mode slow-callback notes."""
+    return [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and not (r.name == "asyncio" and r.msg.startswith("Executing"))
+    ]
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
@@ -138,7 +147,7 @@ def test_fault_off_tools_calls_and_close_from_another_task(caplog, capfd):
     run_clean(main)
     messages = [r.getMessage() for r in caplog.records if r.name == CLIENT_LOGGER]
     assert "Closing MCPClient... and 2 active connections" in messages
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warnings_logged(caplog)
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -278,7 +287,7 @@ def test_aclose_without_start_and_twice(fault, caplog):
             await client.list_tools()
 
     run_clean(main)
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warnings_logged(caplog)
 
 
 def test_server_that_cannot_start_is_left_out(caplog):
@@ -331,3 +340,27 @@ def test_mcp_servers_package_and_scripts_stay_light():
         assert "leaklab" not in "".join(
             line for line in path.read_text().splitlines() if line.startswith(("import", "from"))
         )
+
+
+def test_caller_cancelled_mid_start_does_not_start_servers_twice():
+    """The conversation task may be cancelled while the servers start; the
+    next turn reuses the start in progress instead of spawning again."""
+    before = set(script_children())
+
+    async def main() -> None:
+        client = MCPClient(SERVERS)
+        try:
+            first = asyncio.create_task(client.list_tools())
+            await asyncio.sleep(0.2)
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            tools = await asyncio.create_task(client.list_tools())
+            assert {t["function"]["name"] for t in tools} == TOOL_NAMES
+            assert len(set(script_children()) - before) == 2
+            assert len(client.child_pids()) == 2
+        finally:
+            await client.aclose()
+        assert client.child_pids() == []
+
+    run_clean(main)

@@ -1,0 +1,45 @@
+"""The measurement layer: what leaklab reads after each session cycle.
+
+Every probe returns a frozen dataclass or a plain dict of numbers, prints
+nothing and keeps no module-level state: baselines and installed wrappers
+live on explicit objects. No probe keeps a measured object alive (weak
+references only).
+
+    instances   live instances of watched classes (``__init__`` wrappers + weakrefs)
+    tasks       pending asyncio tasks by coroutine; where each task was created
+    process     RSS, fds, threads, children; orphans since a baseline
+    files       a directory's files and bytes; a SQLite file's rows (read-only)
+    lifecycle   call counts of methods; time spent in an async method
+    containers  lengths of containers reachable from long-lived roots, by path
+"""
+
+from .containers import ContainerCensus, container_census, container_lengths
+from .files import DirSnapshot, SqliteSnapshot, dir_snapshot, sqlite_snapshot
+from .instances import InstanceTracker
+from .lifecycle import CallCounter, TimedMethod
+from .process import Orphans, ProcessBaseline, ProcessSnapshot, baseline, orphans_after, process_snapshot
+from .tasks import CreationSite, TaskCensus, TaskCreationRecorder, task_census, task_label
+
+__all__ = [
+    "CallCounter",
+    "ContainerCensus",
+    "CreationSite",
+    "DirSnapshot",
+    "InstanceTracker",
+    "Orphans",
+    "ProcessBaseline",
+    "ProcessSnapshot",
+    "SqliteSnapshot",
+    "TaskCensus",
+    "TaskCreationRecorder",
+    "TimedMethod",
+    "baseline",
+    "container_census",
+    "container_lengths",
+    "dir_snapshot",
+    "orphans_after",
+    "process_snapshot",
+    "sqlite_snapshot",
+    "task_census",
+    "task_label",
+]

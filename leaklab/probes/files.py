@@ -1,0 +1,133 @@
+"""On-disk growth: a directory tree's file count and size, a SQLite file's rows."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["DirSnapshot", "SqliteSnapshot", "dir_snapshot", "sqlite_snapshot"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DirSnapshot:
+    """Files under a directory. Unpacks as ``files, size = dir_snapshot(p)``.
+
+    Attributes:
+        files: non-directory entries (regular files, symlinks, sockets...).
+        bytes: sum of their sizes (``lstat``: symlinks are not followed).
+    """
+
+    files: int
+    bytes: int
+
+    def __iter__(self) -> Iterator[int]:
+        return iter((self.files, self.bytes))
+
+
+@dataclasses.dataclass(frozen=True)
+class SqliteSnapshot:
+    """Rows and size of a SQLite database. Unpacks as ``rows, size = ...``.
+
+    Attributes:
+        rows: rows of the table asked for, or of every table.
+        bytes: size of the database file plus its ``-wal`` file, if any.
+    """
+
+    rows: int
+    bytes: int
+
+    def __iter__(self) -> Iterator[int]:
+        return iter((self.rows, self.bytes))
+
+
+def dir_snapshot(path: str | os.PathLike[str]) -> DirSnapshot:
+    """Count files and bytes under ``path``, recursively.
+
+    Tolerant to a tree that changes during the scan: entries (or whole
+    directories) that vanish or cannot be read are skipped. Directory
+    symlinks are not followed. A missing path gives zeros; a file path
+    gives that one file.
+    """
+    files = size = 0
+    root = os.fspath(path)
+    try:
+        st = os.lstat(root)
+    except OSError:
+        return DirSnapshot(0, 0)
+    if not os.path.isdir(root) or os.path.islink(root):
+        return DirSnapshot(1, st.st_size)
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                            continue
+                        entry_size = entry.stat(follow_symlinks=False).st_size
+                    except OSError:  # vanished between listing and stat
+                        continue
+                    files += 1
+                    size += entry_size
+        except OSError:  # directory vanished or unreadable
+            continue
+    return DirSnapshot(files, size)
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sqlite_snapshot(path: str | os.PathLike[str], table: str | None = None, *, timeout: float = 0.5) -> SqliteSnapshot:
+    """Count rows of a SQLite database without keeping it open.
+
+    The database is opened read-only (``file:...?mode=ro`` URI), so the probe
+    never creates the file nor takes a write lock, and is closed before
+    returning.
+
+    Args:
+        path: the database file.
+        table: count this table only; default every table except SQLite's
+            internal ``sqlite_*`` ones. A table that does not exist (yet)
+            counts 0.
+        timeout: seconds to wait for a lock held by a writer.
+
+    Returns:
+        Zeros if the file does not exist.
+
+    Raises:
+        sqlite3.OperationalError: the file is not a database, or stayed
+            locked longer than ``timeout``.
+    """
+    db = Path(path)
+    if not db.is_file():
+        return SqliteSnapshot(0, 0)
+    size = _file_size(db) + _file_size(db.with_name(db.name + "-wal"))
+    uri = db.resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        if table is None:
+            names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        else:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            names = [table] if exists else []
+        rows = 0
+        for name in names:
+            with contextlib.closing(conn.execute(f"SELECT COUNT(*) FROM {_quote_identifier(name)}")) as cursor:
+                rows += cursor.fetchone()[0]
+    finally:
+        conn.close()
+    return SqliteSnapshot(rows, size)

@@ -1,0 +1,509 @@
+"""A leak session: a backend running in-process, driven through cycles, with a
+census after every cycle and a retention timeline after the last one.
+
+In JupyterLab the session lives between cells on the kernel's loop::
+
+    session = await LeakSession("reference", faults="C8").start()
+    result = await session.run("switch-then-close", cycles=10)
+    await session.stop()
+
+Scripts and the CLI use :func:`run`, which owns its event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import json
+import logging
+import math
+import os
+import platform
+import time
+import tracemalloc
+import uuid
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import probes
+from .driver.client import StepTimeout
+from .driver.scenarios import CycleState, Scenario, get_scenario
+from .serving import RunningServer, ServerStartError, serve
+from .target import Target, resolve_target
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[1] / "data" / "runs"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: the partial result was kept (``.result``)."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"run interrupted after {result.cycles_done} cycles; partial data in {result.path}")
+        self.result = result
+
+
+class BackendUnresponsive(RuntimeError):
+    """Several cycles in a row failed: the backend crashed or hangs."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one run measured. ``records`` and ``timeline`` are plain dicts."""
+
+    run_id: str
+    target: str
+    scenario: str
+    faults: list[str]
+    options: dict[str, Any]
+    cycles: int
+    records: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    expected_growth: tuple[str, ...] = ()
+    errors: list[str] = dataclasses.field(default_factory=list)
+    orphans: dict[str, int] | None = None
+    interrupted: bool = False
+    path: Path | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def cycles_done(self) -> int:
+        return max(0, len(self.records) - 1)
+
+    def frame(self):
+        """The census as a DataFrame indexed by cycle."""
+        from .analysis import census_frame
+
+        return census_frame(self.records)
+
+    def timeline_frame(self):
+        from .analysis import timeline_frame
+
+        return timeline_frame(self.timeline)
+
+    def summary(self) -> dict[str, Any]:
+        """Verdicts per metric plus run metadata, JSON-ready."""
+        from .analysis import summarize
+
+        out = summarize(self.records, self.timeline, expected_growth=self.expected_growth)
+        out.update(
+            run_id=self.run_id, target=self.target, scenario=self.scenario, faults=self.faults,
+            cycles=self.cycles_done, orphans=self.orphans, errors=self.errors,
+            interrupted=self.interrupted, elapsed_s=round(self.elapsed_s, 2),
+            path=str(self.path) if self.path else None,
+        )
+        return out
+
+
+class LeakSession:
+    """Runs a target in-process on the caller's loop and measures it.
+
+    Args:
+        target: a :class:`Target`, ``"reference"`` or ``"pkg.module:factory"``.
+        faults: fault ids for the target.
+        options: backend options.
+        settle_s: wait after each cycle before the census (then ``gc.collect``).
+        timeline_s: how long to sample after the last cycle; ``None`` picks
+            enough for the reference's ping timeout and heavy init.
+        timeline_step_s: sampling period of the timeline.
+        step_timeout_s: bound on every protocol step.
+        trace_memory: run tracemalloc during the session.
+        runs_dir: where runs are saved; ``None``: ``data/runs``; ``False``: not saved.
+        progress: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        target: Target | str = "reference",
+        *,
+        faults: Any = None,
+        options: Mapping[str, Any] | None = None,
+        settle_s: float = 0.3,
+        timeline_s: float | None = None,
+        timeline_step_s: float = 0.25,
+        step_timeout_s: float = 10.0,
+        trace_memory: bool = False,
+        runs_dir: Path | str | bool | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.target = target if isinstance(target, Target) else resolve_target(target, faults, options)
+        self.settle_s = settle_s
+        self.timeline_s = timeline_s
+        self.timeline_step_s = timeline_step_s
+        self.step_timeout_s = step_timeout_s
+        self.trace_memory = trace_memory
+        if runs_dir is False:
+            self.runs_dir = None
+        else:
+            self.runs_dir = Path(runs_dir or os.environ.get("LEAKLAB_RUNS_DIR") or DEFAULT_RUNS_DIR)
+        self.progress = progress
+        self.app: Any = None
+        self.server: RunningServer | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._baseline: Any = None
+        self._tracker: Any = None
+        self._calls: Any = None
+        self._timers: dict[str, Any] = {}
+        self._half_open: list[asyncio.StreamWriter] = []
+        self.orphans: dict[str, int] | None = None
+        self.orphan_threads: list[str] = []
+        self._started_tracemalloc = False
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> LeakSession:
+        """Install the probes, build the app, start it on 127.0.0.1.
+
+        Raises:
+            ServerStartError: the backend did not start.
+        """
+        if self._stack is not None:
+            raise RuntimeError("session already started")
+        self._baseline = probes.baseline()
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            if self.trace_memory and not tracemalloc.is_tracing():
+                tracemalloc.start(10)
+                self._started_tracemalloc = True
+            self._tracker = probes.InstanceTracker(self.target.resolve_types())
+            self._tracker.install()
+            stack.callback(self._tracker.uninstall)
+            self._calls = probes.CallCounter(self.target.resolve_methods(self.target.lifecycle))
+            self._calls.install()
+            stack.callback(self._calls.uninstall)
+            for label, (owner, name) in self.target.resolve_methods(self.target.timed).items():
+                timer = probes.TimedMethod(owner, name)
+                timer.install()
+                stack.callback(timer.uninstall)
+                self._timers[label] = timer
+            self.app = self.target.make_app()
+            self.server = await stack.enter_async_context(
+                serve(self.app, uvicorn_options=self.target.uvicorn_options(self.app))
+            )
+        except BaseException:
+            await stack.aclose()
+            self._after_stop()
+            raise
+        self._stack = stack
+        return self
+
+    async def stop(self) -> dict[str, int]:
+        """Shut the backend down and count what it left behind (idempotent)."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            for writer in self._half_open:
+                writer.transport.abort()
+            self._half_open.clear()
+            await stack.aclose()
+            self._after_stop()
+            # Let the loop run the transports' close callbacks.
+            await asyncio.sleep(0.1)
+            left = probes.orphans_after(self._baseline)
+            self.orphans = left.counts()
+            # The loop's own default-executor threads (``asyncio_N``, used for
+            # getaddrinfo) are pooled for the loop's lifetime: not the backend's.
+            self.orphans["threads"] = sum(1 for n in left.thread_names if not n.startswith("asyncio_"))
+            self.orphan_threads = [n for n in left.thread_names if not n.startswith("asyncio_")]
+        return self.orphans or {}
+
+    def _after_stop(self) -> None:
+        if self._started_tracemalloc:
+            tracemalloc.stop()
+            self._started_tracemalloc = False
+        self.app = None
+        self.server = None
+        self._timers = {}
+
+    async def __aenter__(self) -> LeakSession:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- runs ---------------------------------------------------------------
+    async def run(self, scenario: str | Scenario, cycles: int = 10) -> RunResult:
+        """Drive ``cycles`` cycles of ``scenario``; census after each, timeline after.
+
+        Raises:
+            RunInterrupted: Ctrl-C or cancellation; partial data kept.
+            BackendUnresponsive: three cycles in a row failed.
+        """
+        if self._stack is None or self.server is None:
+            raise RuntimeError("start the session first (await session.start())")
+        scen = get_scenario(scenario)
+        if cycles < 1:
+            raise ValueError("cycles must be >= 1")
+        t0 = time.monotonic()
+        result = RunResult(
+            run_id=_new_run_id(),
+            target=self.target.name,
+            scenario=scen.name,
+            faults=sorted(self.target.faults),
+            options=dict(self.target.options),
+            cycles=cycles,
+            records=[],
+            timeline=[],
+            expected_growth=self.target.expected_growth,
+        )
+        calls_prev = self._calls.snapshot()
+        for timer in self._timers.values():
+            timer.take()
+        try:
+            result.records.append(await self._census(0, t0, None, calls_prev))
+            calls_prev = self._calls.snapshot()
+            failures = 0
+            bar = _progress(cycles, f"{scen.name}", self.progress)
+            try:
+                for cycle in range(1, cycles + 1):
+                    state = self._cycle_state(cycle)
+                    error = await self._run_cycle(scen, state)
+                    if error:
+                        result.errors.append(f"cycle {cycle}: {error}")
+                        failures += 1
+                    else:
+                        failures = 0
+                    self._half_open.extend(state.half_open)
+                    record = await self._census(cycle, t0, state, calls_prev)
+                    calls_prev = self._calls.snapshot()
+                    result.records.append(record)
+                    bar.update(1)
+                    if failures >= 3:
+                        raise BackendUnresponsive(f"3 cycles in a row failed; last: {error}")
+            finally:
+                bar.close()
+            result.timeline = await self._timeline(self._timeline_duration())
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            result.interrupted = True
+            result.elapsed_s = time.monotonic() - t0
+            self._save(result)
+            raise RunInterrupted(result) from None
+        except BackendUnresponsive:
+            result.elapsed_s = time.monotonic() - t0
+            self._save(result)
+            raise
+        result.elapsed_s = time.monotonic() - t0
+        self._save(result)
+        return result
+
+    def _cycle_state(self, cycle: int) -> CycleState:
+        assert self.server is not None
+        return CycleState(
+            host=self.server.host,
+            port=self.server.port,
+            ws_path=self.target.ws_path,
+            proxy_path=self.target.proxy_path,
+            characters=self.target.characters,
+            cycle=cycle,
+            timeout_s=self.step_timeout_s,
+        )
+
+    async def _run_cycle(self, scen: Scenario, state: CycleState) -> str | None:
+        try:
+            await scen.run_cycle(state)
+        except (StepTimeout, OSError, AssertionError, RuntimeError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a websockets error class, a protocol surprise
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    # -- measurement --------------------------------------------------------
+    async def _settle(self) -> None:
+        await asyncio.sleep(self.settle_s)
+        gc.collect()
+
+    async def _census(self, cycle: int, t0: float, state: CycleState | None, calls_prev: dict[str, int]) -> dict[str, Any]:
+        await self._settle()
+        rec: dict[str, Any] = {"cycle": cycle, "t": round(time.monotonic() - t0, 3)}
+        rec.update(self._counts())
+        snap = probes.process_snapshot()
+        rec.update(
+            rss_mb=snap.rss_mb, fds=snap.fds, threads=snap.threads, gc_objects=snap.gc_objects,
+        )
+        if snap.tracemalloc_mb is not None:
+            rec["tracemalloc_mb"] = snap.tracemalloc_mb
+        res = self.target.resources(self.app) if self.app is not None else {}
+        if res.get("history_db") is not None:
+            rec["db_rows"], rec["db_bytes"] = probes.sqlite_snapshot(res["history_db"])
+        calls = self._calls.snapshot()
+        ended = state.sessions_ended if state is not None else 0
+        for label, per_session in self.target.lifecycle.items():
+            rec[f"lifecycle:{label}"] = calls.get(label, 0) - calls_prev.get(label, 0)
+            rec[f"expected:{label}"] = ended
+        if state is not None and state.turns:
+            firsts = [t.first_audio_s for t in state.turns if t.first_audio_s is not None]
+            ends = [t.chain_end_s for t in state.turns if t.chain_end_s is not None]
+            if firsts:
+                rec["latency_first_ms"] = 1000 * sum(firsts) / len(firsts)
+            if ends:
+                rec["latency_end_ms"] = 1000 * sum(ends) / len(ends)
+            llm = self._timers.get("llm")
+            if llm is not None:
+                rec["llm_ms"] = 1000 * llm.take() / len(state.turns)
+                if ends:
+                    rec["backend_ms"] = rec["latency_end_ms"] - rec["llm_ms"]
+        elif "llm" in self._timers:
+            self._timers["llm"].take()
+        return rec
+
+    def _counts(self) -> dict[str, Any]:
+        """What both the census and the timeline count (cheap, no heap scan)."""
+        rec: dict[str, Any] = {}
+        for name, n in self._tracker.counts().items():
+            rec[f"type:{name}"] = n
+        tc = probes.task_census()
+        rec["tasks"] = tc.total
+        for qualname, n in tc.by_coroutine.items():
+            rec[f"task:{qualname}"] = n
+        rec["children"] = probes.process_snapshot(count_gc_objects=False).children
+        res = self.target.resources(self.app) if self.app is not None else {}
+        if res.get("cache_dir") is not None:
+            rec["cache_files"], rec["cache_bytes"] = probes.dir_snapshot(res["cache_dir"])
+        if self.app is not None:
+            for path, n in probes.container_lengths(self.target.roots(self.app)).items():
+                rec[f"container:{path}"] = n
+        return rec
+
+    def _timeline_duration(self) -> float:
+        if self.timeline_s is not None:
+            return self.timeline_s
+        heavy = self.target.options.get("heavy_init_s", 0)
+        heavy = 0.0 if heavy in ("inf", None) or (isinstance(heavy, float) and math.isinf(heavy)) else float(heavy)
+        ping = float(self.target.options.get("ping_interval_s", 0) or 0) + float(self.target.options.get("ping_timeout_s", 0) or 0)
+        return max(3.0, heavy + 1.5, ping + 1.5)
+
+    async def _timeline(self, duration: float) -> list[dict[str, Any]]:
+        samples = []
+        start = time.monotonic()
+        while True:
+            gc.collect()
+            t = time.monotonic() - start
+            samples.append({"t": round(t, 3), **self._counts()})
+            if t >= duration:
+                return samples
+            await asyncio.sleep(self.timeline_step_s)
+
+    # -- storage ------------------------------------------------------------
+    def _save(self, result: RunResult) -> None:
+        if self.runs_dir is None:
+            return
+        result.path = save_run(result, self.runs_dir)
+
+
+def save_run(result: RunResult, runs_dir: Path) -> Path:
+    """Write ``census.csv``, ``timeline.csv`` and ``meta.json`` atomically into a
+    new folder ``runs_dir/<run_id>``; never overwrites."""
+    import pandas as pd
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tmp = runs_dir / f".tmp-{result.run_id}-{uuid.uuid4().hex[:6]}"
+    tmp.mkdir()
+    try:
+        pd.DataFrame(result.records).to_csv(tmp / "census.csv", index=False)
+        pd.DataFrame(result.timeline).to_csv(tmp / "timeline.csv", index=False)
+        meta = {
+            "run_id": result.run_id, "target": result.target, "scenario": result.scenario,
+            "faults": result.faults, "options": result.options, "cycles": result.cycles,
+            "cycles_done": result.cycles_done, "interrupted": result.interrupted, "errors": result.errors,
+            "elapsed_s": round(result.elapsed_s, 3), "expected_growth": list(result.expected_growth),
+            "versions": _versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        final = runs_dir / result.run_id
+        while final.exists():
+            final = runs_dir / f"{result.run_id}-{uuid.uuid4().hex[:4]}"
+        os.rename(tmp, final)  # atomic on one filesystem; fails rather than overwrite
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_run(path: Path | str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Read a saved run: ``(meta, records, timeline)``."""
+    import pandas as pd
+
+    path = Path(path)
+    meta = json.loads((path / "meta.json").read_text())
+    records = pd.read_csv(path / "census.csv").to_dict("records")
+    try:
+        timeline = pd.read_csv(path / "timeline.csv").to_dict("records")
+    except pd.errors.EmptyDataError:
+        timeline = []
+    return meta, records, timeline
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("leaklab", "fastapi", "uvicorn", "websockets", "openai", "mcp", "objgraph", "pympler", "pandas"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+def _new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    # tqdm's monitor thread outlives the bar: it would count as a thread the
+    # run left behind.
+    tqdm.monitor_interval = 0
+    return tqdm(total=total, desc=desc, unit="cycle", leave=False)
+
+
+async def run_async(
+    target: Target | str = "reference",
+    scenario: str | Scenario = "chat",
+    cycles: int = 10,
+    *,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    **session_kwargs: Any,
+) -> RunResult:
+    """Start a session, run one scenario, stop; the result carries the orphan counts."""
+    session = LeakSession(target, faults=faults, options=options, **session_kwargs)
+    await session.start()
+    try:
+        result = await session.run(scenario, cycles)
+    except RunInterrupted as exc:
+        exc.result.orphans = await session.stop()
+        raise
+    finally:
+        orphans = await session.stop()
+    result.orphans = orphans
+    return result
+
+
+def run(*args: Any, **kwargs: Any) -> RunResult:
+    """Sync entry point for scripts and the CLI (owns its event loop).
+
+    Raises:
+        RunInterrupted: on Ctrl-C, after a clean shutdown, with partial data.
+        ServerStartError: the backend did not start.
+    """
+    return asyncio.run(run_async(*args, **kwargs))
+
+
+__all__ = [
+    "BackendUnresponsive", "LeakSession", "RunInterrupted", "RunResult", "ServerStartError",
+    "load_run", "run", "run_async", "save_run",
+]

@@ -1,0 +1,111 @@
+"""Each fault's signature shows in a run's summary; with no faults nothing is flagged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leaklab.session import run_async
+from tests.conftest import kill_children, run_async as run_on_loop
+
+
+def summary_of(scenario, cycles, faults=None, tmp_path=None, **options):
+    async def go():
+        result = await run_async(
+            "reference", scenario, cycles, faults=faults, options=options,
+            runs_dir=tmp_path, progress=False,
+        )
+        return result
+
+    result = run_on_loop(go(), allow_loop_errors=True)
+    summary = result.summary()
+    json.dumps(summary, allow_nan=False)  # JSON-ready
+    return result, summary
+
+
+def container(summary, suffix):
+    return next((c for c in summary["containers"] if c["path"].endswith(suffix)), None)
+
+
+def test_no_faults_nothing_flagged_and_run_saved(tmp_path):
+    # GIVEN the fixed reference backend WHEN 5 chat cycles run
+    result, s = summary_of("chat", 5, None, tmp_path)
+    # THEN no metric is a leak or transient, lifecycle calls match, nothing is left
+    assert s["flagged"] == [], s["flagged"]
+    assert s["lifecycle"]["ServiceContext.close"] == {"calls": 5, "expected": 5}
+    assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
+    assert s["latency_ms"]["first"] is not None
+    saved = list(tmp_path.iterdir())
+    assert [p.name for p in saved] == [result.run_id]
+    assert {p.name for p in saved[0].iterdir()} == {"census.csv", "timeline.csv", "meta.json"}
+    meta = json.loads((saved[0] / "meta.json").read_text())
+    assert meta["scenario"] == "chat" and meta["cycles"] == 5 and "python" in meta["versions"]
+
+
+def test_c8_switch_then_close_transient_with_lifetime(tmp_path):
+    _, s = summary_of("switch-then-close", 4, "C8", tmp_path, heavy_init_s=1.5)
+    v = s["types"]["ServiceContext"]
+    assert v["verdict"] == "transient", v
+    assert 0.5 <= v["lifetime_s"] <= 3.0
+
+
+def test_c8_switch_then_close_leak_when_init_never_ends(tmp_path):
+    _, s = summary_of("switch-then-close", 4, "C8", tmp_path, heavy_init_s="inf")
+    v = s["types"]["ServiceContext"]
+    assert v["verdict"] == "leak" and 0.7 <= v["per_cycle"] <= 1.3, v
+
+
+def test_c9_close_never_called(tmp_path):
+    _, s = summary_of("open-close", 4, "C9", tmp_path)
+    assert s["lifecycle"]["ServiceContext.close"] == {"calls": 0, "expected": 4}
+
+
+def test_c3_chat_children_grow(tmp_path):
+    try:
+        _, s = summary_of("chat", 4, "C3", tmp_path)
+    finally:
+        kill_children()
+    v = s["resources"]["children"]
+    assert v["verdict"] == "leak" and v["per_cycle"] >= 1, v
+
+
+def test_c4_abrupt_chat_cache_files_grow(tmp_path):
+    _, s = summary_of("abrupt-chat", 4, "C4", tmp_path)
+    assert s["resources"]["cache_files"]["verdict"] == "leak"
+
+
+def test_c6_growing_container_with_path(tmp_path):
+    _, s = summary_of("open-close", 5, "C6", tmp_path)
+    c = container(s, "asr_engine.client_streams")
+    assert c is not None and c["verdict"] == "leak" and c["per_cycle"] >= 0.9, s["containers"]
+
+
+def test_c7_reconnect_storm_client_connections_grow(tmp_path):
+    _, s = summary_of("reconnect-storm", 4, "C7", tmp_path)
+    c = container(s, "handler.client_connections")
+    assert c is not None and c["verdict"] == "leak", s["containers"]
+
+
+def test_c7_off_half_open_clients_are_transient_or_none(tmp_path):
+    _, s = summary_of("reconnect-storm", 4, None, tmp_path)
+    assert not any(m.endswith("client_connections") for m in s["flagged"] if "leak" in m), s["flagged"]
+    c = container(s, "handler.client_connections")
+    assert c is None or c["verdict"] != "leak"
+
+
+@pytest.mark.parametrize("fault", ["C2", "C5"])
+def test_c2_c5_latency_slope(fault, tmp_path):
+    _, s = summary_of("chat", 6, fault, tmp_path, llm_latency_per_kchar_s=0.3)
+    assert s["latency_ms"]["verdict"] == "slows", s["latency_ms"]
+    if fault == "C2":
+        c = container(s, "default_context.agent_engine.memory")
+        assert c is not None and c["verdict"] == "leak"
+    else:
+        assert s["resources"]["db_rows"]["verdict"] == "normal"
+
+
+def test_c1_proxy_chat_forward_tasks_counted(tmp_path):
+    _, s = summary_of("proxy-chat", 4, "C1", tmp_path)
+    v = s["tasks"]["by_coroutine"].get("ProxyMessageQueue._forward_message")
+    assert v is not None and v["verdict"] == "leak" and v["per_cycle"] >= 0.7, s["tasks"]
