@@ -97,7 +97,8 @@ def test_c7_off_half_open_clients_are_transient_or_none(tmp_path):
 @pytest.mark.parametrize("fault", ["C2", "C5"])
 def test_c2_c5_latency_slope(fault, tmp_path):
     _, s = summary_of("chat", 6, fault, tmp_path, llm_latency_per_kchar_s=0.3)
-    assert s["latency_ms"]["verdict"] == "slows", s["latency_ms"]
+    # end-to-end latency carries MCP start-up noise; the LLM share is what a bigger prompt slows
+    assert s["latency_ms"]["llm"]["verdict"] == "slows", s["latency_ms"]
     if fault == "C2":
         c = container(s, "default_context.agent_engine.memory")
         assert c is not None and c["verdict"] == "leak"

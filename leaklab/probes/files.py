@@ -87,6 +87,16 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+def _is_wal_database(path: Path) -> bool:
+    """The header says WAL journal mode (file format versions 2, offsets 18-19)."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header.startswith(b"SQLite format 3\x00") and header[18] == 2
+
+
 def _quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -96,7 +106,8 @@ def sqlite_snapshot(path: str | os.PathLike[str], table: str | None = None, *, t
 
     The database is opened read-only (``file:...?mode=ro`` URI), so the probe
     never creates the file nor takes a write lock, and is closed before
-    returning.
+    returning. A WAL-mode database that no connection has open is read with
+    ``immutable=1`` too, so the probe leaves no ``-wal``/``-shm`` files behind.
 
     Args:
         path: the database file.
@@ -115,8 +126,14 @@ def sqlite_snapshot(path: str | os.PathLike[str], table: str | None = None, *, t
     db = Path(path)
     if not db.is_file():
         return SqliteSnapshot(0, 0)
-    size = _file_size(db) + _file_size(db.with_name(db.name + "-wal"))
+    wal = db.with_name(db.name + "-wal")
+    size = _file_size(db) + _file_size(wal)
     uri = db.resolve().as_uri() + "?mode=ro"
+    if not wal.exists() and _is_wal_database(db):
+        # No connection has this WAL database open. A read-only connection
+        # would create -wal and -shm files it cannot remove afterwards;
+        # committed data is all in the main file, so read it as immutable.
+        uri += "&immutable=1"
     conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         if table is None:

@@ -364,3 +364,21 @@ def test_caller_cancelled_mid_start_does_not_start_servers_twice():
         assert client.child_pids() == []
 
     run_clean(main)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.3])
+def test_close_while_starting_leaves_no_server(delay_s, caplog):
+    """A disconnect that lands while the first turn starts the servers."""
+    before = set(script_children())
+
+    async def main() -> None:
+        client = MCPClient(SERVERS)
+        opener = asyncio.create_task(client.list_tools())
+        await asyncio.sleep(delay_s)
+        await close_in_task(client)
+        with contextlib.suppress(MCPToolError):
+            await opener  # closed under it: an error or an empty listing
+        assert not await wait_gone(set(script_children()) - before, 5.0)
+        assert client.child_pids() == []
+
+    run_clean(main)

@@ -392,6 +392,25 @@ def test_sqlite_snapshot_counts_rows_read_only_without_keeping_file_open(tmp_pat
     assert str(db) not in {f.path for f in proc.open_files()}
 
 
+def test_sqlite_snapshot_leaves_no_wal_files_behind(tmp_path) -> None:
+    # GIVEN a WAL-mode database no connection has open
+    db = tmp_path / "wal.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=wal")
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        # WHEN it is measured while the writer is open
+        assert sqlite_snapshot(db).rows == 1
+    finally:
+        conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wal.db"]
+    # WHEN it is measured after the writer closed
+    assert sqlite_snapshot(db).rows == 1
+    # THEN the read-only probe created no -wal/-shm file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wal.db"]
+
+
 # --------------------------------------------------------------------- lifecycle
 
 
@@ -590,3 +609,21 @@ def test_probes_return_without_printing(capsys) -> None:
     container_lengths({"sys": sys})
     # THEN nothing was printed
     assert capsys.readouterr() == ("", "")
+
+
+def test_probe_modules_hold_no_mutable_module_state() -> None:
+    # GIVEN every module of the package
+    import leaklab.probes as probes
+
+    modules = [m for name, m in sys.modules.items() if name.startswith("leaklab.probes.")]
+    assert len(modules) >= 6
+    # THEN no module global (dunders aside) is a mutable container
+    mutable = (dict, list, set, bytearray, deque, weakref.WeakKeyDictionary, weakref.WeakValueDictionary, weakref.WeakSet)
+    offenders = [
+        f"{m.__name__}.{name}"
+        for m in modules
+        for name, value in vars(m).items()
+        if not name.startswith("__") and isinstance(value, mutable)
+    ]
+    assert offenders == []
+    assert sorted(probes.__all__) == sorted(set(probes.__all__))
