@@ -115,6 +115,8 @@ class LeakSession:
         trace_memory: run tracemalloc during the session.
         runs_dir: where runs are saved; ``None``: ``data/runs``; ``False``: not saved.
         progress: show a progress bar.
+        measure: ``False`` drives the cycles with no probe installed and no
+            census (the baseline of ``benchmarks/census_overhead.py``).
     """
 
     def __init__(
@@ -130,7 +132,9 @@ class LeakSession:
         trace_memory: bool = False,
         runs_dir: Path | str | bool | None = None,
         progress: bool = True,
+        measure: bool = True,
     ) -> None:
+        self.measure = measure
         self.target = target if isinstance(target, Target) else resolve_target(target, faults, options)
         self.settle_s = settle_s
         self.timeline_s = timeline_s
@@ -170,13 +174,15 @@ class LeakSession:
             if self.trace_memory and not tracemalloc.is_tracing():
                 tracemalloc.start(10)
                 self._started_tracemalloc = True
-            self._tracker = probes.InstanceTracker(self.target.resolve_types())
+            self._tracker = probes.InstanceTracker(self.target.resolve_types() if self.measure else {})
             self._tracker.install()
             stack.callback(self._tracker.uninstall)
-            self._calls = probes.CallCounter(self.target.resolve_methods(self.target.lifecycle))
+            lifecycle = self.target.lifecycle if self.measure else {}
+            self._calls = probes.CallCounter(self.target.resolve_methods(lifecycle))
             self._calls.install()
             stack.callback(self._calls.uninstall)
-            for label, (owner, name) in self.target.resolve_methods(self.target.timed).items():
+            timed = self.target.timed if self.measure else {}
+            for label, (owner, name) in self.target.resolve_methods(timed).items():
                 timer = probes.TimedMethod(owner, name)
                 timer.install()
                 stack.callback(timer.uninstall)
@@ -276,7 +282,8 @@ class LeakSession:
                         raise BackendUnresponsive(f"3 cycles in a row failed; last: {error}")
             finally:
                 bar.close()
-            result.timeline = await self._timeline(self._timeline_duration())
+            if self.measure:
+                result.timeline = await self._timeline(self._timeline_duration())
         except (asyncio.CancelledError, KeyboardInterrupt):
             result.interrupted = True
             result.elapsed_s = time.monotonic() - t0
@@ -317,6 +324,8 @@ class LeakSession:
         gc.collect()
 
     async def _census(self, cycle: int, t0: float, state: CycleState | None, calls_prev: dict[str, int]) -> dict[str, Any]:
+        if not self.measure:
+            return {"cycle": cycle, "t": round(time.monotonic() - t0, 3)}
         await self._settle()
         rec: dict[str, Any] = {"cycle": cycle, "t": round(time.monotonic() - t0, 3)}
         rec.update(self._counts())

@@ -62,7 +62,10 @@ class _MethodPatch:
 
 
 def _restore_all(patches: list[_MethodPatch]) -> None:
-    displaced = [f"{p.owner.__qualname__}.{p.name}" for p in patches if not p.in_place()]
+    """Restore in reverse order, after checking that the outermost wrapper of
+    each method is still ours (two labels may wrap the same method)."""
+    outermost = {(id(p.owner), p.name): p for p in patches}
+    displaced = [f"{p.owner.__qualname__}.{p.name}" for p in outermost.values() if not p.in_place()]
     if displaced:
         raise RuntimeError(f"{displaced} were replaced after install(); uninstall that tool first")
     for patch in reversed(patches):

@@ -486,6 +486,17 @@ def test_call_counter_on_inherited_method_removes_wrapper() -> None:
     assert "aclose" not in ChildSession.__dict__
 
 
+def test_call_counter_two_labels_on_one_method() -> None:
+    # GIVEN two labels on the same method
+    original = Session.__dict__["close"]
+    with CallCounter({"a": (Session, "close"), "b": (Session, "close")}) as counter:
+        Session().close()
+        # THEN both count the call
+        assert counter.snapshot() == {"a": 1, "b": 1}
+    # THEN uninstall unwinds both wrappers
+    assert Session.__dict__["close"] is original
+
+
 def test_timed_method_accumulates_time_inside_async_method() -> None:
     # GIVEN a timer on an async method
     original = Session.__dict__["aclose"]
