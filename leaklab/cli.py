@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -148,8 +149,17 @@ def _num(x: object) -> str:
     return str(x)
 
 
+def _own_interrupts() -> None:
+    # A shell starts background jobs with SIGINT ignored, and asyncio only
+    # turns Ctrl-C into a clean cancellation when the default handler is in
+    # place: restore it, and let SIGTERM take the same clean path.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leaklab`` console script."""
+    _own_interrupts()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

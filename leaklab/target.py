@@ -107,13 +107,13 @@ def reference_target(faults: Any = None, options: Mapping[str, Any] | None = Non
     opts = BackendOptions.from_mapping(options)
 
     def roots(app: Any) -> dict[str, Any]:
-        from .backend import message_handler as mh_module
+        from . import backend
 
         return {
             "handler": app.state.handler,
             "default_context": app.state.default_context,
             "proxy": app.state.proxy,
-            "message_handler": mh_module.message_handler,
+            "backend": backend,  # module globals of the backend package
         }
 
     return Target(

@@ -89,7 +89,8 @@ def test_cli_bad_input_lists_valid_values(args, message):
     assert message in result.stderr
 
 
-def test_ctrl_c_mid_cycle_keeps_partial_data_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_mid_cycle_keeps_partial_data_and_leaves_nothing(tmp_path, sig):
     # GIVEN a long run in a subprocess
     proc = subprocess.Popen(
         [sys.executable, "-m", "leaklab.cli", "run", "--scenario", "chat", "--cycles", "200",
@@ -103,7 +104,7 @@ def test_ctrl_c_mid_cycle_keeps_partial_data_and_leaves_nothing(tmp_path):
             time.sleep(0.05)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "no cycle started"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -110,3 +110,28 @@ def test_c1_proxy_chat_forward_tasks_counted(tmp_path):
     _, s = summary_of("proxy-chat", 4, "C1", tmp_path)
     v = s["tasks"]["by_coroutine"].get("ProxyMessageQueue._forward_message")
     assert v is not None and v["verdict"] == "leak" and v["per_cycle"] >= 0.7, s["tasks"]
+
+
+def test_cli_run_json_contract(tmp_path):
+    import subprocess
+    import sys
+
+    # GIVEN `leaklab run --json` WHEN it runs 3 cycles with C8 and a never-ending init
+    out = subprocess.run(
+        [sys.executable, "-m", "leaklab.cli", "run", "--target", "reference", "--scenario", "switch-then-close",
+         "--cycles", "3", "--faults", "C8", "--option", "heavy_init_s=inf", "--runs-dir", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    # THEN stdout is exactly one JSON object with the documented keys
+    s = json.loads(out.stdout)
+    assert {"types", "tasks", "resources", "lifecycle", "containers", "latency_ms", "orphans",
+            "run_id", "target", "scenario", "faults", "cycles"} <= set(s)
+    assert {"start", "end", "per_cycle", "verdict", "lifetime_s"} <= set(s["types"]["ServiceContext"])
+    assert s["types"]["ServiceContext"]["verdict"] == "leak"
+    assert "by_coroutine" in s["tasks"] and s["tasks"]["by_coroutine"]["ServiceContext._finish_heavy_init"]["end"] == 3
+    assert {"children", "fds", "cache_files", "db_rows", "rss_mb"} <= set(s["resources"])
+    assert s["lifecycle"]["ServiceContext.close"] == {"calls": 3, "expected": 3}
+    assert {"first", "last", "per_cycle"} <= set(s["latency_ms"])
+    assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
+    assert s["target"] == "reference" and s["scenario"] == "switch-then-close" and s["faults"] == ["C8"] and s["cycles"] == 3
