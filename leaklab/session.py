@@ -342,12 +342,6 @@ class LeakSession:
         await self._settle()
         rec: dict[str, Any] = {"cycle": cycle, "t": round(time.monotonic() - t0, 3)}
         rec.update(self._counts())
-        snap = probes.process_snapshot()
-        rec.update(
-            rss_mb=snap.rss_mb, fds=snap.fds, threads=snap.threads, gc_objects=snap.gc_objects,
-        )
-        if snap.tracemalloc_mb is not None:
-            rec["tracemalloc_mb"] = snap.tracemalloc_mb
         res = self.target.resources(self.app) if self.app is not None else {}
         if res.get("history_db") is not None:
             rec["db_rows"], rec["db_bytes"] = probes.sqlite_snapshot(res["history_db"])
@@ -373,15 +367,22 @@ class LeakSession:
         return rec
 
     def _counts(self) -> dict[str, Any]:
-        """What both the census and the timeline count (cheap, no heap scan)."""
+        """What both the census and the timeline count, so a return to the
+        baseline after the last cycle can be seen for each of them."""
         rec: dict[str, Any] = {}
+        snap = probes.process_snapshot()
+        rec.update(
+            rss_mb=snap.rss_mb, fds=snap.fds, threads=snap.threads, children=snap.children,
+            gc_objects=snap.gc_objects,
+        )
+        if snap.tracemalloc_mb is not None:
+            rec["tracemalloc_mb"] = snap.tracemalloc_mb
         for name, n in self._tracker.counts().items():
             rec[f"type:{name}"] = n
         tc = probes.task_census()
         rec["tasks"] = tc.total
         for qualname, n in tc.by_coroutine.items():
             rec[f"task:{qualname}"] = n
-        rec["children"] = probes.process_snapshot(count_gc_objects=False).children
         res = self.target.resources(self.app) if self.app is not None else {}
         if res.get("cache_dir") is not None:
             rec["cache_files"], rec["cache_bytes"] = probes.dir_snapshot(res["cache_dir"])

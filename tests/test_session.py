@@ -24,6 +24,20 @@ def summary_of(scenario, cycles, faults=None, tmp_path=None, **options):
     return result, summary
 
 
+def judged(summary, metric):
+    """The verdict of a flagged metric name, wherever the summary files it."""
+    kind, _, name = metric.partition(":")
+    if kind == "type":
+        return summary["types"][name]["verdict"]
+    if kind == "task":
+        return summary["tasks"]["by_coroutine"][name]["verdict"]
+    if kind == "container":
+        return next(c["verdict"] for c in summary["containers"] if c["path"] == name)
+    if metric == "tasks":
+        return summary["tasks"]["verdict"]
+    return summary["resources"][metric]["verdict"]
+
+
 def container(summary, suffix):
     return next((c for c in summary["containers"] if c["path"].endswith(suffix)), None)
 
@@ -41,6 +55,22 @@ def test_no_faults_nothing_flagged_and_run_saved(tmp_path):
     assert {p.name for p in saved[0].iterdir()} == {"census.csv", "timeline.csv", "meta.json"}
     meta = json.loads((saved[0] / "meta.json").read_text())
     assert meta["scenario"] == "chat" and meta["cycles"] == 5 and "python" in meta["versions"]
+
+
+@pytest.mark.parametrize("scenario", ["open-close", "switch", "switch-then-close", "abrupt-chat",
+                                      "reconnect-storm", "proxy-chat"])
+def test_no_faults_nothing_flagged_in_any_scenario(scenario, tmp_path):
+    _, s = summary_of(scenario, 4, None, tmp_path)
+    if scenario == "reconnect-storm":
+        # Half-open clients are held until the ping times out (1 s + 1 s):
+        # transient by design, never a leak.
+        assert not [m for m in s["flagged"] if judged(s, m) == "leak"], s["flagged"]
+        c = container(s, "handler.client_connections")
+        assert c["verdict"] == "transient" and s["types"]["ServiceContext"]["lifetime_s"] <= 3.5
+    else:
+        assert s["flagged"] == [], (scenario, s["flagged"])
+    assert s["errors"] == []
+    assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
 
 
 def test_c8_switch_then_close_transient_with_lifetime(tmp_path):
