@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")
     p.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
     p.add_argument("--runs-dir", default=None, help="where runs are saved (default data/runs)")
+    p.add_argument("--watch", action="append", default=[], metavar="TYPE",
+                   help="another type to count: ClassName or package.module:Qualname (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_run)
     return parser
@@ -83,6 +85,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .target import UnknownTargetError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # `--target mypkg.app:factory` from the current folder, as python -m does
     if args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
     try:
@@ -92,6 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.target, args.scenario, args.cycles, faults=args.faults, options=options,
             settle_s=args.settle, timeline_s=args.timeline, trace_memory=args.tracemalloc,
             runs_dir=args.runs_dir, progress=not args.json,
+            watch={w.rpartition(":")[2].rpartition(".")[2]: w for w in args.watch},
         )
     except (UnknownFaultError, UnknownOptionError, UnknownScenarioError, UnknownTargetError) as exc:
         raise UsageError(str(exc)) from None

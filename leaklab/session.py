@@ -117,6 +117,7 @@ class LeakSession:
         progress: show a progress bar.
         measure: ``False`` drives the cycles with no probe installed and no
             census (the baseline of ``benchmarks/census_overhead.py``).
+        watch: more types to count, ``{name: "module:Qualname" or "ClassName"}``.
     """
 
     def __init__(
@@ -133,9 +134,10 @@ class LeakSession:
         runs_dir: Path | str | bool | None = None,
         progress: bool = True,
         measure: bool = True,
+        watch: Mapping[str, str] | None = None,
     ) -> None:
         self.measure = measure
-        self.target = target if isinstance(target, Target) else resolve_target(target, faults, options)
+        self.target = target if isinstance(target, Target) else resolve_target(target, faults, options, watch)
         self.settle_s = settle_s
         self.timeline_s = timeline_s
         self.timeline_step_s = timeline_step_s

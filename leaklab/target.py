@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,18 @@ class Target:
     faults: frozenset[str] = frozenset()
 
     def resolve_types(self) -> dict[str, type]:
-        """Import the watched classes."""
-        return {name: import_object(path) for name, path in self.watched_types.items()}
+        """Import the watched classes. A bare class name (no ``module:``) is
+        looked up among the loaded modules, preferring the target's package;
+        one that is not found is skipped."""
+        out: dict[str, type] = {}
+        for name, path in self.watched_types.items():
+            if ":" in path:
+                out[name] = import_object(path)
+            else:
+                found = find_class(path, prefer=self.name.partition(":")[0].split(".")[0])
+                if found is not None:
+                    out[name] = found
+        return out
 
     def resolve_methods(self, methods: Mapping[str, str]) -> dict[str, tuple[type, str]]:
         """``{label: "module:Class.method"}`` -> ``{label: (Class, "method")}``."""
@@ -94,6 +105,17 @@ def import_object(path: str) -> Any:
         except AttributeError:
             raise UnknownTargetError(f"module {module_name!r} has no attribute {qualname!r}") from None
     return obj
+
+
+def find_class(name: str, prefer: str = "") -> type | None:
+    """A loaded class called ``name``; one from package ``prefer`` first."""
+    candidates = []
+    for module_name, module in list(sys.modules.items()):
+        obj = getattr(module, name, None) if module is not None else None
+        if isinstance(obj, type) and obj.__module__ == module_name:
+            candidates.append(obj)
+    candidates.sort(key=lambda c: (not c.__module__.startswith(prefer) if prefer else False, c.__module__))
+    return candidates[0] if candidates else None
 
 
 _REF = "leaklab.backend"
@@ -143,8 +165,16 @@ def reference_target(faults: Any = None, options: Mapping[str, Any] | None = Non
     )
 
 
-def generic_target(path: str, faults: Any = None, options: Mapping[str, Any] | None = None) -> Target:
+def generic_target(
+    path: str,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+) -> Target:
     """Any ASGI app or factory by import path ``pkg.module:factory``.
+
+    Watched types default to ``ServiceContext``, found by name among the
+    loaded modules; ``watch`` adds ``{display name: "module:Qualname" or "Name"}``.
 
     The factory is called with ``faults=`` and ``options=`` keywords when it
     accepts them, with no argument otherwise; a non-callable is the app.
@@ -167,9 +197,11 @@ def generic_target(path: str, faults: Any = None, options: Mapping[str, Any] | N
     return Target(
         name=path,
         make_app=make_app,
-        watched_types={},
+        watched_types={"ServiceContext": "ServiceContext", **dict(watch or {})},
         options=dict(options or {}),
-        faults=frozenset(str(f) for f in (faults or ()) if not isinstance(faults, str)),
+        faults=frozenset(
+            f.strip() for f in (faults.split(",") if isinstance(faults, str) else map(str, faults or ())) if f.strip()
+        ) - {"none"},
     )
 
 
@@ -178,14 +210,22 @@ def _is_asgi_app(obj: Any) -> bool:
     return hasattr(obj, "router") or hasattr(obj, "routes")
 
 
-def resolve_target(name: str, faults: Any = None, options: Mapping[str, Any] | None = None) -> Target:
+def resolve_target(
+    name: str,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+) -> Target:
     """A preset name or an import path.
 
     Raises:
         UnknownTargetError: listing valid values.
     """
     if name == "reference":
-        return reference_target(faults, options)
+        target = reference_target(faults, options)
+        if watch:
+            target = dataclasses.replace(target, watched_types={**target.watched_types, **watch})
+        return target
     if ":" in name:
-        return generic_target(name, faults, options)
+        return generic_target(name, faults, options, watch)
     raise UnknownTargetError(f"unknown target {name!r}; valid: {', '.join(PRESETS)}, or an import path 'package.module:factory'")

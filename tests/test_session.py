@@ -165,3 +165,13 @@ def test_cli_run_json_contract(tmp_path):
     assert {"first", "last", "per_cycle"} <= set(s["latency_ms"])
     assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
     assert s["target"] == "reference" and s["scenario"] == "switch-then-close" and s["faults"] == ["C8"] and s["cycles"] == 3
+
+
+def test_generic_target_by_import_path_watches_service_context_by_name(tmp_path):
+    # GIVEN the reference factory attached as a plain import path
+    result = run_on_loop(run_async("leaklab.backend:create_app", "switch-then-close", 3, faults="C8",
+                                   options={"heavy_init_s": "inf"}, runs_dir=tmp_path, progress=False,
+                                   timeline_s=0.5), allow_loop_errors=True)
+    s = result.summary()
+    # THEN ServiceContext is found by name and its leak is seen
+    assert s["types"]["ServiceContext"]["verdict"] == "leak"
