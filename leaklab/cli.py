@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another type to count: ClassName or package.module:Qualname (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("checklist", help="C1-C9 as experiments: a measured verdict for each")
+    p.add_argument("--target", default="reference")
+    _add_backend_args(p)
+    p.add_argument("--items", default="all", help="C1,...,C9 or all")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_checklist)
     return parser
 
 
@@ -108,6 +115,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, default=str))
     else:
         print(format_summary(summary))
+    return 0
+
+
+def _cmd_checklist(args: argparse.Namespace) -> int:
+    import json
+
+    from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
+    from .checklist import UnknownItemError, run_checklist
+    from .target import UnknownTargetError
+
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        result = run_checklist(args.target, faults=args.faults, options=parse_option_pairs(args.option),
+                               items=args.items, progress=not args.json)
+    except (UnknownFaultError, UnknownOptionError, UnknownItemError, UnknownTargetError) as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.as_dict(), default=str))
+        return 0
+    print(f"checklist: target={result.target} faults={','.join(result.faults) or 'none'} ({result.elapsed_s:.0f} s)")
+    for o in result.outcomes:
+        print(f"{o.id:<4} {o.verdict:<15} {o.title}")
+        print(f"     {o.evidence.get('answer', '')}")
     return 0
 
 
