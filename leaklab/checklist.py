@@ -87,6 +87,8 @@ class Item:
         signals: the metrics the rule reads.
         rule: measured summary -> (verdict, evidence).
         after: extra in-process step after the run (before the session stops).
+        after_cycles: in-process step after the last cycle, before the
+            timeline (while a transient retention still holds).
         applies: ``target -> (applies, reason)``, checked before running.
         timeline_s: sampling after the last cycle; ``None``: long enough for
             the target's ping timeout and heavy init (C7, C8 need it).
@@ -103,6 +105,7 @@ class Item:
     signals: tuple[str, ...] = ()
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     after: Probe | None = None
+    after_cycles: Probe | None = None
     applies: Callable[[Target, Any], tuple[bool, str]] | None = None
     timeline_s: float | None = 1.0
 
@@ -357,7 +360,7 @@ async def _explain_survivors(session: LeakSession, facts: dict[str, Any]) -> Non
     # The default context is alive by design; only session contexts are survivors.
     survivors = [o for o in survivors if getattr(o, "client_uid", "x") is not None]
     if survivors:
-        report = analyze_survivors({name: survivors})
+        report = analyze_survivors({name: survivors}, creation_sites=session.task_sites)
         facts["retention"] = report.as_dict()
     del survivors
     gc.collect()
@@ -442,7 +445,7 @@ ITEMS: tuple[Item, ...] = (
     Item("C8", "Untracked heavy init task on character switch", "service_context.py line 585",
          "closing right after switch-config leaves a ServiceContext held by the init task",
          "retained forever or for a while, by what, how many bytes?", "switch-then-close", 3, _rule_c8,
-         ("type:ServiceContext", "task:*init*"), after=_explain_survivors, timeline_s=None),
+         ("type:ServiceContext", "task:*init*"), after_cycles=_explain_survivors, timeline_s=None),
     Item("C9", "close() never runs on disconnect", "websocket_handler.handle_disconnect",
          "handle_disconnect pops the context before looking it up", "is close() ever called?",
          "open-close", 3, _rule_c9, ("lifecycle:ServiceContext.close",)),
@@ -500,7 +503,14 @@ async def run_experiment(
             if item.applies is not None:
                 exp.applicable, exp.reason = item.applies(session.target, session.app)
             if exp.applicable:
-                exp.runs.append(await session.run(item.scenario, cycles or item.cycles))
+                hook = None
+                if item.after_cycles is not None:
+                    step = item.after_cycles
+
+                    async def hook(sess: LeakSession) -> None:
+                        await step(sess, exp.facts)
+
+                exp.runs.append(await session.run(item.scenario, cycles or item.cycles, after_cycles=hook))
                 if item.after is not None:
                     await item.after(session, exp.facts)
                 gc.collect()

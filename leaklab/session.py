@@ -24,7 +24,7 @@ import platform
 import time
 import tracemalloc
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,7 @@ class LeakSession:
         self._half_open: list[asyncio.StreamWriter] = []
         self.orphans: dict[str, int] | None = None
         self.orphan_threads: list[str] = []
+        self.task_sites: Any = None
         self._started_tracemalloc = False
 
     # -- lifecycle ----------------------------------------------------------
@@ -176,6 +177,12 @@ class LeakSession:
             if self.trace_memory and not tracemalloc.is_tracing():
                 tracemalloc.start(10)
                 self._started_tracemalloc = True
+            if self.measure:
+                # Where each task was created, for retention chains ("Task ...
+                # created at service_context.py:123"); restored at stop().
+                self.task_sites = probes.TaskCreationRecorder()
+                self.task_sites.install(asyncio.get_running_loop())
+                stack.callback(self.task_sites.uninstall)
             self._tracker = probes.InstanceTracker(self.target.resolve_types() if self.measure else {})
             self._tracker.install()
             stack.callback(self._tracker.uninstall)
@@ -239,6 +246,7 @@ class LeakSession:
         self.app = None
         self.server = None
         self._timers = {}
+        self.task_sites = None
 
     async def __aenter__(self) -> LeakSession:
         return await self.start()
@@ -247,8 +255,21 @@ class LeakSession:
         await self.stop()
 
     # -- runs ---------------------------------------------------------------
-    async def run(self, scenario: str | Scenario, cycles: int = 10) -> RunResult:
+    async def run(
+        self,
+        scenario: str | Scenario,
+        cycles: int = 10,
+        *,
+        after_cycles: Callable[[LeakSession], Awaitable[None]] | None = None,
+    ) -> RunResult:
         """Drive ``cycles`` cycles of ``scenario``; census after each, timeline after.
+
+        Args:
+            scenario: a name or a :class:`Scenario`.
+            cycles: how many.
+            after_cycles: awaited after the last census and before the
+                timeline, while a transient retention still holds (the place
+                for a retention analysis).
 
         Raises:
             RunInterrupted: Ctrl-C or cancellation; partial data kept.
@@ -297,6 +318,8 @@ class LeakSession:
                         raise BackendUnresponsive(f"3 cycles in a row failed; last: {error}")
             finally:
                 bar.close()
+            if after_cycles is not None:
+                await after_cycles(self)
             if self.measure:
                 result.timeline = await self._timeline(self._timeline_duration())
         except (asyncio.CancelledError, KeyboardInterrupt):
