@@ -349,21 +349,10 @@ def _rule_c7(exp: Experiment) -> tuple[str, dict[str, Any]]:
 async def _explain_survivors(session: LeakSession, facts: dict[str, Any]) -> None:
     """Right after the cycles: who keeps the contexts alive (retention chains)."""
     try:
-        from .retention import analyze_survivors
+        report = session.explain()
     except ImportError:
         return
-    name = "ServiceContext"
-    if name not in session.target.watched_types:
-        return
-    session.thaw()
-    survivors = session._tracker.instances(name)
-    # The default context is alive by design; only session contexts are survivors.
-    survivors = [o for o in survivors if getattr(o, "client_uid", "x") is not None]
-    if survivors:
-        report = analyze_survivors({name: survivors}, creation_sites=session.task_sites)
-        facts["retention"] = report.as_dict()
-    del survivors
-    gc.collect()
+    facts["retention"] = report.as_dict()
 
 
 def _rule_c8(exp: Experiment) -> tuple[str, dict[str, Any]]:
@@ -371,7 +360,7 @@ def _rule_c8(exp: Experiment) -> tuple[str, dict[str, Any]]:
     ctx = s["types"].get("ServiceContext")
     init_tasks = {k: v for k, v in s["tasks"]["by_coroutine"].items() if "init" in k.lower()}
     evidence: dict[str, Any] = {"ServiceContext": ctx, "init_tasks": init_tasks, "answer": ""}
-    groups = (exp.facts.get("retention") or {}).get("groups") or []
+    groups = [g for g in (exp.facts.get("retention") or {}).get("groups") or [] if g.get("type") == "ServiceContext"]
     if groups:
         g = groups[0]
         evidence["held_by"] = g.get("chain")

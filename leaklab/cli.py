@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("why", help="run a scenario, then show who keeps the survivors alive")
+    p.add_argument("--target", default="reference")
+    p.add_argument("--scenario", default="switch-then-close")
+    p.add_argument("--cycles", type=int, default=5)
+    _add_backend_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_why)
+
     p = sub.add_parser("checklist", help="C1-C9 as experiments: a measured verdict for each")
     p.add_argument("--target", default="reference")
     _add_backend_args(p)
@@ -115,6 +123,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, default=str))
     else:
         print(format_summary(summary))
+    return 0
+
+
+def _cmd_why(args: argparse.Namespace) -> int:
+    import json
+
+    from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
+    from .driver.scenarios import UnknownScenarioError, get_scenario
+    from .session import run_async
+    from .target import UnknownTargetError
+
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    reports = []
+
+    async def explain(session) -> None:
+        reports.append(session.explain())
+
+    try:
+        get_scenario(args.scenario)
+        result = asyncio.run(run_async(
+            args.target, args.scenario, args.cycles, faults=args.faults, options=parse_option_pairs(args.option),
+            runs_dir=False, progress=not args.json, timeline_s=0.5, after_cycles=explain,
+        ))
+    except (UnknownFaultError, UnknownOptionError, UnknownScenarioError, UnknownTargetError) as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    report = reports[0] if reports else None
+    out = report.as_dict() if report is not None else {"groups": [], "elapsed_s": 0.0}
+    out.update(run_id=result.run_id, scenario=result.scenario, faults=result.faults, cycles=result.cycles_done)
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(report if report is not None and report.groups else "no survivors: nothing created by the cycles is alive")
     return 0
 
 

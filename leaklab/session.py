@@ -159,6 +159,7 @@ class LeakSession:
         self.orphans: dict[str, int] | None = None
         self.orphan_threads: list[str] = []
         self.task_sites: Any = None
+        self._run_started = 0.0
         self._started_tracemalloc = False
 
     # -- lifecycle ----------------------------------------------------------
@@ -234,6 +235,36 @@ class LeakSession:
             self.orphan_threads = [n for n in left.thread_names if not n.startswith("asyncio_")]
         return self.orphans or {}
 
+    def survivors(self, since: float | None = None) -> dict[str, list[Any]]:
+        """Strong references to live watched instances created at or after
+        ``since`` (``time.monotonic()``; default: the start of the last run).
+        The caller must drop the lists, or they keep the instances alive."""
+        since = self._run_started if since is None else since
+        out: dict[str, list[Any]] = {}
+        for name in self.target.watched_types:
+            try:
+                objs = self._tracker.instances(name)
+            except KeyError:  # a bare class name that was not found
+                continue
+            objs = [o for o in objs if (self._tracker.created_at(o) or 0.0) >= since]
+            if objs:
+                out[name] = objs
+        return out
+
+    def explain(self, since: float | None = None) -> Any:
+        """Who keeps the survivors alive: a retention report (chains, roots,
+        creation sites, sizes) for the watched instances created since
+        ``since`` that are still alive. Holds no reference to them after."""
+        from .retention import analyze_survivors
+
+        self.thaw()
+        gc.collect()
+        survivors = self.survivors(since)
+        try:
+            return analyze_survivors(survivors, creation_sites=self.task_sites)
+        finally:
+            survivors.clear()
+
     def thaw(self) -> None:
         """Give the frozen heap back to the collector (before a retention
         analysis: ``gc.get_referrers`` does not see frozen objects)."""
@@ -281,6 +312,7 @@ class LeakSession:
         if cycles < 1:
             raise ValueError("cycles must be >= 1")
         t0 = time.monotonic()
+        self._run_started = t0
         result = RunResult(
             run_id=_new_run_id(),
             target=self.target.name,
@@ -525,13 +557,14 @@ async def run_async(
     *,
     faults: Any = None,
     options: Mapping[str, Any] | None = None,
+    after_cycles: Callable[[LeakSession], Awaitable[None]] | None = None,
     **session_kwargs: Any,
 ) -> RunResult:
     """Start a session, run one scenario, stop; the result carries the orphan counts."""
     session = LeakSession(target, faults=faults, options=options, **session_kwargs)
     await session.start()
     try:
-        result = await session.run(scenario, cycles)
+        result = await session.run(scenario, cycles, after_cycles=after_cycles)
     except RunInterrupted as exc:
         exc.result.orphans = await session.stop()
         raise

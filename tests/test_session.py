@@ -175,3 +175,23 @@ def test_generic_target_by_import_path_watches_service_context_by_name(tmp_path)
     s = result.summary()
     # THEN ServiceContext is found by name and its leak is seen
     assert s["types"]["ServiceContext"]["verdict"] == "leak"
+
+
+def test_cli_why_json_contract():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "leaklab.cli", "why", "--target", "reference", "--faults", "C8", "--option",
+         "heavy_init_s=inf", "--scenario", "switch-then-close", "--cycles", "3", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert {"groups", "elapsed_s"} <= set(d)
+    ctx = next(g for g in d["groups"] if g["type"] == "ServiceContext")
+    assert {"type", "count", "root_kind", "chain", "deep_bytes", "retained_bytes"} <= set(ctx)
+    assert ctx["count"] == 3 and ctx["root_kind"] == "pending_task"
+    assert ctx["chain"][0]["kind"] == "task" and "_finish_heavy_init" in ctx["chain"][0]["label"]
+    assert ctx["chain"][0]["where"].startswith("leaklab/backend/service_context.py:")
+    assert ctx["chain"][-1]["label"] == "coroutine frame local 'self'"
