@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import gc
 import os
 import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .edges import Chain, Edge, LabelContext, describe_path
@@ -106,8 +107,12 @@ def find_chains(
     found: list[_Found] = []
     try:
         ctx = LabelContext.build(creation_sites)
-        found = search(targets, ctx, max_depth=max_depth, ignore=[objects, *ignore])
-        return [_label(f, ctx, max_depth) for f in found]
+        try:
+            found = search(targets, ctx, max_depth=max_depth, ignore=[objects, *ignore])
+            with paused_gc():
+                return [_label(f, ctx, max_depth) for f in found]
+        finally:
+            ctx.keep.clear()
     finally:
         # No result may keep a survivor alive, even if labelling raised.
         for f in found:
@@ -202,7 +207,7 @@ def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore:
     it met in ``ctx.wkd_data_ids``; the caller labels the paths and clears them.
     """
     ignore_ids: set[int] = {id(o) for o in ignore}
-    ignore_ids.add(id(targets))
+    ignore_ids.update((id(targets), id(ctx.keep)))
     frame = sys._getframe()
     while frame is not None:
         # Frames on this stack (ours and our callers') are where the search
@@ -210,13 +215,28 @@ def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore:
         ignore_ids.add(id(frame))
         frame = frame.f_back
     del frame
-    state = _Search(targets, ignore_ids, _Roots(ctx))
+    state = _Search(targets, ignore_ids, _Roots(ctx), ctx.keep)
     try:
-        found = state.run(max_depth)
+        with paused_gc():
+            found = state.run(max_depth)
         ctx.wkd_data_ids.update(state.wkd_data)
         return found
     finally:
         state.release()
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No automatic collection inside: one would cost a full traversal of a big
+    heap, and could free an object recognised by id while the analysis runs
+    (the caller collected before calling). Restores the previous state."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Search:
@@ -226,8 +246,9 @@ class _Search:
     while one of its bits is not done. Ids stay valid because :attr:`nodes`
     holds every visited object until :meth:`release`."""
 
-    def __init__(self, targets: Sequence[Any], ignore_ids: set[int], roots: _Roots) -> None:
+    def __init__(self, targets: Sequence[Any], ignore_ids: set[int], roots: _Roots, keep: list[Any]) -> None:
         self.roots = roots
+        self.keep = keep  # holds the weak-key data dicts recognised by id
         self.nodes: dict[int, Any] = {}
         self.ignore_ids = ignore_ids
         ignore_ids.add(id(self.nodes))
@@ -287,6 +308,7 @@ class _Search:
                     data = getattr(r, "data", None)
                     if type(data) is dict:
                         self.wkd_data.add(id(data))
+                        self.keep.append(data)
         touched: list[int] = []
         held: set[int] = set()
         target_set = set(self.target_ids)

@@ -37,6 +37,7 @@ _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 _LONG_HEX_RE = re.compile(r"\b[0-9a-fA-F]{12,}\b")
+_DIGITS_RE = re.compile(r"\d+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,35 +118,50 @@ def format_where(filename: str | None, lineno: int | None, bases: Sequence[str] 
     return f"{path}:{lineno}" if lineno is not None else path
 
 
+_MODULE_DICT = types.ModuleType.__dict__["__dict__"]
+
+
 @dataclasses.dataclass
 class LabelContext:
     """What labelling needs besides the path: where tasks were created, which
-    dicts are module namespaces, which tasks are running now."""
+    dicts are module namespaces, which tasks are running now.
+
+    Objects are recognised by ``id()``; :attr:`keep` holds every object so
+    identified for the analysis' lifetime, so that an id can never be reused
+    by an object created meanwhile.
+    """
 
     site_of: Any = None
     module_dicts: dict[int, str] = dataclasses.field(default_factory=dict)
     running_tasks: set[int] = dataclasses.field(default_factory=set)
     wkd_data_ids: set[int] = dataclasses.field(default_factory=set)
+    keep: list[Any] = dataclasses.field(default_factory=list, repr=False)
 
     @classmethod
-    def build(cls, creation_sites: Any = None, *, wkd_data_ids: set[int] | None = None) -> LabelContext:
+    def build(cls, creation_sites: Any = None) -> LabelContext:
         """Gather the facts once per analysis.
 
         Args:
             creation_sites: a :class:`~leaklab.probes.TaskCreationRecorder` or a
                 callable ``task -> site``; ``None`` for none.
-            wkd_data_ids: ids of ``WeakKeyDictionary.data`` dicts, if known.
         """
-        site_of = getattr(creation_sites, "site", creation_sites)
-        module_dicts = {}
+        ctx = cls(getattr(creation_sites, "site", creation_sites))
         for name, mod in list(sys.modules.items()):
-            if isinstance(mod, types.ModuleType):
-                d = getattr(mod, "__dict__", None)
+            # type(), not isinstance: some objects in sys.modules (cffi's Lib)
+            # claim to be modules through __class__.
+            if issubclass(type(mod), types.ModuleType):
+                # The base descriptor, not getattr: a lazy-module subclass may
+                # answer ``__dict__`` with a temporary dict.
+                d = _MODULE_DICT.__get__(mod)
                 if type(d) is dict:
-                    module_dicts[id(d)] = name
+                    ctx.module_dicts[id(d)] = name
+                    ctx.keep.append(d)
         current = getattr(asyncio.tasks, "_current_tasks", None)
-        running = {id(t) for t in list(current.values())} if isinstance(current, dict) else set()
-        return cls(site_of, module_dicts, running, set(wkd_data_ids or ()))
+        if isinstance(current, dict):
+            for task in list(current.values()):
+                ctx.running_tasks.add(id(task))
+                ctx.keep.append(task)
+        return ctx
 
     def creation_site(self, task: Any) -> str | None:
         """Where ``task`` was created, from the recorder or asyncio debug mode."""
@@ -185,15 +201,13 @@ def describe_path(
     edges: list[Edge] = []
     cut = 0
     if root_kind == "untracked":
-        edges.append(
-            Edge(
-                "untracked",
-                f"C-level or untracked holder of {_type_name(path[0])} (not visible to gc: "
-                "a C extension's static, or a local of a function running on a thread's stack)",
-                None,
-                "untracked",
-            )
+        frozen = gc.get_freeze_count()
+        why = (
+            f"gc.freeze() hides {frozen} objects from gc.get_referrers: call gc.unfreeze() before the analysis"
+            if frozen
+            else "not visible to gc: a C extension's static, or a local of a function running on a thread's stack"
         )
+        edges.append(Edge("untracked", f"C-level or untracked holder of {_type_name(path[0])} ({why})", None, "untracked"))
     elif root_kind == "depth_limit":
         edges.append(Edge("depth_limit", f"search stopped after {max_depth} levels at {_type_name(path[0])}", None, "depth_limit"))
     i = 0
@@ -333,10 +347,12 @@ def _dict_edge(d: Any, held: Any, tpname: str) -> Edge:
         return Edge("dict_key", f"{tpname} (internal reference)", None)
     how, k = found
     text = safe_repr(k, 60)
-    shape = f"{tpname}[<{type(k).__name__}>]"
+    # Keys that differ only by an id (session-0007, a uuid, an address) are
+    # one reason; 'default_context' and 'handler' are two.
+    shape = _DIGITS_RE.sub("#", _normalize(text))
     if how == "key":
-        return Edge("dict_key", f"{tpname} key {text}", None, f"{tpname} key <{type(k).__name__}>")
-    return Edge("dict_key", f"{tpname}[{text}]", None, shape)
+        return Edge("dict_key", f"{tpname} key {text}", None, f"{tpname} key {shape}")
+    return Edge("dict_key", f"{tpname}[{text}]", None, f"{tpname}[{shape}]")
 
 
 def _attribute(holder: Any, held: Any, rest: Sequence[Any], *, kind: str, prefix: str) -> tuple[Edge, int]:

@@ -46,9 +46,10 @@ def redact(text: str) -> str:
     Covers ``name=value`` / ``'name': value`` pairs whose name matches
     :data:`SECRET_NAME`, ``sk-…`` style keys and ``Bearer …`` credentials.
     """
+    # Bearer first: "Authorization: Bearer xyz" must lose xyz, not just "Bearer".
+    text = _BEARER_RE.sub(lambda m: f"{m.group(1)} ***", text)
     text = _ASSIGN_RE.sub(lambda m: f"{m.group('name')}{m.group('sep')}'***'", text)
-    text = _SK_RE.sub("sk-***", text)
-    return _BEARER_RE.sub(lambda m: f"{m.group(1)} ***", text)
+    return _SK_RE.sub("sk-***", text)
 
 
 class _RedactingRepr(reprlib.Repr):
