@@ -46,6 +46,7 @@ class Outcome:
     evidence: dict[str, Any]
     series: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
     elapsed_s: float = 0.0
+    latency_ms: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "verdict": self.verdict,
@@ -523,7 +524,9 @@ async def run_experiment(
         for metric in _signal_columns(item, exp.runs[0]):
             series[metric] = _series(exp.runs[0], metric)
     evidence = _jsonable(evidence)
-    return Outcome(item.id, item.title, verdict, evidence, series, time.monotonic() - started)
+    latency = _jsonable(exp.summary["latency_ms"]) if exp.runs else {}
+    return Outcome(item.id, item.title, verdict, evidence, series, time.monotonic() - started,
+                   latency if latency.get("first") is not None else {})
 
 
 def _signal_columns(item: Item, run: RunResult) -> list[str]:
@@ -557,9 +560,17 @@ class ChecklistResult:
     outcomes: list[Outcome]
     elapsed_s: float
 
+    @property
+    def latency_split(self) -> dict[str, Any]:
+        """The "other causes": reply time split into the LLM call and the
+        backend, from the first experiment with text turns, so a slow LLM is
+        told apart from a leak."""
+        return next((o.latency_ms for o in self.outcomes if o.latency_ms), {})
+
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "faults": self.faults,
-                "items": [o.as_dict() for o in self.outcomes], "elapsed_s": round(self.elapsed_s, 2)}
+                "items": [o.as_dict() for o in self.outcomes], "latency_split": self.latency_split,
+                "elapsed_s": round(self.elapsed_s, 2)}
 
     def table(self):
         """The verdict table as a DataFrame."""

@@ -188,6 +188,13 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
     for o in result.outcomes:
         print(f"{o.id:<4} {o.verdict:<15} {o.title}")
         print(f"     {o.evidence.get('answer', '')}")
+    lat = result.latency_split
+    if lat:
+        llm, backend = lat.get("llm") or {}, lat.get("backend") or {}
+        print(f"reply time (ms, first -> last cycle): whole {_num(lat.get('first'))} -> {_num(lat.get('last'))} "
+              f"({lat.get('verdict')}); LLM call {_num(llm.get('first'))} -> {_num(llm.get('last'))} "
+              f"({llm.get('verdict')}); backend {_num(backend.get('first'))} -> {_num(backend.get('last'))} "
+              f"({backend.get('verdict')})")
     return 0
 
 
