@@ -3,9 +3,7 @@ crashes or hangs; partial data kept; nothing left behind; clear errors."""
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,15 +21,17 @@ from tests.conftest import run_async as run_on_loop
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def temp_dirs() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "leaklab-*")))
-
-
-def test_normal_end_leaves_nothing(tmp_path):
-    before = temp_dirs()
-    result = run_on_loop(run_async("reference", "chat", 2, runs_dir=tmp_path, progress=False, timeline_s=0.5))
+def test_normal_end_leaves_nothing(tmp_path, monkeypatch):
+    # GIVEN a private temp folder (other processes may use /tmp meanwhile)
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    # WHEN a run ends normally
+    result = run_on_loop(run_async("reference", "chat", 2, runs_dir=tmp_path / "runs", progress=False,
+                                   timeline_s=0.5))
+    # THEN no child, thread, port or temp dir is left
     assert result.orphans == {"children": 0, "threads": 0, "listening_ports": 0}
-    assert temp_dirs() == before
+    assert list(private.iterdir()) == []
 
 
 def test_backend_crashing_on_connect_keeps_partial_data(tmp_path):
