@@ -334,6 +334,7 @@ class LeakSession:
             bar = _progress(cycles, f"{scen.name}", self.progress)
             try:
                 for cycle in range(1, cycles + 1):
+                    _raise_if_cancel_requested()
                     state = self._cycle_state(cycle)
                     error = await self._run_cycle(scen, state)
                     if error:
@@ -472,6 +473,15 @@ class LeakSession:
         if self.runs_dir is None:
             return
         result.path = save_run(result, self.runs_dir)
+
+
+def _raise_if_cancel_requested() -> None:
+    # Python 3.11's asyncio.wait_for can swallow a cancellation that races
+    # with a result; the request stays counted on the task. Honour it at the
+    # next cycle boundary instead of running on.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def save_run(result: RunResult, runs_dir: Path) -> Path:

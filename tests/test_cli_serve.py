@@ -44,7 +44,7 @@ def test_serve_prints_url_serves_and_stops_on_sigint():
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # also closes the pipes
 
 
 def test_serve_unknown_fault_lists_valid_ids():

@@ -109,7 +109,7 @@ def test_ctrl_c_mid_cycle_keeps_partial_data_and_leaves_nothing(tmp_path, sig):
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # also closes the pipes
     # THEN it exits 130, says where the partial data is, and leaves no process
     assert proc.returncode == 130, err
     assert "interrupted" in err and "partial data in" in err
