@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("run", help="drive session cycles against a backend and measure each one")
-    p.add_argument("--target", default="reference", help="'reference' or an import path 'package.module:factory'")
+    p.add_argument("--target", default="reference",
+                   help="'reference', 'olv' (with --app-dir), a target file (.toml/.yaml) or 'package.module:factory'")
+    p.add_argument("--app-dir", default=None, help="the app folder for --target olv (overrides a target file's app_dir)")
+    p.add_argument("--target-file", default=None, metavar="FILE", help="a target file (TOML or YAML); same as --target FILE")
     p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, reconnect-storm, proxy-chat")
     p.add_argument("--cycles", type=int, default=10)
     _add_backend_args(p)
@@ -56,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", default="all", help="C1,...,C9 or all")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_checklist)
+
+    p = sub.add_parser("report", help="execute the notebooks headless and write one offline HTML report")
+    p.add_argument("--target", default="reference", help="'reference' or an import path 'package.module:factory'")
+    p.add_argument("--cycles", type=int, default=None, help="cycles for every notebook (default: each notebook's own)")
+    p.add_argument("--out", default="report", help="output folder (default: report/)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -96,6 +105,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
     from .driver.scenarios import UnknownScenarioError, get_scenario
+    from .attach import OLV_PROFILE, is_target_file, load_target
+    from .serving import ServerStartError
     from .session import RunInterrupted, run
     from .target import UnknownTargetError
 
@@ -107,14 +118,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         get_scenario(args.scenario)
         options = parse_option_pairs(args.option)
+        watch = {w.rpartition(":")[2].rpartition(".")[2]: w for w in args.watch}
+        target = args.target_file or args.target
+        if target == OLV_PROFILE or is_target_file(target):
+            target = load_target(target, app_dir=args.app_dir, faults=args.faults, options=options, watch=watch)
+        elif args.app_dir:
+            raise UsageError("--app-dir goes with --target olv or a target file")
         result = run(
-            args.target, args.scenario, args.cycles, faults=args.faults, options=options,
+            target, args.scenario, args.cycles, faults=args.faults, options=options,
             settle_s=args.settle, timeline_s=args.timeline, trace_memory=args.tracemalloc,
             runs_dir=args.runs_dir, progress=not args.json,
-            watch={w.rpartition(":")[2].rpartition(".")[2]: w for w in args.watch},
+            watch=watch,
         )
     except (UnknownFaultError, UnknownOptionError, UnknownScenarioError, UnknownTargetError) as exc:
         raise UsageError(str(exc)) from None
+    except ServerStartError as exc:
+        print(f"leaklab: backend did not start: {exc}", file=sys.stderr)
+        return 1
     except RunInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return 130
@@ -196,6 +216,42 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
               f"({llm.get('verdict')}); backend {_num(backend.get('first'))} -> {_num(backend.get('last'))} "
               f"({backend.get('verdict')})")
     return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from .report.build import REFERENCE_ONLY, build_report
+    from .report.notebooks import NOTEBOOKS
+
+    if args.cycles is not None and args.cycles < 1:
+        raise UsageError("--cycles must be at least 1")
+    if args.target != "reference" and ":" not in args.target:
+        raise UsageError(f"unknown target {args.target!r}; valid: reference, or an import path 'package.module:factory'")
+    started = time.monotonic()
+    tqdm.monitor_interval = 0  # no monitor thread left behind
+    total = sum(1 for n in NOTEBOOKS if args.target == "reference" or n not in REFERENCE_ONLY)
+    print(f"executing {total} notebooks (target {args.target}); kernel logs in {args.out}/logs/", file=sys.stderr, flush=True)
+    bar = tqdm(total=total, unit="notebook", file=sys.stderr)
+
+    def progress(run) -> None:
+        bar.write(f"  {run.name:<26} {run.elapsed_s:6.1f} s  " + ("ok" if run.ok else f"FAILED: {run.error}"), file=sys.stderr)
+        bar.update(1)
+
+    try:
+        build = build_report(args.out, target=args.target, cycles=args.cycles,
+                             on_start=bar.set_description, on_progress=progress)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    for name, why in build.skipped.items():
+        print(f"  {name:<26} skipped: {why}", file=sys.stderr)
+    print(f"report built in {time.monotonic() - started:.1f} s: {build.path.resolve()}")
+    return 1 if build.failed else 0
 
 
 def format_summary(summary: dict) -> str:

@@ -209,9 +209,14 @@ class LeakSession:
                 gc.collect()
                 gc.freeze()
                 stack.callback(gc.unfreeze)
-        except BaseException:
+        except BaseException as exc:
+            # An attached app can leave the real reason of a failed start-up
+            # (uvicorn only says "exit 3") on its state.
+            startup_error = getattr(getattr(self.app, "state", None), "leaklab_startup_error", None)
             await stack.aclose()
             self._after_stop()
+            if isinstance(exc, ServerStartError) and startup_error is not None:
+                raise startup_error from exc
             raise
         self._stack = stack
         return self

@@ -20,7 +20,7 @@ class UnknownTargetError(ValueError):
     """A target that is neither a preset nor an importable ``module:factory``."""
 
 
-PRESETS = ("reference",)
+PRESETS = ("reference", "olv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,6 +226,13 @@ def resolve_target(
         if watch:
             target = dataclasses.replace(target, watched_types={**target.watched_types, **watch})
         return target
+    if name == "olv" or name.lower().endswith((".toml", ".yaml", ".yml")):
+        from .attach import load_target
+
+        return load_target(name, faults=faults, options=options, watch=watch)
     if ":" in name:
         return generic_target(name, faults, options, watch)
-    raise UnknownTargetError(f"unknown target {name!r}; valid: {', '.join(PRESETS)}, or an import path 'package.module:factory'")
+    raise UnknownTargetError(
+        f"unknown target {name!r}; valid: {', '.join(PRESETS)} (with --app-dir), a target file (.toml/.yaml), "
+        "or an import path 'package.module:factory'"
+    )

@@ -83,8 +83,11 @@ class SessionClient:
             raise StepTimeout(f"no frame within {timeout} s") from None
         return json.loads(raw)
 
-    async def recv_until(self, kind: str, *, text: str | None = None, timeout_s: float | None = None) -> list[dict[str, Any]]:
-        """Frames up to and including the first of type ``kind`` (and ``text``)."""
+    async def recv_until(
+        self, kind: str, *, text: str | None = None, timeout_s: float | None = None, or_error: bool = False
+    ) -> list[dict[str, Any]]:
+        """Frames up to and including the first of type ``kind`` (and ``text``),
+        or the first ``error`` frame with ``or_error``."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         frames: list[dict[str, Any]] = []
@@ -95,6 +98,8 @@ class SessionClient:
             frame = await self.recv(left)
             frames.append(frame)
             if frame.get("type") == kind and (text is None or frame.get("text") == text):
+                return frames
+            if or_error and frame.get("type") == "error":
                 return frames
 
     async def text_turn(self, text: str, *, complete_playback: bool = True, timeout_s: float | None = None) -> TurnTiming:

@@ -87,9 +87,9 @@ def switch(file: str | None = None) -> Step:
         assert state.client is not None
         name = file or (state.characters[state.cycle % len(state.characters)] if state.characters else "conf.yaml")
         await state.client.send({"type": "switch-config", "file": name})
-        frames = await state.client.recv_until("config-switched")
-        if any(f.get("type") == "error" for f in frames):
-            raise RuntimeError(f"switch-config {name!r} failed: {frames}")
+        frames = await state.client.recv_until("config-switched", or_error=True)
+        if frames[-1].get("type") == "error":
+            raise RuntimeError(f"switch-config {name!r} failed: {frames[-1].get('message')}")
 
     return step
 

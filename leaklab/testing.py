@@ -1,0 +1,314 @@
+"""A regression guard for your own tests: fail when a session leaks.
+
+    from leaklab.testing import assert_no_leak
+
+    def test_switch_then_close_keeps_no_context():
+        assert_no_leak("olv", app_dir="path/to/your/app", scenario="switch-then-close", cycles=4)
+
+:func:`assert_no_leak` starts the backend in-process, drives the cycles on
+its own event loop, and raises ``AssertionError`` when a watched type has a
+``leak`` verdict or is still above its baseline at the end of the retention
+timeline. When :mod:`leaklab.retention` is available the message says who
+keeps the survivors alive (the reference chain and where it was created).
+
+As a pytest plugin (``pytest_plugins = ["leaklab.testing"]`` in your
+top-level ``conftest.py``, or ``-p leaklab.testing``), the ``leak_check``
+fixture is :func:`assert_no_leak`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import RunResult
+    from .target import Target
+
+__all__ = ["LeakCheck", "assert_no_leak", "check_leaks", "leak_check"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakCheck:
+    """What :func:`check_leaks` found.
+
+    Attributes:
+        result: the run (census, timeline, ``summary()``).
+        problems: one line per watched type that leaked or was retained.
+        chains: the retention groups of the retained types (``as_dict()``
+            form of :mod:`leaklab.retention`), empty when not analysed.
+        retention_note: why there are no chains, when there are none.
+    """
+
+    result: RunResult
+    problems: tuple[str, ...]
+    chains: tuple[dict[str, Any], ...] = ()
+    retention_note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def message(self) -> str:
+        """The ``AssertionError`` text: what leaked, and who keeps it alive."""
+        r = self.result
+        faults = ",".join(r.faults) or "none"
+        head = (
+            f"leaklab: {len(self.problems)} watched type(s) leak in {r.cycles_done} cycle(s) of "
+            f"{r.scenario!r} (target {r.target!r}, faults {faults})"
+        )
+        lines = [head, *(f"  {p}" for p in self.problems)]
+        for group in self.chains:
+            lines.append(
+                f"  {group.get('count', '?')} x {group.get('type', '?')} kept alive by "
+                f"({group.get('root_kind', '?')}):"
+            )
+            for i, edge in enumerate(group.get("chain") or []):
+                where = f"  [{edge['where']}]" if edge.get("where") else ""
+                lines.append(f"      {'-> ' if i else ''}{edge.get('label', '?')}{where}")
+            lines.append(f"      -> {group.get('type', '?')}")
+        if self.retention_note:
+            lines.append(f"  ({self.retention_note})")
+        if r.errors:
+            lines.append(f"  cycle errors: {'; '.join(r.errors[:3])}")
+        return "\n".join(lines)
+
+
+def _resolve(
+    target: Target | str,
+    *,
+    app_dir: Any,
+    faults: Any,
+    options: Mapping[str, Any] | None,
+    types: Sequence[str],
+    watch: Mapping[str, str] | None,
+) -> Target:
+    from .attach import OLV_PROFILE, is_target_file, load_target
+    from .target import Target, resolve_target
+
+    extra = {t: t for t in types}
+    extra.update(watch or {})
+    if isinstance(target, Target):
+        missing = {k: v for k, v in extra.items() if k not in target.watched_types}
+        return dataclasses.replace(target, watched_types={**target.watched_types, **missing}) if missing else target
+    if target == OLV_PROFILE or is_target_file(target):
+        resolved = load_target(target, app_dir=app_dir, faults=faults, options=options)
+    else:
+        resolved = resolve_target(target, faults, options)
+    missing = {k: v for k, v in extra.items() if k not in resolved.watched_types}
+    if missing:
+        resolved = dataclasses.replace(resolved, watched_types={**resolved.watched_types, **missing})
+    return resolved
+
+
+def _end_counts(result: RunResult, name: str) -> tuple[float, float]:
+    """(baseline, count at the end): the end is the last timeline sample, or
+    the last census when there is no timeline."""
+    key = f"type:{name}"
+    base = float(result.records[0].get(key) or 0) if result.records else 0.0
+    last_rec = result.timeline[-1] if result.timeline else (result.records[-1] if result.records else {})
+    return base, float(last_rec.get(key) or 0)
+
+
+def _problems(result: RunResult, summary: Mapping[str, Any], types: Sequence[str]) -> tuple[list[str], list[str]]:
+    lines, retained = [], []
+    for name in types:
+        verdict = (summary.get("types", {}).get(name) or {})
+        base, end = _end_counts(result, name)
+        kept = end > base
+        if verdict.get("verdict") == "leak" or kept:
+            note = f" ({verdict['note']})" if verdict.get("note") else ""
+            lines.append(
+                f"{name}: verdict {verdict.get('verdict', 'unknown')}{note}; "
+                f"{end:g} alive at the end vs {base:g} at baseline"
+            )
+        if kept:
+            retained.append(name)
+    return lines, retained
+
+
+def _retention(session: Any, names: Iterable[str], recorder: Any, since: float) -> tuple[list[dict[str, Any]], str]:
+    try:
+        from .retention import analyze_survivors
+    except ImportError:
+        return [], "retention chains unavailable: leaklab.retention is not installed"
+    # gc.freeze() at session start hides the pre-run heap from
+    # gc.get_referrers; the chain search needs it back.
+    session.thaw()
+    gc.collect()
+    tracker = session._tracker
+    # Only what the cycles created: the instances of the baseline (the
+    # default context...) are alive by design.
+    instances = {
+        name: [obj for obj in tracker.instances(name) if (tracker.created_at(obj) or 0.0) >= since] for name in names
+    }
+    try:
+        report = analyze_survivors(instances, creation_sites=recorder)
+        groups = list(report.as_dict().get("groups", []))
+    except Exception as exc:  # the guard must still report the leak itself
+        return [], f"retention analysis failed: {type(exc).__name__}: {exc}"
+    finally:
+        for objs in instances.values():
+            objs.clear()
+        instances.clear()
+    return groups, "" if groups else "retention analysis found no chain"
+
+
+async def check_leaks(
+    target: Target | str = "reference",
+    scenario: Any = "switch-then-close",
+    cycles: int = 4,
+    *,
+    types: Sequence[str] = ("ServiceContext",),
+    **session_kwargs: Any,
+) -> LeakCheck:
+    """Run the cycles on the running loop and report, without raising (the
+    async core of :func:`assert_no_leak`, for notebooks and async tests).
+
+    Args:
+        target: a :class:`~leaklab.target.Target` or a name
+            :class:`~leaklab.session.LeakSession` resolves; ``types`` must be
+            among its watched types.
+        scenario: a scenario name or object.
+        cycles: session cycles.
+        types: the watched type names to judge.
+        **session_kwargs: :class:`~leaklab.session.LeakSession` settings.
+    """
+    from .session import LeakSession
+
+    session_kwargs.setdefault("runs_dir", False)
+    session_kwargs.setdefault("progress", False)
+    session = LeakSession(target, **session_kwargs)
+    await session.start()
+    recorder = None
+    try:
+        try:
+            from .probes import TaskCreationRecorder
+
+            recorder = TaskCreationRecorder().install()
+        except (ImportError, RuntimeError):
+            recorder = None
+        since = time.monotonic()
+        result = await session.run(scenario, cycles)
+        problems, retained = _problems(result, result.summary(), types)
+        chains: list[dict[str, Any]] = []
+        note = ""
+        if retained:
+            chains, note = _retention(session, retained, recorder, since)
+    finally:
+        if recorder is not None:
+            recorder.uninstall()
+        await session.stop()
+    return LeakCheck(result, tuple(problems), tuple(chains), note)
+
+
+def _in_own_loop(make_coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coro())
+    # A loop already runs in this thread (Jupyter, an async test): run ours
+    # in a worker thread rather than nest, and wait for it.
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = asyncio.run(make_coro())
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="leaklab-assert-no-leak")
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def assert_no_leak(
+    target: Target | str = "reference",
+    scenario: Any = "switch-then-close",
+    cycles: int = 4,
+    faults: Any = (),
+    options: Mapping[str, Any] | None = None,
+    types: Sequence[str] = ("ServiceContext",),
+    *,
+    app_dir: Any = None,
+    watch: Mapping[str, str] | None = None,
+    allow_errors: bool = False,
+    **session_kwargs: Any,
+) -> RunResult:
+    """Drive ``cycles`` cycles of ``scenario`` and fail if a watched type leaks.
+
+    Runs in its own event loop (in a worker thread when the calling thread
+    already runs one), with the backend in-process on 127.0.0.1; nothing is
+    saved unless ``runs_dir`` is given.
+
+    Args:
+        target: ``"reference"``, ``"olv"`` (with ``app_dir``), a target file,
+            an import path ``pkg.module:factory``, or a :class:`~leaklab.target.Target`.
+        scenario: a scenario name or :class:`~leaklab.driver.scenarios.Scenario`.
+        cycles: session cycles.
+        faults: fault ids (reference backend, or a factory that takes them).
+        options: backend options (``{"heavy_init_s": "inf"}``), or the olv profile's.
+        types: watched type names to judge; names the target does not watch
+            yet are looked up by class name.
+        app_dir: the app folder for ``"olv"``.
+        watch: more types to count (reported in the census, not judged).
+        allow_errors: do not fail on cycles that errored.
+        **session_kwargs: :class:`~leaklab.session.LeakSession` settings
+            (``settle_s``, ``timeline_s``, ``step_timeout_s``, ``runs_dir``...).
+
+    Returns:
+        The run, when nothing leaked.
+
+    Raises:
+        AssertionError: a type in ``types`` has verdict ``leak``, or more live
+            instances at the end of the timeline than at the baseline; or a
+            cycle failed (unless ``allow_errors``). The message names the type,
+            the verdict and, when retention analysis is available, the chain
+            that keeps the survivors alive.
+        ValueError: a type in ``types`` matches no loaded class; a bad target,
+            scenario, fault or option.
+    """
+    from .driver.scenarios import get_scenario
+
+    if cycles < 1:
+        raise ValueError("cycles must be >= 1")
+    types = tuple(types)
+    get_scenario(scenario)  # a typo fails before anything starts
+    resolved = _resolve(target, app_dir=app_dir, faults=faults, options=options, types=types, watch=watch)
+    found = resolved.resolve_types()
+    unknown = [t for t in types if t not in found]
+    if unknown:
+        raise ValueError(f"no class named {', '.join(map(repr, unknown))} is loaded for target {resolved.name!r}")
+    check: LeakCheck = _in_own_loop(lambda: check_leaks(resolved, scenario, cycles, types=types, **session_kwargs))
+    if not check.ok:
+        raise AssertionError(check.message())
+    if check.result.errors and not allow_errors:
+        raise AssertionError(
+            f"leaklab: {len(check.result.errors)} cycle(s) of {check.result.scenario!r} failed, "
+            f"so the leak check is not conclusive: {'; '.join(check.result.errors[:3])}"
+        )
+    return check.result
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - assert_no_leak works without pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture
+    def leak_check() -> Any:
+        """:func:`assert_no_leak`, as a fixture: ``leak_check("olv", app_dir=..., cycles=4)``."""
+        return assert_no_leak
+
+    def pytest_configure(config: Any) -> None:
+        config.addinivalue_line("markers", "leaklab: drives a backend through session cycles (seconds per test)")

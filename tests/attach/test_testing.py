@@ -1,0 +1,93 @@
+"""The regression guard: assert_no_leak passes on the fixed backend and fails,
+with the retention chain in the message, on a leak; the fixture form too."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+
+import pytest
+
+from leaklab.testing import assert_no_leak, leak_check  # noqa: F401  (leak_check: the fixture)
+from tests.attach.conftest import OLV_APP
+
+FAST = dict(settle_s=0.1, timeline_s=1.0)
+
+
+def test_passes_on_the_fixed_reference_backend():
+    # GIVEN the reference backend, no faults WHEN switch-then-close runs 4 cycles
+    result = assert_no_leak(target="reference", scenario="switch-then-close", cycles=4, faults=(), options={},
+                            types=("ServiceContext",), **FAST)
+    # THEN it returns the run, with nothing kept
+    s = result.summary()
+    assert s["types"]["ServiceContext"]["verdict"] in ("none", "transient")
+    assert result.timeline[-1]["type:ServiceContext"] == result.records[0]["type:ServiceContext"]
+
+
+def test_fails_with_the_chain_on_c8_with_an_init_that_never_ends():
+    # GIVEN C8 and heavy_init_s=inf WHEN the guard runs
+    with pytest.raises(AssertionError) as info:
+        assert_no_leak(target="reference", scenario="switch-then-close", cycles=4, faults=("C8",),
+                       options={"heavy_init_s": "inf"}, types=("ServiceContext",), **FAST)
+    message = str(info.value)
+    # THEN the message names the type, the verdict, and the chain from the pending task
+    assert "ServiceContext: verdict leak" in message
+    # (the baseline may count an app an earlier test left in FastAPI's own lru_cache)
+    alive, base = map(int, re.search(r"(\d+) alive at the end vs (\d+) at baseline", message).groups())
+    assert alive - base == 4, message
+    pytest.importorskip("leaklab.retention")
+    assert "4 x ServiceContext kept alive by (pending_task)" in message
+    assert "ServiceContext._finish_heavy_init (pending" in message
+    assert "leaklab/backend/service_context.py:" in message
+    assert "-> coroutine frame local 'self'" in message
+
+
+def test_runs_in_its_own_loop_when_called_from_a_running_one():
+    # GIVEN a caller already inside an event loop (Jupyter, an async test)
+    async def caller():
+        outer = asyncio.get_running_loop()
+        result = assert_no_leak("reference", "open-close", cycles=3, **FAST)
+        return outer, result
+
+    # WHEN it calls the guard THEN the run happens on another loop, and passes
+    outer, result = asyncio.run(caller())
+    assert result.cycles_done == 3 and result.errors == []
+
+
+def test_fixture_form_on_the_olv_app(leak_check):
+    # GIVEN the upstream-shaped app through the olv profile
+    # WHEN the chat scenario runs THEN a reply arrives through the fake LLM and TTS and nothing leaks
+    result = leak_check("olv", app_dir=OLV_APP, scenario="chat", cycles=3, types=("ServiceContext", "BasicMemoryAgent"),
+                        **FAST)
+    assert result.summary()["latency_ms"]["first"] is not None
+    # WHEN switch-then-close runs THEN the planted warm-up task is named, in the app's own file
+    with pytest.raises(AssertionError) as info:
+        leak_check("olv", app_dir=OLV_APP, scenario="switch-then-close", cycles=3, **FAST)
+    message = str(info.value)
+    assert "ServiceContext: verdict leak" in message
+    pytest.importorskip("leaklab.retention")
+    assert "ServiceContext._warm_up_agent (pending" in message
+    assert "open_llm_vtuber/service_context.py:" in message
+
+
+def test_unknown_type_or_scenario_is_a_usage_error():
+    with pytest.raises(ValueError, match="no class named 'NoSuchClass'"):
+        assert_no_leak("reference", types=("NoSuchClass",))
+    with pytest.raises(ValueError, match="unknown scenario"):
+        assert_no_leak("reference", scenario="nope")
+
+
+def test_plugin_form_gives_the_fixture(tmp_path):
+    # GIVEN a project whose tests use the fixture, with leaklab.testing as a plugin
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["leaklab.testing"]\n')
+    (tmp_path / "test_mine.py").write_text(
+        "def test_guard_is_there(leak_check):\n    assert leak_check.__name__ == 'assert_no_leak'\n"
+    )
+    # WHEN pytest runs there THEN the fixture resolves
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr
