@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="reference", help="'reference' or an import path 'package.module:factory'")
     p.add_argument("--cycles", type=int, default=None, help="cycles for every notebook (default: each notebook's own)")
     p.add_argument("--out", default="report", help="output folder (default: report/)")
+    p.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time, each in its own kernel (default 2)")
     p.set_defaults(func=_cmd_report)
     return parser
 
@@ -228,6 +229,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if args.cycles is not None and args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     if args.target != "reference" and ":" not in args.target:
         raise UsageError(f"unknown target {args.target!r}; valid: reference, or an import path 'package.module:factory'")
     started = time.monotonic()
@@ -241,7 +244,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        build = build_report(args.out, target=args.target, cycles=args.cycles,
+        build = build_report(args.out, target=args.target, cycles=args.cycles, concurrency=args.jobs,
                              on_start=bar.set_description, on_progress=progress)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

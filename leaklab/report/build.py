@@ -1,0 +1,524 @@
+"""Notebooks -> one offline HTML report (plus one HTML page per notebook).
+
+:func:`build_report` executes the notebooks headless, each in its own
+kernel (nbclient), with parameters injected after the cell tagged
+``parameters``, and exports them with nbconvert's ``basic`` template wrapped
+in a page of our own: styles inline, pictures as ``data:`` URIs or inline
+SVG, no script, nothing fetched from the network. The report opens with
+the C1–C9 verdict table (the output of the cell tagged ``verdict-table`` in
+``03_checklist``), then the evidence, notebook by notebook.
+
+The notebooks are the one code path: the report shows what they compute,
+the tests execute them with small parameters, the CLI calls this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import dataclasses
+import datetime as _dt
+import html
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+
+from .notebooks import (
+    INJECTED_TAG,
+    NOTEBOOKS,
+    NOTEBOOKS_DIR,
+    VERDICT_TABLE_TAG,
+    inject_parameters,
+    notebook_path,
+    read_notebook,
+)
+
+__all__ = [
+    "REFERENCE_ONLY",
+    "NotebookRun",
+    "ReportBuild",
+    "build_report",
+    "build_report_async",
+    "execute_notebook",
+    "external_assets",
+    "notebook_html",
+    "offline_page",
+    "report_parameters",
+]
+
+REFERENCE_ONLY = frozenset({"04_prove_the_fix"})
+"""Notebooks about the reference backend's fault switches: skipped for another target."""
+
+_ASSET = re.compile(r"""\b(?:src|href|srcset|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+_CSS_URL = re.compile(r"""url\(\s*["']?\s*(?:https?:)?//|@import\b""", re.IGNORECASE)
+
+
+@dataclasses.dataclass
+class NotebookRun:
+    """One executed notebook.
+
+    Attributes:
+        name: notebook name (no suffix).
+        nb: the executed notebook (outputs filled, up to the failing cell).
+        params: the parameters injected.
+        elapsed_s: wall time, kernel start to shutdown.
+        error: the failure (cell and exception), or ``None``.
+        leftover_processes: processes the kernel started that were still
+            alive after it shut down (they were terminated).
+    """
+
+    name: str
+    nb: nbformat.NotebookNode
+    params: dict[str, Any]
+    elapsed_s: float
+    error: str | None = None
+    leftover_processes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclasses.dataclass
+class ReportBuild:
+    """What :func:`build_report` wrote.
+
+    Attributes:
+        path: the combined report (``report.html``).
+        pages: notebook name -> its own HTML page.
+        runs: the executed notebooks, in reading order.
+        skipped: notebook name -> why it was not run.
+        elapsed_s: wall time of the whole build.
+    """
+
+    path: Path
+    pages: dict[str, Path]
+    runs: list[NotebookRun]
+    skipped: dict[str, str]
+    elapsed_s: float
+
+    @property
+    def failed(self) -> list[NotebookRun]:
+        return [r for r in self.runs if not r.ok]
+
+
+# -- execution ----------------------------------------------------------------
+
+
+def _descendants(pid: int) -> dict[int, float]:
+    """Live descendants of ``pid``: pid -> create time (identity against pid reuse)."""
+    out: dict[int, float] = {}
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                out[child.pid] = child.create_time()
+    return out
+
+
+def _end_processes(seen: Mapping[int, float], timeout: float = 5.0) -> int:
+    """Terminate (then kill) the processes in ``seen`` that are still alive;
+    returns how many were. Only the kernel's own descendants get here."""
+    alive = []
+    for pid, created in seen.items():
+        with contextlib.suppress(psutil.Error):
+            p = psutil.Process(pid)
+            if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, still = psutil.wait_procs(alive, timeout=timeout)
+    for p in still:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(still, timeout=timeout)
+    return len(alive)
+
+
+def _kernel_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    # `--target mypkg.app:factory` names a module of the folder the build was
+    # started from, as `python -m` would find it; the kernel runs in notebooks/.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH", "")) if p)
+    # debugpy's "frozen modules" warning on every kernel start: noise in the logs.
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.update(extra or {})
+    return env
+
+
+async def execute_notebook(
+    path: Path | str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    cwd: Path | str | None = None,
+    timeout: float = 900,
+    startup_timeout: float = 120,
+    env: Mapping[str, str] | None = None,
+    kernel_name: str = "python3",
+    log_path: Path | str | None = None,
+) -> NotebookRun:
+    """Execute a notebook in a fresh kernel; the kernel is shut down after,
+    and any process it started that outlived it is ended.
+
+    Args:
+        path: the ``.ipynb``.
+        params: values injected after the ``parameters`` cell (only the names
+            it declares).
+        cwd: the kernel's working directory (default: the notebook's folder).
+        timeout: seconds allowed per cell.
+        startup_timeout: seconds allowed for the kernel to start.
+        env: extra environment variables for the kernel.
+        kernel_name: the kernel spec.
+        log_path: where the kernel's own stdout/stderr go (default: discarded).
+
+    Returns:
+        A :class:`NotebookRun`; a failing cell is reported in ``.error``, not raised.
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = Path(path)
+    nb = inject_parameters(read_notebook(path), params or {}) if params else read_notebook(path)
+    cwd = Path(cwd) if cwd is not None else path.parent
+    seen: dict[int, float] = {}
+    kernel_pid: list[int] = []
+
+    def note_kernel(**_: Any) -> None:
+        provisioner = getattr(client.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if pid:
+            kernel_pid.append(pid)
+
+    def note_children(**_: Any) -> None:
+        if kernel_pid:
+            seen.update(_descendants(kernel_pid[0]))
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        startup_timeout=startup_timeout,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(cwd)}},
+        store_widget_state=False,
+        on_notebook_start=note_kernel,
+        on_cell_complete=note_children,
+        on_cell_error=note_children,
+    )
+    error = None
+    started = time.monotonic()
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 -- closed below, after the kernel
+    try:
+        await client.async_execute(
+            cwd=str(cwd), env=_kernel_env(env),
+            stdout=log or asyncio.subprocess.DEVNULL, stderr=log or asyncio.subprocess.DEVNULL,
+        )
+    except CellExecutionError as exc:
+        error = _first_line_of_error(exc)
+    except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if log is not None:
+            log.close()
+    leftover = _end_processes(seen) if seen else 0
+    return NotebookRun(path.stem, nb, dict(params or {}), time.monotonic() - started, error, leftover)
+
+
+def _first_line_of_error(exc: Exception) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", "")
+    return f"{ename}: {evalue}".strip()
+
+
+# -- HTML ---------------------------------------------------------------------
+
+
+def _for_html(nb: nbformat.NotebookNode, *, keep_injected: bool, drop_title: bool = False) -> nbformat.NotebookNode:
+    """A copy for export: stderr streams (progress bars, backend logs) dropped;
+    with ``drop_title`` the first ``# heading`` too (the page gives it)."""
+    out = copy.deepcopy(nb)
+    cells = []
+    for cell in out.cells:
+        if drop_title and cell.cell_type == "markdown" and cell.source.startswith("# "):
+            cell.source = cell.source.partition("\n")[2].lstrip("\n")
+            drop_title = False
+        if not keep_injected and INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.get("name") == "stderr")]
+        cells.append(cell)
+    out.cells = cells
+    out.metadata.pop("widgets", None)
+    return out
+
+
+def notebook_html(nb: nbformat.NotebookNode, *, include_code: bool = True) -> str:
+    """A notebook's cells as an HTML fragment (nbconvert ``basic`` template:
+    no page, no script; pictures as ``data:`` URIs or inline SVG).
+
+    Args:
+        nb: an executed notebook.
+        include_code: show code cells' source (the per-notebook pages do; the
+            combined report shows prose and evidence only).
+    """
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="basic",
+        exclude_input=not include_code,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(_for_html(nb, keep_injected=include_code, drop_title=not include_code))
+    return body
+
+
+def _pygments_css() -> str:
+    try:
+        from pygments.formatters import HtmlFormatter
+    except ImportError:  # pragma: no cover - nbconvert depends on pygments
+        return ""
+    return HtmlFormatter(style="default").get_style_defs(".highlight")
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       margin: 0; color: #1d2330; background: #fff; line-height: 1.45; }
+header { background: #1f2d3d; color: #fff; padding: 0.9em 2em; }
+header h1 { margin: 0; font-size: 1.5em; }
+header p { margin: 0.2em 0 0; color: #c9d3df; font-size: 0.9em; }
+nav { padding: 0.5em 2em; border-bottom: 1px solid #dde2ea; font-size: 0.9em; }
+nav a { margin-right: 1.2em; color: #2e5c8a; text-decoration: none; }
+main { padding: 0.5em 2em 3em; max-width: 1180px; }
+section { margin-top: 1.5em; }
+section > h2.nb-title { border-bottom: 2px solid #2e5c8a; padding-bottom: 0.2em; }
+.params { font-family: monospace; font-size: 0.85em; color: #555; }
+.failure { background: #fdecea; border: 1px solid #e6a39b; padding: 0.6em 1em; border-radius: 6px; }
+.summary span { display: inline-block; padding: 0.15em 0.6em; margin-right: 0.4em; border-radius: 4px; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.88em; }
+th, td { border: 1px solid #d3d8e0; padding: 0.25em 0.55em; vertical-align: top; }
+thead th { background: #f0f3f7; }
+table.dataframe th, table.dataframe td { text-align: left; }
+table.dataframe tbody th { font-weight: 600; background: #fafbfc; }
+.leaklab-card table th, .leaklab-card table td { border: none; }
+img, svg { max-width: 100%; height: auto; }
+pre { white-space: pre-wrap; word-break: break-word; margin: 0; }
+.input_area, .highlight { background: #f6f8fa; border-radius: 4px; padding: 0.4em 0.6em; margin: 0.4em 0; }
+.output_area { margin: 0.3em 0; overflow-x: auto; }
+.output_stderr { display: none; }
+.output_error pre { background: #fdecea; padding: 0.5em; }
+.prompt { display: none; }
+a.anchor-link { display: none; }
+/* Chain pictures drawn without graphviz size their boxes for 7 px per
+   character; browsers' 12 px monospace is wider and the last letters of a
+   long line were cut. */
+svg[font-family="monospace"][font-size="12"] text { font-size: 11.4px; }
+"""
+
+
+def offline_page(title: str, body: str, *, subtitle: str = "", nav: Iterable[tuple[str, str]] = ()) -> str:
+    """A complete HTML page that needs nothing but itself: styles inline,
+    no script, no external link.
+
+    Args:
+        title: page title and heading (plain text).
+        body: the page's HTML content.
+        subtitle: one line under the heading (plain text).
+        nav: ``(href, text)`` links (local anchors or sibling files).
+    """
+    esc = html.escape
+    links = "".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in nav)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{esc(title)}</title><style>{_CSS}{_pygments_css()}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1>" + (f"<p>{esc(subtitle)}</p>" if subtitle else "") + "</header>"
+        + (f"<nav>{links}</nav>" if links else "")
+        + f"<main>{body}</main></body></html>\n"
+    )
+
+
+def external_assets(page: str) -> list[str]:
+    """Network references in a page (``src``/``href``/``url()`` to http(s) or
+    protocol-relative URLs): the report must have none."""
+    return [m.group(0) for m in _ASSET.finditer(page)] + [m.group(0) for m in _CSS_URL.finditer(page)]
+
+
+def _title(nb: nbformat.NotebookNode, default: str) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return default
+
+
+def _verdict_table(runs: Iterable[NotebookRun]) -> tuple[str | None, list[str]]:
+    """The HTML output of the cell tagged ``verdict-table``, and the verdicts
+    it shows (for the one-line summary)."""
+    for run in runs:
+        for cell in run.nb.cells:
+            if cell.cell_type != "code" or VERDICT_TABLE_TAG not in cell.get("metadata", {}).get("tags", []):
+                continue
+            for output in reversed(cell.get("outputs", [])):
+                data = output.get("data", {})
+                if "text/html" in data:
+                    table = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
+                    found = re.findall(r">\s*(confirmed|transient|ruled_out|not_applicable|inconclusive)\s*<", table)
+                    return table, found
+    return None, []
+
+
+def _summary_line(verdicts: list[str]) -> str:
+    from .tables import VERDICT_COLORS
+
+    counts = {v: verdicts.count(v) for v in ("confirmed", "transient", "ruled_out", "not_applicable", "inconclusive")}
+    return "<p class='summary'>" + "".join(
+        f"<span style='background:{VERDICT_COLORS[v]}'>{n} {html.escape(v.replace('_', ' '))}</span>"
+        for v, n in counts.items() if n
+    ) + "</p>"
+
+
+def _params_line(params: Mapping[str, Any]) -> str:
+    if not params:
+        return ""
+    shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return f"<p class='params'>parameters: {html.escape(shown)}</p>"
+
+
+def _failure(run: NotebookRun) -> str:
+    return f"<p class='failure'><b>{html.escape(run.name)} failed</b>: {html.escape(run.error or '')}</p>"
+
+
+def _combined(runs: list[NotebookRun], skipped: Mapping[str, str]) -> str:
+    table, verdicts = _verdict_table(runs)
+    parts = ["<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
+    parts.extend(_failure(r) for r in runs if not r.ok)
+    if table is None:
+        parts.append("<p class='failure'>The checklist notebook did not produce its verdict table.</p>")
+    else:
+        parts.append(_summary_line(verdicts) + table)
+        parts.append("<p>Each verdict's evidence is in the <a href='#03_checklist'>checklist</a> section; "
+                     "how to read a verdict: <code>confirmed</code> the cause is present and measured, "
+                     "<code>transient</code> it retains and then releases, <code>ruled_out</code> the experiment "
+                     "could have shown it and did not.</p>")
+    parts.append("</section>")
+    for run in runs:
+        parts.append(f"<section id='{html.escape(run.name)}'><h2 class='nb-title'>{html.escape(_title(run.nb, run.name))}</h2>")
+        parts.append(_params_line(run.params) + f"<p class='params'>page with code: <a href='{html.escape(run.name)}.html'>"
+                     f"{html.escape(run.name)}.html</a> · {run.elapsed_s:.0f} s</p>")
+        if not run.ok:
+            parts.append(_failure(run))
+        parts.append(notebook_html(run.nb, include_code=False) + "</section>")
+    for name, why in skipped.items():
+        parts.append(f"<section id='{html.escape(name)}'><h2 class='nb-title'>{html.escape(name)}</h2>"
+                     f"<p>not run: {html.escape(why)}</p></section>")
+    return "".join(parts)
+
+
+# -- the build ------------------------------------------------------------------
+
+
+def report_parameters(name: str, target: str, cycles: int | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the report injects into one notebook: ``target``, ``cycles`` when
+    given, and for a target other than the reference no fault switches."""
+    params: dict[str, Any] = {}
+    if target != "reference":
+        params.update(target=target, faults="none", options={})
+    if cycles is not None:
+        params["cycles"] = cycles
+    params.update(extra or {})
+    return params
+
+
+async def build_report_async(
+    out_dir: Path | str = "report",
+    *,
+    target: str = "reference",
+    cycles: int | None = None,
+    notebooks: Iterable[str] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    notebooks_dir: Path | None = None,
+    concurrency: int = 1,
+    timeout: float = 900,
+    env: Mapping[str, str] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_progress: Callable[[NotebookRun], None] | None = None,
+) -> ReportBuild:
+    """Execute the notebooks and write the report.
+
+    Args:
+        out_dir: where ``report.html``, one ``<notebook>.html`` each and the
+            kernels' logs (``logs/``) are written.
+        target: ``"reference"`` or an import path ``pkg.module:factory``.
+        cycles: cycles for every notebook (``None``: each notebook's own).
+        notebooks: names to run (default all, in reading order).
+        params: per-notebook extra parameters (``{"03_checklist": {"items": "C8,C9"}}``).
+        notebooks_dir: where the notebooks are (default the checkout's).
+        concurrency: kernels at a time.
+        timeout: seconds allowed per cell.
+        env: extra environment variables for the kernels (``LEAKLAB_RUNS_DIR``).
+        on_start: called with a notebook's name when its kernel starts.
+        on_progress: called with each finished :class:`NotebookRun`.
+
+    Returns:
+        A :class:`ReportBuild`; failed notebooks are in ``.failed`` (their
+        pages and the report say where they failed).
+    """
+    started = time.monotonic()
+    out = Path(out_dir)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    names = list(notebooks or NOTEBOOKS)
+    skipped = {n: "it switches the reference backend's faults; your target has none"
+               for n in names if n in REFERENCE_ONLY and target != "reference"}
+    chosen = [n for n in names if n not in skipped]
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(name: str) -> NotebookRun:
+        async with gate:
+            if on_start is not None:
+                on_start(name)
+            run = await execute_notebook(
+                notebook_path(name, notebooks_dir or NOTEBOOKS_DIR),
+                report_parameters(name, target, cycles, (params or {}).get(name)),
+                timeout=timeout, env=env, log_path=out / "logs" / f"{name}.log",
+            )
+        if on_progress is not None:
+            on_progress(run)
+        return run
+
+    runs = list(await asyncio.gather(*(one(n) for n in chosen)))
+    pages: dict[str, Path] = {}
+    nav = [("report.html", "report")] + [(f"{r.name}.html", r.name) for r in runs]
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    for run in runs:
+        body = (_failure(run) if not run.ok else "") + _params_line(run.params) + notebook_html(run.nb, include_code=True)
+        page = offline_page(_title(run.nb, run.name), body, subtitle=f"leaklab · {run.name} · {stamp}", nav=nav)
+        pages[run.name] = out / f"{run.name}.html"
+        _write(pages[run.name], page)
+    elapsed = time.monotonic() - started
+    body = _combined(runs, skipped)
+    nav_combined = [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
+    subtitle = (f"target {target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
+                f"Python {sys.version.split()[0]}")
+    path = out / "report.html"
+    _write(path, offline_page("leaklab report", body, subtitle=subtitle, nav=nav_combined))
+    return ReportBuild(path, pages, runs, skipped, time.monotonic() - started)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build_report(*args: Any, **kwargs: Any) -> ReportBuild:
+    """Sync form of :func:`build_report_async` (owns its event loop)."""
+    return asyncio.run(build_report_async(*args, **kwargs))

@@ -1,0 +1,218 @@
+"""Tables and cards for notebooks and the HTML report, from data.
+
+DataFrames for numbers; :class:`Card` for a few lines of prose (a checklist
+item's hypothesis, an outcome's verdict). Every string that came from the
+measured program (labels, answers, reprs) is HTML-escaped here, and run
+through :func:`leaklab.retention.redact` where it could carry a secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..retention.safe import redact
+
+__all__ = [
+    "VERDICT_COLORS",
+    "Card",
+    "allocations",
+    "checklist",
+    "fix",
+    "item_card",
+    "outcome_card",
+    "styled_verdicts",
+    "type_growth",
+    "verdict_frame",
+    "verdicts",
+]
+
+VERDICT_COLORS: dict[str, str] = {
+    "confirmed": "#f5b7b1", "leak": "#f5b7b1", "slows": "#f5b7b1",
+    "transient": "#fad7a0",
+    "ruled_out": "#abebc6", "none": "#d5f5e3",
+    "normal": "#d6eaf8",
+    "not_applicable": "#e5e7e9",
+    "inconclusive": "#f9e79f",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Card:
+    """A few escaped lines that Jupyter shows as HTML (and text elsewhere).
+
+    Attributes:
+        title: the heading (plain text).
+        rows: ``(label, text)`` pairs (plain text).
+        color: background of the title, by verdict.
+    """
+
+    title: str
+    rows: tuple[tuple[str, str], ...] = ()
+    color: str = "#eef2fb"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        body = "".join(
+            f"<tr><th style='text-align:left;vertical-align:top;padding-right:1em'>{esc(k)}</th>"
+            f"<td style='text-align:left'>{esc(v)}</td></tr>"
+            for k, v in self.rows
+        )
+        return (
+            "<div class='leaklab-card' style='border:1px solid #c8cdd6;border-radius:6px;margin:0.6em 0;max-width:60em'>"
+            f"<div style='background:{esc(self.color)};padding:0.35em 0.7em;font-weight:bold'>{esc(self.title)}</div>"
+            f"<table style='margin:0.3em 0.7em'>{body}</table></div>"
+        )
+
+    def __repr__(self) -> str:
+        return "\n".join([self.title] + [f"  {k}: {v}" for k, v in self.rows])
+
+
+def _text(value: Any) -> str:
+    return redact(str(value)) if value is not None else ""
+
+
+def verdict_frame(summary: Mapping[str, Any], *, include_none: bool = False) -> pd.DataFrame:
+    """A run's verdicts (``RunResult.summary()``) as one DataFrame.
+
+    Args:
+        summary: the summary dict (``leaklab run --json`` prints the same).
+        include_none: keep metrics with verdict ``none`` too.
+
+    Returns:
+        Rows ``metric, start, end, per_cycle, verdict, lifetime_s``; flagged
+        metrics first. A reply-time row (``slows``/``none``) and lifecycle
+        rows (``calls of expected``) are added.
+    """
+    rows: list[dict[str, Any]] = []
+
+    def add(metric: str, v: Mapping[str, Any]) -> None:
+        if include_none or v.get("verdict") not in (None, "none"):
+            rows.append({"metric": metric, "start": v.get("start"), "end": v.get("end"),
+                         "per_cycle": v.get("per_cycle"), "verdict": v.get("verdict"),
+                         "lifetime_s": v.get("lifetime_s")})
+
+    for name, v in (summary.get("types") or {}).items():
+        add(f"type:{name}", v)
+    tasks = dict(summary.get("tasks") or {})
+    by_coroutine = tasks.pop("by_coroutine", {}) or {}
+    if tasks:
+        add("tasks", tasks)
+    for name, v in by_coroutine.items():
+        add(f"task:{name}", v)
+    for name, v in (summary.get("resources") or {}).items():
+        add(name, v)
+    for c in summary.get("containers") or []:
+        add(f"container:{c['path']}", c)
+    lat = summary.get("latency_ms") or {}
+    for key, label in (("", "latency_end_ms"), ("llm", "llm_ms"), ("backend", "backend_ms")):
+        v = lat.get(key) if key else lat
+        if v and v.get("first") is not None and (include_none or v.get("verdict") != "none"):
+            rows.append({"metric": label, "start": v.get("first"), "end": v.get("last"),
+                         "per_cycle": v.get("per_cycle"), "verdict": v.get("verdict"), "lifetime_s": None})
+    for name, v in (summary.get("lifecycle") or {}).items():
+        calls, expected = v.get("calls"), v.get("expected")
+        if expected and (include_none or (calls or 0) < expected):
+            rows.append({"metric": f"lifecycle:{name}", "start": None, "end": calls, "per_cycle": None,
+                         "verdict": f"{calls} calls of {expected}", "lifetime_s": None})
+    order = {"leak": 0, "slows": 1, "transient": 2}
+    frame = pd.DataFrame(rows, columns=["metric", "start", "end", "per_cycle", "verdict", "lifetime_s"])
+    frame["metric"] = frame["metric"].map(_text)
+    frame = frame.sort_values("verdict", key=lambda s: s.map(lambda v: order.get(v, 3)), kind="stable")
+    frame["lifetime_s"] = frame["lifetime_s"].astype("float64")
+    return frame.set_index("metric").round(2)
+
+
+def verdicts(summary: Mapping[str, Any], *, include_none: bool = False) -> Any:
+    """:func:`verdict_frame` for display: verdicts coloured, blanks for
+    missing values, escaped."""
+    return styled_verdicts(verdict_frame(summary, include_none=include_none))
+
+
+def styled_verdicts(frame: pd.DataFrame, column: str = "verdict") -> Any:
+    """A pandas Styler of ``frame``: the index as a first column, the verdict
+    column coloured, every cell HTML-escaped, missing values blank."""
+
+    def color(v: Any) -> str:
+        c = VERDICT_COLORS.get(str(v))
+        return f"background-color: {c}" if c else ""
+
+    flat = frame.reset_index() if frame.index.name else frame
+    styler = flat.style.format(escape="html", precision=2, na_rep="").hide(axis="index")
+    if column in flat.columns:
+        styler = styler.map(color, subset=[column])
+    return styler.set_table_attributes('class="leaklab-table"')
+
+
+def checklist(outcomes: Iterable[Any]) -> Any:
+    """The verdict table of checklist outcomes (``id, cause, verdict,
+    answer``), verdicts coloured, escaped: what opens the HTML report."""
+    rows = []
+    for o in outcomes:
+        d = o.as_dict() if hasattr(o, "as_dict") else dict(o)
+        rows.append({"id": d["id"], "cause": d["title"], "verdict": d["verdict"],
+                     "answer": _text((d.get("evidence") or {}).get("answer", ""))})
+    frame = pd.DataFrame(rows, columns=["id", "cause", "verdict", "answer"]).set_index("id")
+    return styled_verdicts(frame)
+
+
+def fix(outcomes: Mapping[str, Any]) -> Any:
+    """Variants side by side (``prove_fix_async``'s result): verdict and answer."""
+    rows = []
+    for name, o in outcomes.items():
+        d = o.as_dict() if hasattr(o, "as_dict") else dict(o)
+        rows.append({"backend": name, "verdict": d["verdict"],
+                     "answer": _text((d.get("evidence") or {}).get("answer", ""))})
+    return styled_verdicts(pd.DataFrame(rows, columns=["backend", "verdict", "answer"]).set_index("backend"))
+
+
+def item_card(item: Any) -> Card:
+    """A checklist item before its experiment: where, hypothesis, question, trigger."""
+    return Card(
+        f"{item.id} · {item.title}",
+        (("where (users' code)", item.where), ("hypothesis", item.hypothesis), ("question", item.question),
+         ("experiment", f"scenario {item.scenario}, {item.cycles} cycles"),
+         ("signals", ", ".join(item.signals) or "-")),
+    )
+
+
+def outcome_card(outcome: Any) -> Card:
+    """A checklist outcome: the verdict, the answer, the evidence's key numbers."""
+    d = outcome.as_dict() if hasattr(outcome, "as_dict") else dict(outcome)
+    evidence = dict(d.get("evidence") or {})
+    rows: list[tuple[str, str]] = [("answer", _text(evidence.pop("answer", "")))]
+    held = evidence.pop("held_by", None)
+    if held:
+        rows.append(("held by", " → ".join(_text(e.get("label", "")) + (f" ({_text(e['where'])})" if e.get("where") else "")
+                                           for e in held)))
+    for key in ("root_kind", "deep_bytes", "retained_bytes", "step_errors"):
+        if evidence.get(key) not in (None, "", []):
+            rows.append((key, _text(evidence[key])))
+    rows.append(("time", f"{d.get('elapsed_s', 0):.1f} s"))
+    return Card(f"{d.get('id', '')}: {d.get('verdict', '')}", tuple(rows), VERDICT_COLORS.get(d.get("verdict", ""), "#eef2fb"))
+
+
+def type_growth(diff: Any) -> pd.DataFrame:
+    """A pympler summary diff (:func:`leaklab.retention.summary_diff`) as a
+    table: objects gained per type and KiB."""
+    rows = diff.as_dict() if hasattr(diff, "as_dict") else list(diff)
+    frame = pd.DataFrame(rows, columns=["type", "count", "bytes"])
+    frame["type"] = frame["type"].map(_text)
+    frame["KiB"] = (frame.pop("bytes") / 1024).round(1)
+    return frame.rename(columns={"count": "objects gained"}).set_index("type")
+
+
+def allocations(growth: Sequence[Any], *, frames: int = 3) -> pd.DataFrame:
+    """tracemalloc growth (:func:`leaklab.retention.tracemalloc_diff`) as a
+    table: where it was allocated, KiB and blocks gained, the calling frames."""
+    rows = []
+    for g in growth:
+        d = g.as_dict() if hasattr(g, "as_dict") else dict(g)
+        callers = list(d.get("traceback") or [])[-frames - 1:-1]
+        rows.append({"allocated at": _text(d["where"]), "KiB gained": round(d["size_diff"] / 1024, 1),
+                     "blocks gained": d["count_diff"], "called from": _text(" ← ".join(reversed(callers)))})
+    return pd.DataFrame(rows, columns=["allocated at", "KiB gained", "blocks gained", "called from"]).set_index("allocated at")

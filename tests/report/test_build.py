@@ -1,0 +1,114 @@
+"""The report build on two tiny notebooks: executed in real kernels, one
+offline page with the verdict table first, failures reported, nothing left
+running."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import nbformat
+import psutil
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from leaklab.report.build import build_report, external_assets, offline_page
+
+GOOD = [
+    new_markdown_cell("# A good notebook\n\nProse <b>kept</b>."),
+    new_code_cell("cycles = 20\nfaults = 'C8'", metadata={"tags": ["parameters"]}),
+    new_code_cell("%matplotlib inline\nimport os, subprocess, sys\nfrom leaklab.checklist import Outcome\n"
+                  "from leaklab.report import plots, tables\nfrom leaklab.retention import render_chain"),
+    # a child process the notebook forgets, in its own session (as the MCP
+    # SDK starts its servers), so the kernel's shutdown does not reach it
+    new_code_cell("forgotten = subprocess.Popen(['sleep', '120'], start_new_session=True)\nprint('child', forgotten.pid)\n"
+                  "print('runs dir', os.environ['LEAKLAB_RUNS_DIR'])\nprint('noise', file=sys.stderr)"),
+    new_code_cell("plots.counts_per_cycle([{'cycle': c, 'type:ServiceContext': c} for c in range(cycles)])"),
+    new_code_cell("render_chain([{'kind': 'task', 'label': 'Task <coro> api_key=sk-abcdef123456', 'where': 'x.py:1'}])"),
+    new_code_cell("tables.checklist([Outcome('C8', 'Untracked init', 'confirmed', {'answer': f'{cycles} cycles'})])",
+                  metadata={"tags": ["verdict-table"]}),
+]
+BAD = [
+    new_markdown_cell("# A failing notebook"),
+    new_code_cell("cycles = 1", metadata={"tags": ["parameters"]}),
+    new_code_cell("raise RuntimeError('step two broke')"),
+    new_code_cell("print('never reached')"),
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("notebooks")
+    for name, cells in (("good", GOOD), ("bad", BAD)):
+        nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    out = tmp_path_factory.mktemp("report")
+    threads_before = {t.ident for t in threading.enumerate()}
+    # WHEN both are built into a report, two kernels at a time
+    build = build_report(out, notebooks=["good", "bad"], notebooks_dir=folder, cycles=4, concurrency=2,
+                         timeout=120, env={"LEAKLAB_RUNS_DIR": str(out / "runs")})
+    threads_after = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
+    return build, threads_after
+
+
+def text_of(run, cell_index):
+    return "".join(o.get("text", "") for o in run.nb.cells[cell_index].outputs if o.output_type == "stream")
+
+
+def test_parameters_are_injected_and_the_kernel_gets_the_environment(built):
+    build, _ = built
+    good = next(r for r in build.runs if r.name == "good")
+    assert good.ok, good.error
+    assert good.params == {"cycles": 4}
+    out = text_of(good, 4)  # the injected cell shifted the rest by one
+    assert "runs dir" in out and str(build.path.parent / "runs") in out
+
+
+def test_a_process_the_notebook_left_is_ended_with_its_kernel(built):
+    build, threads_after = built
+    good = next(r for r in build.runs if r.name == "good")
+    pid = int(re.search(r"child (\d+)", text_of(good, 4)).group(1))
+    assert good.leftover_processes == 1
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert threads_after == []
+
+
+def test_a_failing_notebook_is_reported_not_raised(built):
+    build, _ = built
+    bad = next(r for r in build.runs if r.name == "bad")
+    assert bad.error == "RuntimeError: step two broke"
+    assert [r.name for r in build.failed] == ["bad"]
+    page = build.pages["bad"].read_text()
+    assert "bad failed" in page and "step two broke" in page
+    assert bad.nb.cells[-1].outputs == []  # execution stopped at the failing cell
+    assert "bad failed" in build.path.read_text()
+
+
+def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
+    build, _ = built
+    page = build.path.read_text()
+    # THEN no asset from the network, no script
+    assert external_assets(page) == []
+    assert "<script" not in page.lower()
+    # the verdict table comes before the first notebook's section
+    assert page.index("Untracked init") < page.index("id='good'")
+    assert "4 cycles" in page  # computed with the injected parameter
+    # the pictures are inline: a PNG data URI (the plot) and an SVG (the chain)
+    assert "data:image/png;base64," in page and "<svg" in page
+    # the chain label is escaped and its key redacted; stderr noise dropped
+    assert "Task &lt;coro&gt;" in page and "sk-abcdef123456" not in page
+    assert "noise" not in page
+    # prose stays, code is left to the per-notebook page
+    assert "Prose <b>kept</b>" in page
+    assert "forgotten" not in page and "forgotten" in build.pages["good"].read_text()
+
+
+def test_external_assets_are_found():
+    bad = offline_page("t", '<script src="https://cdn.example/require.js"></script>'
+                            "<link href='//fonts.example/x.css'><img src=http://x/y.png>"
+                            "<style>@import url(https://x/y.css); div { background: url('http://x/z.png') }</style>")
+    # script, link, img, and in the style: the @import and both url()s
+    assert len(external_assets(bad)) == 6
+    ok = offline_page("t", '<a href="#verdicts">v</a><img src="data:image/png;base64,AAAA">'
+                           '<svg xmlns="http://www.w3.org/2000/svg"></svg>')
+    assert external_assets(ok) == []

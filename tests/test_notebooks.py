@@ -1,0 +1,241 @@
+"""The six notebooks: committed stripped and thin, each executed with small
+parameters (through the report build, the one code path), and the report
+they make: offline, verdict table first, pictures drawn."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from leaklab.report.browser import find_chromium, screenshot
+from leaklab.report.build import build_report, external_assets
+from leaklab.report.notebooks import (
+    NOTEBOOKS,
+    NOTEBOOKS_DIR,
+    VERDICT_TABLE_TAG,
+    definitions,
+    parameter_names,
+    parameters_cell_index,
+    read_notebook,
+    unstripped_cells,
+)
+from tests.conftest import server_children
+
+# Small enough that all six run in about a minute and a half on two cores.
+SMALL = {
+    "00_quickstart": {"cycles": 3},
+    "01_reproduce_the_symptom": {"cycles": 3},
+    "02_who_keeps_it_alive": {"cycles": 3},
+    "03_checklist": {"items": "C8,C9"},
+    "04_prove_the_fix": {"cycles": 2},
+    "05_your_backend": {"cycles": 3},
+}
+
+
+def all_notebooks():
+    return [(name, read_notebook(NOTEBOOKS_DIR / f"{name}.ipynb")) for name in NOTEBOOKS]
+
+
+# -- the committed files ------------------------------------------------------
+
+
+def test_the_six_notebooks_exist_and_nothing_else():
+    assert sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")) == list(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_without_outputs_or_execution_counts(name):
+    nb = read_notebook(NOTEBOOKS_DIR / f"{name}.ipynb")
+    assert unstripped_cells(nb) == [], f"{name}: python -m leaklab.report strip, then commit"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_first_code_cell_is_tagged_parameters(name):
+    nb = read_notebook(NOTEBOOKS_DIR / f"{name}.ipynb")
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    assert parameters_cell_index(nb) == first_code
+    # every notebook can be pointed at another target; the rest can be run small
+    assert "target" in parameter_names(nb)
+    assert {"cycles", "items"} & set(parameter_names(nb))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_define_no_functions_or_classes(name):
+    nb = read_notebook(NOTEBOOKS_DIR / f"{name}.ipynb")
+    found = [str(d) for d in definitions(nb)]
+    assert found == [], f"{name}: move these into the leaklab package (with a test): {found}"
+
+
+def test_the_checklist_notebook_tags_its_verdict_table():
+    nb = read_notebook(NOTEBOOKS_DIR / "03_checklist.ipynb")
+    tagged = [c for c in nb.cells if VERDICT_TABLE_TAG in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+
+
+def test_no_notebook_prints_a_raw_object_or_links_out():
+    # Reprs go through leaklab's escaping tables and cards; and the report
+    # must not link to the network.
+    for name, nb in all_notebooks():
+        for cell in nb.cells:
+            assert "print(" not in cell.source and "repr(" not in cell.source, (name, cell.source)
+            assert "http://" not in cell.source and "https://" not in cell.source, (name, cell.source)
+
+
+# -- executed -------------------------------------------------------------------
+
+
+def _jupyter_runtime_files() -> set[str]:
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    folder = Path(jupyter_runtime_dir())
+    return {p.name for p in folder.glob("kernel-*.json")} if folder.exists() else set()
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    """All six notebooks executed once with small parameters, as `leaklab report` does."""
+    out = tmp_path_factory.mktemp("report")
+    threads_before = {t.ident for t in threading.enumerate()}
+    runtime_before = _jupyter_runtime_files()
+    started = time.monotonic()
+    # GIVEN the committed notebooks WHEN the report build executes them small
+    build = build_report(out, params=SMALL, concurrency=2, timeout=300,
+                         env={"LEAKLAB_RUNS_DIR": str(out / "runs")})
+    elapsed = time.monotonic() - started
+    leftovers = {
+        "children": [p.cmdline() for p in server_children()],
+        "threads": [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()],
+        "connection_files": sorted(_jupyter_runtime_files() - runtime_before),
+    }
+    return build, leftovers, elapsed
+
+
+def outputs(run, mime):
+    return [o["data"][mime] for c in run.nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if mime in o.get("data", {})]
+
+
+def run_of(build, name):
+    return next(r for r in build.runs if r.name == name)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_notebook_executes_with_small_parameters(small_report, name):
+    build, _, _ = small_report
+    run = run_of(build, name)
+    # THEN it ran to the end, every code cell, no error output
+    assert run.ok, f"{name}: {run.error} (kernel log: {build.path.parent / 'logs' / (name + '.log')})"
+    code = [c for c in run.nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code)
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    # with the small parameters injected
+    assert all(k in run.params for k in SMALL[name])
+    # and at least one plot, as a picture
+    assert outputs(run, "image/png"), f"{name} drew no figure"
+
+
+def test_quickstart_shows_the_leak_and_its_chain(small_report):
+    run = run_of(small_report[0], "00_quickstart")
+    table = "".join(outputs(run, "text/html")[0])
+    assert "type:ServiceContext" in table and "leak" in table
+    pictures = "".join("".join(svg) for svg in outputs(run, "image/svg+xml"))
+    assert "why ServiceContext is alive" in pictures and "_finish_heavy_init" in pictures
+
+
+def test_who_keeps_it_alive_names_the_task_and_the_allocating_line(small_report):
+    run = run_of(small_report[0], "02_who_keeps_it_alive")
+    html = "".join("".join(h) for h in outputs(run, "text/html"))
+    assert "pending_task" in html and "ServiceContext._finish_heavy_init" in html
+    assert "leaklab/backend/service_context.py:" in html  # tracemalloc allocation site
+    assert len(outputs(run, "image/svg+xml")) >= 1
+
+
+def test_checklist_notebook_verdicts_for_the_chosen_items(small_report):
+    run = run_of(small_report[0], "03_checklist")
+    cell = next(c for c in run.nb.cells if VERDICT_TABLE_TAG in c.metadata.get("tags", []))
+    table = "".join(cell.outputs[0]["data"]["text/html"])
+    assert ">C8<" in table and ">C9<" in table and ">C1<" not in table
+    # faults="all": close() never runs (C9) is counted, not guessed
+    assert "close() ran 0 times" in table
+
+
+def test_prove_the_fix_shows_six_backends(small_report):
+    run = run_of(small_report[0], "04_prove_the_fix")
+    table = "".join(outputs(run, "text/html")[0])
+    for variant in ("faulty (C8)", "proposed fix", "full fix", "faulty + C9", "proposed fix + C9", "full fix + C9"):
+        assert f">{variant}<" in table
+
+
+def test_your_backend_attaches_by_import_path(small_report):
+    run = run_of(small_report[0], "05_your_backend")
+    assert run.params["cycles"] == 3
+    watched = "".join(outputs(run, "text/plain")[0])
+    assert "ServiceContext" in watched and "BasicMemoryAgent" in watched
+
+
+def test_executing_left_no_kernel_process_thread_or_connection_file(small_report):
+    build, leftovers, elapsed = small_report
+    assert leftovers == {"children": [], "threads": [], "connection_files": []}
+    print(f"six notebooks executed in {elapsed:.0f} s; processes ended after their kernel: "
+          f"{ {r.name: r.leftover_processes for r in build.runs} }")
+
+
+# -- the report -------------------------------------------------------------------
+
+
+def test_report_is_one_offline_file_with_the_verdict_table_first(small_report):
+    build, _, _ = small_report
+    page = build.path.read_text()
+    assert external_assets(page) == [] and "<script" not in page.lower()
+    assert page.index("Verdicts: the checklist") < page.index("id='00_quickstart'")
+    assert page.index(">C8<") < page.index("id='00_quickstart'")
+    assert page.count("data:image/png;base64,") >= 6 and "<svg" in page
+    for name in build.pages:
+        assert external_assets(build.pages[name].read_text()) == []
+    assert sorted(p.name for p in build.path.parent.glob("*.html")) == sorted(
+        ["report.html"] + [f"{n}.html" for n in NOTEBOOKS])
+
+
+def _pixels(png: Path, color: str, *, below: int = 0, above: int | None = None) -> int:
+    """How many pixels of exactly ``color`` (``#rrggbb``) between two rows."""
+    from PIL import Image
+
+    rgb = tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+    with Image.open(png) as im:
+        im = im.convert("RGB")
+        band = im.crop((0, below, im.width, above or im.height))
+        return sum(n for n, c in band.getcolors(maxcolors=1 << 24) if c == rgb)
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium); "
+                                                       "the report's rendering is not checked")
+def test_report_rendered_in_chromium_shows_the_table_and_the_pictures(small_report, tmp_path):
+    from leaklab.report.tables import VERDICT_COLORS
+
+    build, _, _ = small_report
+    profiles_before = set(Path(tempfile.gettempdir()).glob("leaklab-chromium-*"))
+    # WHEN a browser renders the report, offline, as a person would see it
+    top = screenshot(build.path, tmp_path / "top.png", width=1280, height=2400)
+    tall = screenshot(build.path, tmp_path / "tall.png", width=1280, height=6000)
+    # THEN the verdict table is drawn at the top, its verdicts coloured
+    coloured = _pixels(top, VERDICT_COLORS["confirmed"], above=900) + _pixels(top, VERDICT_COLORS["transient"], above=900)
+    assert coloured > 500, "no coloured verdict cell in the first 900 px"
+    # the quickstart's plot is drawn (matplotlib's first line colour) on the first screen
+    assert _pixels(top, "#1f77b4") > 100, "no plot on the first screen"
+    # and the chain picture (its survivor box) further down
+    assert _pixels(tall, "#fde2e2") > 2000, "no chain picture"
+    assert set(Path(tempfile.gettempdir()).glob("leaklab-chromium-*")) == profiles_before
+    assert server_children() == []
+
+
+def test_report_cli_validates_before_running(capsys):
+    from leaklab.cli import main
+
+    assert main(["report", "--cycles", "0"]) == 2
+    assert "--cycles must be at least 1" in capsys.readouterr().err
+    assert main(["report", "--target", "nonsense"]) == 2
+    assert "unknown target 'nonsense'" in capsys.readouterr().err
