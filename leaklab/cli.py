@@ -220,6 +220,20 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.cycles is not None and args.cycles < 1:
+        raise UsageError("--cycles must be at least 1")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.target != "reference" and ":" not in args.target:
+        raise UsageError(f"unknown target {args.target!r}; valid: reference, or an import path 'package.module:factory'")
+    try:
+        return _report(args)
+    except KeyboardInterrupt:  # the build has shut its kernels down
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(args: argparse.Namespace) -> int:
     import time
 
     from tqdm import tqdm
@@ -227,12 +241,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report.build import REFERENCE_ONLY, build_report
     from .report.notebooks import NOTEBOOKS
 
-    if args.cycles is not None and args.cycles < 1:
-        raise UsageError("--cycles must be at least 1")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if args.target != "reference" and ":" not in args.target:
-        raise UsageError(f"unknown target {args.target!r}; valid: reference, or an import path 'package.module:factory'")
     started = time.monotonic()
     tqdm.monitor_interval = 0  # no monitor thread left behind
     total = sum(1 for n in NOTEBOOKS if args.target == "reference" or n not in REFERENCE_ONLY)
@@ -246,9 +254,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     try:
         build = build_report(args.out, target=args.target, cycles=args.cycles, concurrency=args.jobs,
                              on_start=bar.set_description, on_progress=progress)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     finally:
         bar.close()
     for name, why in build.skipped.items():

@@ -15,6 +15,7 @@ the tests execute them with small parameters, the CLI calls this module.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import copy
 import dataclasses
@@ -22,7 +23,10 @@ import datetime as _dt
 import html
 import os
 import re
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -143,8 +147,12 @@ def _end_processes(seen: Mapping[int, float], timeout: float = 5.0) -> int:
     return len(alive)
 
 
-def _kernel_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+def _kernel_env(extra: Mapping[str, str] | None, tmp: str) -> dict[str, str]:
     env = dict(os.environ)
+    # The kernel's temporary files (the backend's cache and history folders,
+    # among others) go in a folder of ours, removed after the kernel: an
+    # interrupted notebook never reaches `session.stop()`, which removes them.
+    env["TMPDIR"] = tmp
     # `--target mypkg.app:factory` names a module of the folder the build was
     # started from, as `python -m` would find it; the kernel runs in notebooks/.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), env.get("PYTHONPATH", "")) if p)
@@ -164,6 +172,7 @@ async def execute_notebook(
     env: Mapping[str, str] | None = None,
     kernel_name: str = "python3",
     log_path: Path | str | None = None,
+    on_kernel_start: Callable[[], None] | None = None,
 ) -> NotebookRun:
     """Execute a notebook in a fresh kernel; the kernel is shut down after,
     and any process it started that outlived it is ended.
@@ -175,60 +184,110 @@ async def execute_notebook(
         cwd: the kernel's working directory (default: the notebook's folder).
         timeout: seconds allowed per cell.
         startup_timeout: seconds allowed for the kernel to start.
-        env: extra environment variables for the kernel.
+        env: extra environment variables for the kernel. ``TMPDIR`` is set
+            to a folder that is removed after the kernel.
         kernel_name: the kernel spec.
         log_path: where the kernel's own stdout/stderr go (default: discarded).
+        on_kernel_start: called right before the kernel starts, after
+            nbclient installed its signal handlers (:func:`build_report_async`
+            takes Ctrl-C back there).
 
     Returns:
         A :class:`NotebookRun`; a failing cell is reported in ``.error``, not raised.
+
+    Raises:
+        asyncio.CancelledError: when cancelled, after the kernel was shut
+            down and what it started was ended.
     """
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
     nb = inject_parameters(read_notebook(path), params or {}) if params else read_notebook(path)
     cwd = Path(cwd) if cwd is not None else path.parent
     seen: dict[int, float] = {}
-    kernel_pid: list[int] = []
+    tmp = tempfile.mkdtemp(prefix=f"leaklab-kernel-{path.stem}-")
 
-    def note_kernel(**_: Any) -> None:
-        provisioner = getattr(client.km, "provisioner", None)
-        pid = getattr(provisioner, "pid", None)
-        if pid:
-            kernel_pid.append(pid)
+    def kernel_pid() -> int | None:
+        return getattr(getattr(client.km, "provisioner", None), "pid", None)
 
     def note_children(**_: Any) -> None:
-        if kernel_pid:
-            seen.update(_descendants(kernel_pid[0]))
+        pid = kernel_pid()
+        if pid:
+            seen.update(_descendants(pid))
 
-    client = NotebookClient(
+    client = _client_class()(
         nb,
         timeout=timeout,
         startup_timeout=startup_timeout,
         kernel_name=kernel_name,
         resources={"metadata": {"path": str(cwd)}},
         store_widget_state=False,
-        on_notebook_start=note_kernel,
         on_cell_complete=note_children,
         on_cell_error=note_children,
     )
+    client.before_kernel_start = on_kernel_start
     error = None
     started = time.monotonic()
+    leftover = 0
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115 -- closed below, after the kernel
     try:
         await client.async_execute(
-            cwd=str(cwd), env=_kernel_env(env),
+            cwd=str(cwd), env=_kernel_env(env, tmp),
             stdout=log or asyncio.subprocess.DEVNULL, stderr=log or asyncio.subprocess.DEVNULL,
         )
     except CellExecutionError as exc:
         error = _first_line_of_error(exc)
     except (CellTimeoutError, DeadKernelError, RuntimeError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    except BaseException:
+        # Cancelled (Ctrl-C): while a cell runs nbclient shuts its kernel down
+        # itself; while the kernel is starting it does not, so do it here.
+        pid = kernel_pid() if client.km is not None else None
+        if pid:
+            with contextlib.suppress(psutil.Error):
+                seen[pid] = psutil.Process(pid).create_time()
+            seen.update(_descendants(pid))
+        await _shut_down(client)
+        raise
     finally:
         if log is not None:
             log.close()
-    leftover = _end_processes(seen) if seen else 0
+        # What the kernel started in sessions of its own (the MCP SDK's
+        # servers) outlives the kernel's process group: end it here.
+        leftover = _end_processes(seen) if seen else 0
+        shutil.rmtree(tmp, ignore_errors=True)
     return NotebookRun(path.stem, nb, dict(params or {}), time.monotonic() - started, error, leftover)
+
+
+def _client_class() -> type:
+    """nbclient's ``NotebookClient`` that lets the caller take the signal
+    handlers back before the kernel starts (see :class:`_Interrupts`)."""
+    from nbclient import NotebookClient
+
+    class _Client(NotebookClient):  # type: ignore[misc]
+        before_kernel_start: Callable[[], None] | None = None
+
+        async def async_start_new_kernel(self, **kwargs: Any) -> None:
+            # nbclient has just installed its SIGINT/SIGTERM handlers (they
+            # shut this kernel down and leave the caller running into it).
+            if self.before_kernel_start is not None:
+                self.before_kernel_start()
+            await super().async_start_new_kernel(**kwargs)
+
+    return _Client
+
+
+async def _shut_down(client: Any) -> None:
+    """Shut a kernel down after a cancellation, and drop nbclient's
+    exit-time cleanup of it (it would fail on a kernel already gone)."""
+    # A kernel cancelled while starting may fail its cleanup (its channels'
+    # pending reads are cancelled too); the caller re-raises the original
+    # cancellation and ends the kernel's process in any case.
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        if client.km is not None:
+            await asyncio.wait_for(client._async_cleanup_kernel(), 15)
+    with contextlib.suppress(Exception):
+        atexit.unregister(client._cleanup_kernel)
 
 
 def _first_line_of_error(exc: Exception) -> str:
@@ -426,6 +485,38 @@ def _combined(runs: list[NotebookRun], skipped: Mapping[str, str]) -> str:
 # -- the build ------------------------------------------------------------------
 
 
+class _Interrupts:
+    """Ctrl-C (or SIGTERM) during a build cancels it; every kernel is shut
+    down on the way out.
+
+    nbclient installs its own SIGINT/SIGTERM handlers for each notebook
+    (they shut that one kernel down and leave the build running into a dead
+    kernel) and removes them when the notebook ends; so ours is put back
+    right before each kernel starts and whenever a notebook ends.
+    """
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.received = False
+
+    def _on_signal(self) -> None:
+        if not self.received and self.task is not None:
+            self.received = True
+            self.task.cancel()
+
+    def take(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal)
+
+    def release(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
 def report_parameters(name: str, target: str, cycles: int | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the report injects into one notebook: ``target``, ``cycles`` when
     given, and for a target other than the reference no fault switches."""
@@ -480,6 +571,7 @@ async def build_report_async(
                for n in names if n in REFERENCE_ONLY and target != "reference"}
     chosen = [n for n in names if n not in skipped]
     gate = asyncio.Semaphore(max(1, concurrency))
+    interrupts = _Interrupts(asyncio.current_task())
 
     async def one(name: str) -> NotebookRun:
         async with gate:
@@ -488,13 +580,22 @@ async def build_report_async(
             run = await execute_notebook(
                 notebook_path(name, notebooks_dir or NOTEBOOKS_DIR),
                 report_parameters(name, target, cycles, (params or {}).get(name)),
-                timeout=timeout, env=env, log_path=out / "logs" / f"{name}.log",
+                timeout=timeout, env=env, log_path=out / "logs" / f"{name}.log", on_kernel_start=interrupts.take,
             )
+            interrupts.take()
         if on_progress is not None:
             on_progress(run)
         return run
 
-    runs = list(await asyncio.gather(*(one(n) for n in chosen)))
+    interrupts.take()
+    try:
+        runs = list(await asyncio.gather(*(one(n) for n in chosen)))
+    except asyncio.CancelledError:
+        if interrupts.received:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        interrupts.release()
     pages: dict[str, Path] = {}
     nav = [("report.html", "report")] + [(f"{r.name}.html", r.name) for r in runs]
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

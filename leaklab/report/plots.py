@@ -220,11 +220,12 @@ def retention_timeline(timeline: Any, metrics: Sequence[str] | None = None, *, t
 
     Args:
         timeline: timeline samples, a timeline frame or a ``RunResult``.
-        metrics: columns (counts); default every ``type:`` column and ``tasks``.
+        metrics: columns (counts); default every ``type:`` column (tasks
+            usually number far more and would flatten the drop to read).
         title: figure title.
     """
     frame = _timeline(timeline)
-    chosen = [m for m in (metrics or _default_counts(frame)) if m in frame.columns]
+    chosen = [m for m in (metrics or [c for c in frame.columns if c.startswith("type:")]) if m in frame.columns]
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.subplots()
     for m in chosen:

@@ -22,7 +22,8 @@ GOOD = [
     # a child process the notebook forgets, in its own session (as the MCP
     # SDK starts its servers), so the kernel's shutdown does not reach it
     new_code_cell("forgotten = subprocess.Popen(['sleep', '120'], start_new_session=True)\nprint('child', forgotten.pid)\n"
-                  "print('runs dir', os.environ['LEAKLAB_RUNS_DIR'])\nprint('noise', file=sys.stderr)"),
+                  "print('runs dir', os.environ['LEAKLAB_RUNS_DIR'])\nprint('noise', file=sys.stderr)\n"
+                  "import tempfile\nprint('tmp', tempfile.mkdtemp())"),
     new_code_cell("plots.counts_per_cycle([{'cycle': c, 'type:ServiceContext': c} for c in range(cycles)])"),
     new_code_cell("render_chain([{'kind': 'task', 'label': 'Task <coro> api_key=sk-abcdef123456', 'where': 'x.py:1'}])"),
     new_code_cell("tables.checklist([Outcome('C8', 'Untracked init', 'confirmed', {'answer': f'{cycles} cycles'})])",
@@ -73,6 +74,16 @@ def test_a_process_the_notebook_left_is_ended_with_its_kernel(built):
     assert threads_after == []
 
 
+def test_the_kernels_temporary_files_are_removed_with_it(built):
+    import os
+
+    build, _ = built
+    good = next(r for r in build.runs if r.name == "good")
+    folder = re.search(r"tmp (\S+)", text_of(good, 4)).group(1)
+    assert os.path.basename(os.path.dirname(folder)).startswith("leaklab-kernel-good-")
+    assert not os.path.exists(os.path.dirname(folder))
+
+
 def test_a_failing_notebook_is_reported_not_raised(built):
     build, _ = built
     bad = next(r for r in build.runs if r.name == "bad")
@@ -112,3 +123,71 @@ def test_external_assets_are_found():
     ok = offline_page("t", '<a href="#verdicts">v</a><img src="data:image/png;base64,AAAA">'
                            '<svg xmlns="http://www.w3.org/2000/svg"></svg>')
     assert external_assets(ok) == []
+
+
+SLOW_BUILD = """
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from leaklab.report.build import build_report
+
+folder = Path(sys.argv[1])
+cells = [
+    new_code_cell("cycles = 1", metadata={"tags": ["parameters"]}),
+    new_code_cell("import subprocess, tempfile, time\\nchild = subprocess.Popen(['sleep', '120'], start_new_session=True)\\n"
+                  "scratch = tempfile.mkdtemp()"),
+    new_code_cell("time.sleep(120)"),
+]
+nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "P", "language": "python"}})
+nbformat.write(nb, folder / "slow.ipynb")
+try:
+    build_report(folder / "out", notebooks=["slow"], notebooks_dir=folder)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_during_a_build_shuts_every_kernel_down(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # GIVEN a build whose notebook sleeps, having started a process of its own
+    script = tmp_path / "build.py"
+    script.write_text(SLOW_BUILD)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        descendants: dict[int, float] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            kids = psutil.Process(proc.pid).children(recursive=True)
+            if any("sleep" in " ".join(k.cmdline()) for k in kids if k.is_running()):
+                descendants = {k.pid: k.create_time() for k in kids}
+                break
+            time.sleep(0.2)
+        assert descendants, "the notebook never started its child"
+        # WHEN Ctrl-C reaches the build
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    # THEN it stops at once, says so, and nothing it started is left
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert out.decode().strip() == "interrupted"
+    assert "Traceback" not in err.decode() and "Exception ignored" not in err.decode()
+    alive = [pid for pid, created in descendants.items()
+             if psutil.pid_exists(pid) and psutil.Process(pid).create_time() == created
+             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert list(scratch.iterdir()) == []  # the kernel's temporary folder went with it

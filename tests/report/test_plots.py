@@ -74,6 +74,12 @@ def test_retention_timeline_in_seconds_after_the_last_cycle():
     (ax,) = fig.axes
     assert ax.get_xlabel() == "time after the last cycle (s)"
     assert_labelled(fig, units=("count",))
+    # live objects by default: the drop from 6 to 1 at 1.5 s is what to read
+    (line,) = ax.get_lines()
+    assert line.get_label() == "live ServiceContext"
+    assert list(line.get_ydata()[[0, -1]]) == [6, 1]
+    with_tasks = plots.retention_timeline(TIMELINE, ["type:ServiceContext", "tasks"])
+    assert len(with_tasks.axes[0].get_lines()) == 2
 
 
 def test_outcome_series_titles_the_verdict():
