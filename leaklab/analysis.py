@@ -68,7 +68,7 @@ ZERO_FILL_NAMESPACES: tuple[str, ...] = ("type", "task", "container")
 #: Per-cycle call counters: tabulated by :func:`lifecycle_table`, not judged.
 LIFECYCLE_PREFIXES: tuple[str, ...] = ("lifecycle:", "expected:")
 #: Per-cycle timings: summarized by :func:`latency_summary`, not judged.
-LATENCY_COLUMNS: tuple[str, ...] = ("latency_first_ms", "latency_end_ms", "llm_ms", "backend_ms")
+LATENCY_COLUMNS: tuple[str, ...] = ("latency_first_ms", "latency_end_ms", "llm_ms", "backend_ms", "latency_connect_ms")
 #: Resource metrics reported under ``"resources"`` by :func:`summarize`, in this order.
 RESOURCE_METRICS: tuple[str, ...] = (
     "children", "fds", "cache_files", "cache_bytes", "db_rows", "db_bytes",
@@ -735,6 +735,8 @@ def latency_summary(census: Census) -> dict[str, Any]:
     out = _latency_stats(rows.get("latency_end_ms"))
     if "latency_first_ms" in rows.columns and rows["latency_first_ms"].notna().any():
         out["first_reply"] = _latency_stats(rows["latency_first_ms"])
+    if "latency_connect_ms" in rows.columns and rows["latency_connect_ms"].notna().any():
+        out["connect"] = _latency_stats(rows["latency_connect_ms"])
     split = split_latency(frame)
     for key, col in (("llm", "llm_ms"), ("backend", "backend_ms")):
         if split[col].notna().any():

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .session import LeakSession, RunResult
-from .target import Target, resolve_target
+from .targets import Target, resolve_target
 
 VERDICTS = ("confirmed", "transient", "ruled_out", "not_applicable", "inconclusive")
 
@@ -462,16 +462,28 @@ async def run_experiment(
     item: Item,
     target: str | Target = "reference",
     *,
+    app_dir: Any = None,
+    target_file: Any = None,
     faults: Any = None,
     options: Mapping[str, Any] | None = None,
     cycles: int | None = None,
     **session_kwargs: Any,
 ) -> Outcome:
-    """Run one item's experiment on a fresh session and judge it."""
+    """Run one item's experiment on a fresh session and judge it.
+
+    Args:
+        item: the checklist item.
+        target: a :class:`Target` or a name :func:`~leaklab.targets.resolve_target`
+            takes (with ``app_dir`` / ``target_file``).
+        faults: fault ids; options: backend options (a name only).
+        cycles: cycles instead of the item's own.
+        **session_kwargs: :class:`LeakSession` settings (``step_timeout_s``...).
+    """
     started = time.monotonic()
     opts = {**dict(options or {}), **dict(item.options)}
     session_kwargs.setdefault("timeline_s", item.timeline_s)
-    session = LeakSession(target, faults=faults, options=opts, runs_dir=session_kwargs.pop("runs_dir", False),
+    session = LeakSession(target, app_dir=app_dir, target_file=target_file, faults=faults, options=opts,
+                          runs_dir=session_kwargs.pop("runs_dir", False),
                           progress=session_kwargs.pop("progress", False), **session_kwargs)
     exp = Experiment(runs=[], facts={"scenario": item.scenario, "cycles": cycles or item.cycles})
     destroyed: list[str] = []
@@ -583,17 +595,26 @@ class ChecklistResult:
 
 
 async def run_checklist_async(
-    target: str = "reference",
+    target: str | Target = "reference",
     *,
+    app_dir: Any = None,
+    target_file: Any = None,
     faults: Any = None,
     options: Mapping[str, Any] | None = None,
     items: Iterable[str] | str | None = None,
     progress: bool = True,
+    **session_kwargs: Any,
 ) -> ChecklistResult:
-    """Run every item's experiment on ``target`` configured with ``faults``."""
+    """Run every item's experiment on ``target`` configured with ``faults``.
+
+    ``target`` is a :class:`Target` or a name :func:`~leaklab.targets.resolve_target`
+    takes (with ``app_dir`` / ``target_file``); ``session_kwargs`` go to each
+    experiment's :class:`LeakSession` (``step_timeout_s``...).
+    """
     started = time.monotonic()
     chosen = get_items(items)
-    resolved = resolve_target(target, faults, options)  # validates target, faults, options up front
+    # Resolved once, up front: a bad target, fault or option fails before any run.
+    resolved = resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options)
     outcomes = []
     bar = None
     if progress:
@@ -603,7 +624,7 @@ async def run_checklist_async(
         bar = tqdm(total=len(chosen), desc="checklist", unit="item", leave=False)
     try:
         for item in chosen:
-            outcomes.append(await run_experiment(item, target, faults=faults, options=options))
+            outcomes.append(await run_experiment(item, resolved, **session_kwargs))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -624,6 +645,7 @@ async def prove_fix_async(
     *,
     options: Mapping[str, Any] | None = None,
     cycles: int | None = None,
+    **session_kwargs: Any,
 ) -> dict[str, Outcome]:
     """The same experiment on several fault sets, side by side.
 
@@ -640,7 +662,8 @@ async def prove_fix_async(
         "full fix + C9": ("C9",),
     }
     (chosen,) = get_items([item])
-    return {name: await run_experiment(chosen, target, faults=list(faults), options=options, cycles=cycles)
+    return {name: await run_experiment(chosen, target, faults=list(faults), options=options, cycles=cycles,
+                                       **session_kwargs)
             for name, faults in variants.items()}
 
 

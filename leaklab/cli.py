@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 
@@ -15,8 +16,26 @@ class UsageError(Exception):
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--faults", default="none", help="fault ids: C1,...,C9, C8-proposed, all or none")
+    p.add_argument("--faults", default="none", help="fault ids: C1,...,C9, C8-proposed, all or none (reference backend)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)")
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    """The flags every command that runs a backend takes, with one meaning."""
+    g = p.add_argument_group("target (the backend to run in-process)")
+    g.add_argument("--target", default=None,
+                   help="'reference' (default), 'olv' (with --app-dir), a target file (.toml/.yaml) "
+                        "or 'package.module:factory'")
+    g.add_argument("--app-dir", default=None, metavar="DIR",
+                   help="your app folder, for --target olv (overrides a target file's app_dir)")
+    g.add_argument("--target-file", default=None, metavar="FILE", help="a target file (TOML or YAML); same as --target FILE")
+    _add_backend_args(g)
+    g.add_argument("--watch", action="append", default=[], metavar="TYPE",
+                   help="another type to count: ClassName or package.module:Qualname (repeatable)")
+    g.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS",
+                   help="bound on every protocol step (default: 60 s for the first cycle, then 4x the slowest connect)")
+    g.add_argument("--runs-dir", default=None, metavar="DIR",
+                   help="where runs are saved (default $LEAKLAB_RUNS_DIR or ./leaklab-runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,44 +48,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("run", help="drive session cycles against a backend and measure each one")
-    p.add_argument("--target", default="reference",
-                   help="'reference', 'olv' (with --app-dir), a target file (.toml/.yaml) or 'package.module:factory'")
-    p.add_argument("--app-dir", default=None, help="the app folder for --target olv (overrides a target file's app_dir)")
-    p.add_argument("--target-file", default=None, metavar="FILE", help="a target file (TOML or YAML); same as --target FILE")
+    _add_target_args(p)
     p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, reconnect-storm, proxy-chat")
     p.add_argument("--cycles", type=int, default=10)
-    _add_backend_args(p)
     p.add_argument("--settle", type=float, default=0.3, help="seconds to wait after each cycle before the census")
     p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")
     p.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
-    p.add_argument("--runs-dir", default=None, help="where runs are saved (default data/runs)")
-    p.add_argument("--watch", action="append", default=[], metavar="TYPE",
-                   help="another type to count: ClassName or package.module:Qualname (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("why", help="run a scenario, then show who keeps the survivors alive")
-    p.add_argument("--target", default="reference")
+    _add_target_args(p)
     p.add_argument("--scenario", default="switch-then-close")
     p.add_argument("--cycles", type=int, default=5)
-    _add_backend_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_why)
 
     p = sub.add_parser("checklist", help="C1-C9 as experiments: a measured verdict for each")
-    p.add_argument("--target", default="reference")
-    _add_backend_args(p)
+    _add_target_args(p)
     p.add_argument("--items", default="all", help="C1,...,C9 or all")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_checklist)
 
     p = sub.add_parser("report", help="execute the notebooks headless and write one offline HTML report")
-    p.add_argument("--target", default="reference", help="'reference' or an import path 'package.module:factory'")
+    _add_target_args(p)
     p.add_argument("--cycles", type=int, default=None, help="cycles for every notebook (default: each notebook's own)")
     p.add_argument("--out", default="report", help="output folder (default: report/)")
     p.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time, each in its own kernel (default 2)")
     p.set_defaults(func=_cmd_report)
     return parser
+
+
+class _TargetArgs:
+    """What the target flags say, checked once: the same for every command."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
+        from .targets import UnknownTargetError, resolve_target
+
+        if "" not in sys.path:
+            sys.path.insert(0, "")  # `--target mypkg.app:factory` from the current folder, as python -m does
+        if args.step_timeout is not None and not args.step_timeout > 0:
+            raise UsageError("--step-timeout must be a positive number of seconds")
+        try:
+            self.options = parse_option_pairs(args.option)
+        except UnknownOptionError as exc:
+            raise UsageError(str(exc)) from None
+        self.faults = args.faults
+        self.watch = {w.rpartition(":")[2].rpartition(".")[2]: w for w in args.watch}
+        self.app_dir = args.app_dir
+        self.target_file = args.target_file
+        self.name = args.target or ("reference" if args.target_file is None else None)
+        try:
+            self.target = resolve_target(self.name, app_dir=self.app_dir, target_file=self.target_file,
+                                         faults=self.faults, options=self.options, watch=self.watch)
+        except (UnknownFaultError, UnknownOptionError, UnknownTargetError) as exc:
+            raise UsageError(str(exc)) from None
+        self.session_kwargs = {"step_timeout_s": args.step_timeout, "runs_dir": args.runs_dir}
 
 
 def _backend_app(args: argparse.Namespace):
@@ -104,37 +142,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
 
-    from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
     from .driver.scenarios import UnknownScenarioError, get_scenario
-    from .attach import OLV_PROFILE, is_target_file, load_target
     from .serving import ServerStartError
-    from .session import RunInterrupted, run
-    from .target import UnknownTargetError
+    from .session import BackendUnresponsive, RunInterrupted, run
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if "" not in sys.path:
-        sys.path.insert(0, "")  # `--target mypkg.app:factory` from the current folder, as python -m does
     if args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
     try:
         get_scenario(args.scenario)
-        options = parse_option_pairs(args.option)
-        watch = {w.rpartition(":")[2].rpartition(".")[2]: w for w in args.watch}
-        target = args.target_file or args.target
-        if target == OLV_PROFILE or is_target_file(target):
-            target = load_target(target, app_dir=args.app_dir, faults=args.faults, options=options, watch=watch)
-        elif args.app_dir:
-            raise UsageError("--app-dir goes with --target olv or a target file")
-        result = run(
-            target, args.scenario, args.cycles, faults=args.faults, options=options,
-            settle_s=args.settle, timeline_s=args.timeline, trace_memory=args.tracemalloc,
-            runs_dir=args.runs_dir, progress=not args.json,
-            watch=watch,
-        )
-    except (UnknownFaultError, UnknownOptionError, UnknownScenarioError, UnknownTargetError) as exc:
+    except UnknownScenarioError as exc:
         raise UsageError(str(exc)) from None
+    ta = _TargetArgs(args)
+    try:
+        result = run(
+            ta.target, args.scenario, args.cycles, settle_s=args.settle, timeline_s=args.timeline,
+            trace_memory=args.tracemalloc, progress=not args.json, **ta.session_kwargs,
+        )
     except ServerStartError as exc:
         print(f"leaklab: backend did not start: {exc}", file=sys.stderr)
+        return 1
+    except BackendUnresponsive as exc:
+        print(f"leaklab: {exc}", file=sys.stderr)
         return 1
     except RunInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
@@ -150,55 +179,62 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_why(args: argparse.Namespace) -> int:
     import json
 
-    from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
     from .driver.scenarios import UnknownScenarioError, get_scenario
-    from .session import run_async
-    from .target import UnknownTargetError
+    from .serving import ServerStartError
+    from .session import RunInterrupted, run_async
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    if "" not in sys.path:
-        sys.path.insert(0, "")
+    if args.cycles < 1:
+        raise UsageError("--cycles must be at least 1")
+    try:
+        get_scenario(args.scenario)
+    except UnknownScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    ta = _TargetArgs(args)
     reports = []
 
     async def explain(session) -> None:
         reports.append(session.explain())
 
+    kwargs = dict(ta.session_kwargs)
+    kwargs["runs_dir"] = kwargs["runs_dir"] or False
     try:
-        get_scenario(args.scenario)
-        result = asyncio.run(run_async(
-            args.target, args.scenario, args.cycles, faults=args.faults, options=parse_option_pairs(args.option),
-            runs_dir=False, progress=not args.json, timeline_s=0.5, after_cycles=explain,
-        ))
-    except (UnknownFaultError, UnknownOptionError, UnknownScenarioError, UnknownTargetError) as exc:
-        raise UsageError(str(exc)) from None
-    except KeyboardInterrupt:
+        result = asyncio.run(run_async(ta.target, args.scenario, args.cycles, progress=not args.json, timeline_s=0.5,
+                                       after_cycles=explain, **kwargs))
+    except ServerStartError as exc:
+        print(f"leaklab: backend did not start: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, RunInterrupted):
         print("interrupted", file=sys.stderr)
         return 130
     report = reports[0] if reports else None
     out = report.as_dict() if report is not None else {"groups": [], "elapsed_s": 0.0}
-    out.update(run_id=result.run_id, scenario=result.scenario, faults=result.faults, cycles=result.cycles_done)
+    out.update(run_id=result.run_id, target=result.target, scenario=result.scenario, faults=result.faults,
+               cycles=result.cycles_done, errors=result.errors, target_notes=result.target_notes)
     if args.json:
         print(json.dumps(out, default=str))
     else:
+        print(f"why: target={result.target} scenario={result.scenario} cycles={result.cycles_done}")
         print(report if report is not None and report.groups else "no survivors: nothing created by the cycles is alive")
+        if result.errors:
+            print("errors: " + "; ".join(result.errors[:3]))
     return 0
 
 
 def _cmd_checklist(args: argparse.Namespace) -> int:
     import json
 
-    from .backend import UnknownFaultError, UnknownOptionError, parse_option_pairs
-    from .checklist import UnknownItemError, run_checklist
-    from .target import UnknownTargetError
+    from .checklist import UnknownItemError, get_items, run_checklist
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    if "" not in sys.path:
-        sys.path.insert(0, "")
     try:
-        result = run_checklist(args.target, faults=args.faults, options=parse_option_pairs(args.option),
-                               items=args.items, progress=not args.json)
-    except (UnknownFaultError, UnknownOptionError, UnknownItemError, UnknownTargetError) as exc:
+        get_items(args.items)
+    except UnknownItemError as exc:
         raise UsageError(str(exc)) from None
+    ta = _TargetArgs(args)
+    try:
+        result = run_checklist(ta.target, items=args.items, progress=not args.json,
+                               step_timeout_s=args.step_timeout)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -224,16 +260,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--cycles must be at least 1")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if args.target != "reference" and ":" not in args.target:
-        raise UsageError(f"unknown target {args.target!r}; valid: reference, or an import path 'package.module:factory'")
+    ta = _TargetArgs(args)  # a bad target fails here, before any kernel starts
     try:
-        return _report(args)
+        return _report(args, ta)
     except KeyboardInterrupt:  # the build has shut its kernels down
         print("interrupted", file=sys.stderr)
         return 130
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, ta: _TargetArgs) -> int:
     import time
 
     from tqdm import tqdm
@@ -243,16 +278,22 @@ def _report(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     tqdm.monitor_interval = 0  # no monitor thread left behind
-    total = sum(1 for n in NOTEBOOKS if args.target == "reference" or n not in REFERENCE_ONLY)
-    print(f"executing {total} notebooks (target {args.target}); kernel logs in {args.out}/logs/", file=sys.stderr, flush=True)
+    own = ta.name != "reference"
+    total = sum(1 for n in NOTEBOOKS if not own or n not in REFERENCE_ONLY)
+    print(f"executing {total} notebooks (target {ta.target.name}); kernel logs in {args.out}/logs/",
+          file=sys.stderr, flush=True)
     bar = tqdm(total=total, unit="notebook", file=sys.stderr)
 
     def progress(run) -> None:
         bar.write(f"  {run.name:<26} {run.elapsed_s:6.1f} s  " + ("ok" if run.ok else f"FAILED: {run.error}"), file=sys.stderr)
         bar.update(1)
 
+    explicit_faults = args.faults if args.faults != "none" or own else None
+    env = {"LEAKLAB_RUNS_DIR": str(Path(args.runs_dir).resolve())} if args.runs_dir else None
     try:
-        build = build_report(args.out, target=args.target, cycles=args.cycles, concurrency=args.jobs,
+        build = build_report(args.out, target=ta.name or "reference", app_dir=ta.app_dir, target_file=ta.target_file,
+                             faults=explicit_faults, options=ta.options or None, step_timeout_s=args.step_timeout,
+                             cycles=args.cycles, concurrency=args.jobs, env=env,
                              on_start=bar.set_description, on_progress=progress)
     finally:
         bar.close()
@@ -267,6 +308,10 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"run {summary['run_id']}: target={summary['target']} scenario={summary['scenario']} "
         f"faults={','.join(summary['faults']) or 'none'} cycles={summary['cycles']} ({summary['elapsed_s']} s)",
+        *(f"  setup: {note}" for note in summary.get("target_notes") or []),
+        f"judged {summary.get('judged_cycles', summary['cycles'])} of {summary['cycles']} cycles"
+        + (f" (failed: {', '.join(map(str, summary['failed_cycles']))})" if summary.get("failed_cycles") else "")
+        + (f"; step timeout {summary['step_timeout_s']:.0f} s" if summary.get("step_timeout_s") else ""),
         f"{'metric':<58} {'start':>9} {'end':>9} {'/cycle':>8}  verdict",
     ]
 
@@ -287,6 +332,10 @@ def format_summary(summary: dict) -> str:
     lat = summary.get("latency_ms") or {}
     if lat.get("first") is not None:
         lines.append(f"reply latency (ms): first {_num(lat['first'])}, last {_num(lat['last'])}, {_num(lat['per_cycle'])}/cycle: {lat['verdict']}")
+    conn = lat.get("connect") or {}
+    if conn.get("first") is not None:
+        lines.append(f"connect latency (ms): first {_num(conn['first'])}, last {_num(conn['last'])}, "
+                     f"{_num(conn['per_cycle'])}/cycle: {conn['verdict']}")
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(f"lifecycle {name}: {v['calls']} calls of {v['expected']} expected")
     orphans = summary.get("orphans") or {}

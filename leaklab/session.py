@@ -30,14 +30,32 @@ from pathlib import Path
 from typing import Any
 
 from . import probes
+from ._compat import task_cancelling
 from .driver.client import StepTimeout
 from .driver.scenarios import CycleState, Scenario, get_scenario
 from .serving import RunningServer, ServerStartError, serve
-from .target import Target, resolve_target
+from .targets import Target, resolve_target
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[1] / "data" / "runs"
+#: Runs are saved under this folder of the current directory, unless
+#: ``runs_dir`` or the ``LEAKLAB_RUNS_DIR`` environment variable says otherwise
+#: (never inside the installed package).
+DEFAULT_RUNS_DIRNAME = "leaklab-runs"
+#: With ``step_timeout_s=None``: the bound of every step in the first cycle,
+#: before any connect was timed...
+FIRST_STEP_TIMEOUT_S = 60.0
+#: ...and after: this many times the slowest connect seen, at least
+#: ``MIN_STEP_TIMEOUT_S`` and at most ``MAX_STEP_TIMEOUT_S``.
+STEP_TIMEOUT_FACTOR = 4.0
+MIN_STEP_TIMEOUT_S = 10.0
+MAX_STEP_TIMEOUT_S = 120.0
+
+
+def default_runs_dir() -> Path:
+    """``$LEAKLAB_RUNS_DIR``, else ``./leaklab-runs`` of the current directory."""
+    env = os.environ.get("LEAKLAB_RUNS_DIR")
+    return Path(env) if env else Path.cwd() / DEFAULT_RUNS_DIRNAME
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -66,6 +84,9 @@ class RunResult:
     timeline: list[dict[str, Any]]
     expected_growth: tuple[str, ...] = ()
     errors: list[str] = dataclasses.field(default_factory=list)
+    failed_cycles: list[int] = dataclasses.field(default_factory=list)
+    step_timeout_s: float | None = None
+    target_notes: list[str] = dataclasses.field(default_factory=list)
     orphans: dict[str, int] | None = None
     interrupted: bool = False
     path: Path | None = None
@@ -94,6 +115,9 @@ class RunResult:
         out.update(
             run_id=self.run_id, target=self.target, scenario=self.scenario, faults=self.faults,
             cycles=self.cycles_done, orphans=self.orphans, errors=self.errors,
+            failed_cycles=self.failed_cycles,
+            judged_cycles=self.cycles_done - len(self.failed_cycles),
+            step_timeout_s=_round(self.step_timeout_s), target_notes=self.target_notes,
             interrupted=self.interrupted, elapsed_s=round(self.elapsed_s, 2),
             path=str(self.path) if self.path else None,
         )
@@ -104,16 +128,23 @@ class LeakSession:
     """Runs a target in-process on the caller's loop and measures it.
 
     Args:
-        target: a :class:`Target`, ``"reference"`` or ``"pkg.module:factory"``.
+        target: a :class:`Target` or a name :func:`~leaklab.targets.resolve_target`
+            takes: ``"reference"``, ``"olv"`` (with ``app_dir``), a target
+            file, ``"pkg.module:factory"``.
+        app_dir: the app folder of ``"olv"`` (or a target file's override).
+        target_file: a target file (instead of ``target``).
         faults: fault ids for the target.
         options: backend options.
         settle_s: wait after each cycle before the census (then ``gc.collect``).
         timeline_s: how long to sample after the last cycle; ``None`` picks
             enough for the reference's ping timeout and heavy init.
         timeline_step_s: sampling period of the timeline.
-        step_timeout_s: bound on every protocol step.
+        step_timeout_s: bound on every protocol step (a turn gets three
+            times it); ``None``: 60 s in the first cycle, then four times the
+            slowest connect measured (10-120 s).
         trace_memory: run tracemalloc during the session.
-        runs_dir: where runs are saved; ``None``: ``data/runs``; ``False``: not saved.
+        runs_dir: where runs are saved; ``None``: ``$LEAKLAB_RUNS_DIR`` or
+            ``./leaklab-runs``; ``False``: not saved.
         progress: show a progress bar.
         measure: ``False`` drives the cycles with no probe installed and no
             census (the baseline of ``benchmarks/census_overhead.py``).
@@ -124,12 +155,14 @@ class LeakSession:
         self,
         target: Target | str = "reference",
         *,
+        app_dir: str | os.PathLike[str] | None = None,
+        target_file: str | os.PathLike[str] | None = None,
         faults: Any = None,
         options: Mapping[str, Any] | None = None,
         settle_s: float = 0.3,
         timeline_s: float | None = None,
         timeline_step_s: float = 0.25,
-        step_timeout_s: float = 10.0,
+        step_timeout_s: float | None = None,
         trace_memory: bool = False,
         runs_dir: Path | str | bool | None = None,
         progress: bool = True,
@@ -137,16 +170,17 @@ class LeakSession:
         watch: Mapping[str, str] | None = None,
     ) -> None:
         self.measure = measure
-        self.target = target if isinstance(target, Target) else resolve_target(target, faults, options, watch)
+        self.target = resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults,
+                                     options=options, watch=watch)
+        if step_timeout_s is not None and not step_timeout_s > 0:
+            raise ValueError(f"step_timeout_s must be a positive number of seconds, not {step_timeout_s!r}")
         self.settle_s = settle_s
         self.timeline_s = timeline_s
         self.timeline_step_s = timeline_step_s
         self.step_timeout_s = step_timeout_s
         self.trace_memory = trace_memory
-        if runs_dir is False:
-            self.runs_dir = None
-        else:
-            self.runs_dir = Path(runs_dir or os.environ.get("LEAKLAB_RUNS_DIR") or DEFAULT_RUNS_DIR)
+        self.runs_dir = None if runs_dir is False else (Path(runs_dir) if runs_dir else default_runs_dir())
+        self._slowest_connect_s = 0.0
         self.progress = progress
         self.app: Any = None
         self.server: RunningServer | None = None
@@ -328,6 +362,7 @@ class LeakSession:
             records=[],
             timeline=[],
             expected_growth=self.target.expected_growth,
+            target_notes=self.target_notes(),
         )
         calls_prev = self._calls.snapshot()
         for timer in self._timers.values():
@@ -342,8 +377,12 @@ class LeakSession:
                     _raise_if_cancel_requested()
                     state = self._cycle_state(cycle)
                     error = await self._run_cycle(scen, state)
+                    if state.connect_s:
+                        self._slowest_connect_s = max(self._slowest_connect_s, *state.connect_s)
+                    result.step_timeout_s = state.timeout_s
                     if error:
                         result.errors.append(f"cycle {cycle}: {error}")
+                        result.failed_cycles.append(cycle)
                         failures += 1
                     else:
                         failures = 0
@@ -382,15 +421,39 @@ class LeakSession:
             proxy_path=self.target.proxy_path,
             characters=self.target.characters,
             cycle=cycle,
-            timeout_s=self.step_timeout_s,
+            timeout_s=self.current_step_timeout(),
         )
+
+    def current_step_timeout(self) -> float:
+        """The bound on each step of the next cycle: the one given, or one
+        derived from the slowest connect measured so far (a backend that
+        starts MCP servers on every connection takes seconds to greet)."""
+        if self.step_timeout_s is not None:
+            return float(self.step_timeout_s)
+        if self._slowest_connect_s <= 0:
+            return FIRST_STEP_TIMEOUT_S
+        return min(MAX_STEP_TIMEOUT_S, max(MIN_STEP_TIMEOUT_S, STEP_TIMEOUT_FACTOR * self._slowest_connect_s))
+
+    def target_notes(self) -> list[str]:
+        """What the target changed or decided to run the backend here (engines
+        pointed at the fake, MCP servers skipped...); empty before start."""
+        if self.app is None:
+            return []
+        try:
+            return [str(n) for n in self.target.notes(self.app)]
+        except Exception as exc:  # notes are informative: never fail a run on them
+            return [f"(the target's notes failed: {type(exc).__name__}: {exc})"]
 
     async def _run_cycle(self, scen: Scenario, state: CycleState) -> str | None:
         try:
             await scen.run_cycle(state)
-        except (StepTimeout, AssertionError, Exception) as exc:
-            # A step timing out, a refused handshake, a protocol surprise: the
-            # cycle is recorded as failed and the run goes on.
+        except StepTimeout as exc:
+            how = "" if self.step_timeout_s is not None else " (derived from the slowest connect)"
+            return (f"StepTimeout: {exc}; the step timeout was {state.timeout_s:.0f} s{how}: "
+                    "raise it with --step-timeout SECONDS (step_timeout_s=)")
+        except (AssertionError, Exception) as exc:
+            # A refused handshake, a protocol surprise: the cycle is recorded
+            # as failed and the run goes on.
             return f"{type(exc).__name__}: {exc}"
         return None
 
@@ -413,6 +476,8 @@ class LeakSession:
         for label, per_session in self.target.lifecycle.items():
             rec[f"lifecycle:{label}"] = calls.get(label, 0) - calls_prev.get(label, 0)
             rec[f"expected:{label}"] = ended
+        if state is not None and state.connect_s:
+            rec["latency_connect_ms"] = 1000 * sum(state.connect_s) / len(state.connect_s)
         if state is not None and state.turns:
             firsts = [t.first_audio_s for t in state.turns if t.first_audio_s is not None]
             ends = [t.chain_end_s for t in state.turns if t.chain_end_s is not None]
@@ -485,7 +550,7 @@ def _raise_if_cancel_requested() -> None:
     # with a result; the request stays counted on the task. Honour it at the
     # next cycle boundary instead of running on.
     task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if task is not None and task_cancelling(task):
         raise asyncio.CancelledError
 
 
@@ -505,6 +570,8 @@ def save_run(result: RunResult, runs_dir: Path) -> Path:
             "faults": result.faults, "options": result.options, "cycles": result.cycles,
             "cycles_done": result.cycles_done, "interrupted": result.interrupted, "errors": result.errors,
             "elapsed_s": round(result.elapsed_s, 3), "expected_growth": list(result.expected_growth),
+            "failed_cycles": result.failed_cycles, "step_timeout_s": result.step_timeout_s,
+            "target_notes": result.target_notes,
             "versions": _versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -540,6 +607,10 @@ def _versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
     return out
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
 
 
 def _new_run_id() -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .session import RunResult
-    from .target import Target
+    from .targets import Target
 
 __all__ = ["LeakCheck", "assert_no_leak", "check_leaks", "leak_check"]
 
@@ -83,27 +83,17 @@ def _resolve(
     target: Target | str,
     *,
     app_dir: Any,
+    target_file: Any,
     faults: Any,
     options: Mapping[str, Any] | None,
     types: Sequence[str],
     watch: Mapping[str, str] | None,
 ) -> Target:
-    from .attach import OLV_PROFILE, is_target_file, load_target
-    from .target import Target, resolve_target
+    from .targets import resolve_target
 
     extra = {t: t for t in types}
     extra.update(watch or {})
-    if isinstance(target, Target):
-        missing = {k: v for k, v in extra.items() if k not in target.watched_types}
-        return dataclasses.replace(target, watched_types={**target.watched_types, **missing}) if missing else target
-    if target == OLV_PROFILE or is_target_file(target):
-        resolved = load_target(target, app_dir=app_dir, faults=faults, options=options)
-    else:
-        resolved = resolve_target(target, faults, options)
-    missing = {k: v for k, v in extra.items() if k not in resolved.watched_types}
-    if missing:
-        resolved = dataclasses.replace(resolved, watched_types={**resolved.watched_types, **missing})
-    return resolved
+    return resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, watch=extra)
 
 
 def _end_counts(result: RunResult, name: str) -> tuple[float, float]:
@@ -171,7 +161,7 @@ async def check_leaks(
     async core of :func:`assert_no_leak`, for notebooks and async tests).
 
     Args:
-        target: a :class:`~leaklab.target.Target` or a name
+        target: a :class:`~leaklab.targets.Target` or a name
             :class:`~leaklab.session.LeakSession` resolves; ``types`` must be
             among its watched types.
         scenario: a scenario name or object.
@@ -239,6 +229,7 @@ def assert_no_leak(
     types: Sequence[str] = ("ServiceContext",),
     *,
     app_dir: Any = None,
+    target_file: Any = None,
     watch: Mapping[str, str] | None = None,
     allow_errors: bool = False,
     **session_kwargs: Any,
@@ -251,7 +242,7 @@ def assert_no_leak(
 
     Args:
         target: ``"reference"``, ``"olv"`` (with ``app_dir``), a target file,
-            an import path ``pkg.module:factory``, or a :class:`~leaklab.target.Target`.
+            an import path ``pkg.module:factory``, or a :class:`~leaklab.targets.Target`.
         scenario: a scenario name or :class:`~leaklab.driver.scenarios.Scenario`.
         cycles: session cycles.
         faults: fault ids (reference backend, or a factory that takes them).
@@ -259,6 +250,7 @@ def assert_no_leak(
         types: watched type names to judge; names the target does not watch
             yet are looked up by class name.
         app_dir: the app folder for ``"olv"``.
+        target_file: a target file (instead of ``target``).
         watch: more types to count (reported in the census, not judged).
         allow_errors: do not fail on cycles that errored.
         **session_kwargs: :class:`~leaklab.session.LeakSession` settings
@@ -282,7 +274,8 @@ def assert_no_leak(
         raise ValueError("cycles must be >= 1")
     types = tuple(types)
     get_scenario(scenario)  # a typo fails before anything starts
-    resolved = _resolve(target, app_dir=app_dir, faults=faults, options=options, types=types, watch=watch)
+    resolved = _resolve(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
+                        types=types, watch=watch)
     found = resolved.resolve_types()
     unknown = [t for t in types if t not in found]
     if unknown:

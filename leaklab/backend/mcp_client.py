@@ -333,7 +333,7 @@ class MCPClient:
         try:
             async with asyncio.timeout(self.call_timeout_s):
                 result = await session.call_tool(tool, arguments)
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:
             raise MCPToolError(f"tool {name!r} timed out after {self.call_timeout_s:g} s") from exc
         except Exception as exc:
             raise MCPToolError(f"tool {name!r} failed: {exc}") from exc
@@ -435,7 +435,7 @@ class MCPClient:
                 # Shielded: a caller cancelled mid-start leaves the owner task
                 # to finish the start; the session is then there for the next call.
                 await asyncio.shield(owned.ready)
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:
             owned.stop.set()
             owned.task.cancel()
             self._mark_failed(name, exc)

@@ -24,7 +24,7 @@ class MessageHandler:
         event.clear()
         try:
             await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return None
         return self._response_data.get(client_uid, {}).pop(response_type, None)
 

@@ -182,7 +182,7 @@ class ProxyHandler:
         sender_id = str(uuid.uuid4())
         try:
             await self._ensure_upstream(websocket)
-        except (OSError, WebSocketException, TimeoutError) as exc:
+        except (OSError, WebSocketException, asyncio.TimeoutError) as exc:
             await websocket.send_text(json.dumps({"type": "error", "message": f"proxy upstream unavailable: {exc}"}))
             await websocket.close(code=1011)
             return

@@ -22,7 +22,7 @@ from openai import AsyncOpenAI
 
 from .config import load_conf
 from .engines import FakeASR, OpenAITTS
-from .fake_openai import FakeOpenAIServer
+from ..fakes.openai import FakeOpenAIServer
 from .faults import BackendOptions, parse_faults
 from .history import ChatHistory
 from .proxy import ProxyHandler

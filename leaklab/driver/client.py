@@ -56,7 +56,7 @@ class SessionClient:
                 connect(self.url, open_timeout=self.timeout_s, close_timeout=2, max_size=None),
                 self.timeout_s,
             )
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise StepTimeout(f"connect to {self.url} timed out after {self.timeout_s} s") from None
         if read_greeting:
             self.greeting = [await self.recv() for _ in range(5)]
@@ -70,7 +70,7 @@ class SessionClient:
         data = frame if isinstance(frame, str) else json.dumps(frame)
         try:
             await asyncio.wait_for(self.ws.send(data), self.timeout_s)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise StepTimeout(f"send timed out after {self.timeout_s} s") from None
 
     async def recv(self, timeout_s: float | None = None) -> dict[str, Any]:
@@ -79,7 +79,7 @@ class SessionClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
             raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise StepTimeout(f"no frame within {timeout} s") from None
         return json.loads(raw)
 
@@ -139,7 +139,7 @@ class SessionClient:
         """Close politely (close frame, bounded wait)."""
         if self.ws is not None:
             ws, self.ws = self.ws, None
-            with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+            with contextlib.suppress(ConnectionClosed, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(ws.close(), 3)
 
     async def abort(self) -> None:
@@ -178,7 +178,7 @@ async def open_half_open(host: str, port: int, path: str, *, timeout_s: float = 
     )
     try:
         status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout_s)
-    except (TimeoutError, asyncio.IncompleteReadError) as exc:
+    except (asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
         writer.transport.abort()
         raise StepTimeout(f"half-open handshake to {path} failed: {exc!r}") from None
     if b" 101 " not in status.split(b"\r\n", 1)[0]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ class CycleState:
     client: SessionClient | None = None
     sessions_ended: int = 0
     turns: list[TurnTiming] = dataclasses.field(default_factory=list)
+    #: seconds from opening the socket to the end of the greeting, per connect
+    connect_s: list[float] = dataclasses.field(default_factory=list)
     half_open: list[asyncio.StreamWriter] = dataclasses.field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -75,7 +78,9 @@ def connect(*, proxy: bool = False) -> Step:
             state.client.client_uid = None
         else:
             state.client = SessionClient(state.url(state.ws_path), timeout_s=state.timeout_s)
+            started = time.monotonic()
             await state.client.connect()
+            state.connect_s.append(time.monotonic() - started)
 
     return step
 

@@ -517,12 +517,34 @@ class _Interrupts:
                 loop.remove_signal_handler(sig)
 
 
-def report_parameters(name: str, target: str, cycles: int | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the report injects into one notebook: ``target``, ``cycles`` when
-    given, and for a target other than the reference no fault switches."""
+def report_parameters(
+    name: str,
+    target: str,
+    cycles: int | None,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    app_dir: str | os.PathLike[str] | None = None,
+    target_file: str | os.PathLike[str] | None = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    step_timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """What the report injects into one notebook: the target (name, app dir,
+    target file; paths made absolute, since kernels run in ``notebooks/``),
+    ``cycles`` when given, the step timeout, and for a target other than the
+    reference its own faults and options (none: the notebooks' examples are
+    the reference's fault switches)."""
     params: dict[str, Any] = {}
-    if target != "reference":
-        params.update(target=target, faults="none", options={})
+    if target != "reference" or target_file is not None:
+        params.update(target=target, faults=faults or "none", options=dict(options or {}))
+    elif faults is not None or options:
+        params.update(faults=faults or "none", options=dict(options or {}))
+    if app_dir is not None:
+        params["app_dir"] = str(Path(app_dir).expanduser().resolve())
+    if target_file is not None:
+        params["target_file"] = str(Path(target_file).expanduser().resolve())
+    if step_timeout_s is not None:
+        params["step_timeout_s"] = float(step_timeout_s)
     if cycles is not None:
         params["cycles"] = cycles
     params.update(extra or {})
@@ -533,6 +555,11 @@ async def build_report_async(
     out_dir: Path | str = "report",
     *,
     target: str = "reference",
+    app_dir: str | os.PathLike[str] | None = None,
+    target_file: str | os.PathLike[str] | None = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    step_timeout_s: float | None = None,
     cycles: int | None = None,
     notebooks: Iterable[str] | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
@@ -548,7 +575,14 @@ async def build_report_async(
     Args:
         out_dir: where ``report.html``, one ``<notebook>.html`` each and the
             kernels' logs (``logs/``) are written.
-        target: ``"reference"`` or an import path ``pkg.module:factory``.
+        target: ``"reference"``, ``"olv"`` (with ``app_dir``), an import
+            path ``pkg.module:factory`` (or ``target_file``).
+        app_dir: your app folder, for ``"olv"``.
+        target_file: a target file describing your app.
+        faults: fault ids (``None``: each notebook's own for the reference,
+            none for another target).
+        options: backend options (``None``: as ``faults``).
+        step_timeout_s: bound on every protocol step (``None``: derived).
         cycles: cycles for every notebook (``None``: each notebook's own).
         notebooks: names to run (default all, in reading order).
         params: per-notebook extra parameters (``{"03_checklist": {"items": "C8,C9"}}``).
@@ -567,8 +601,13 @@ async def build_report_async(
     out = Path(out_dir)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     names = list(notebooks or NOTEBOOKS)
-    skipped = {n: "it switches the reference backend's faults; your target has none"
-               for n in names if n in REFERENCE_ONLY and target != "reference"}
+    own_target = target != "reference" or target_file is not None
+    skipped = {n: "it compares the reference backend's planted fault variants; your target has none"
+               for n in names if n in REFERENCE_ONLY and own_target}
+    env = dict(env or {})
+    # Every run the notebooks save goes in the report's folder: the header
+    # reads what the target changed to run there from the runs' metadata.
+    runs_dir = Path(env.setdefault("LEAKLAB_RUNS_DIR", str((out / "runs").resolve())))
     chosen = [n for n in names if n not in skipped]
     gate = asyncio.Semaphore(max(1, concurrency))
     interrupts = _Interrupts(asyncio.current_task())
@@ -579,7 +618,9 @@ async def build_report_async(
                 on_start(name)
             run = await execute_notebook(
                 notebook_path(name, notebooks_dir or NOTEBOOKS_DIR),
-                report_parameters(name, target, cycles, (params or {}).get(name)),
+                report_parameters(name, target, cycles, (params or {}).get(name), app_dir=app_dir,
+                                  target_file=target_file, faults=faults, options=options,
+                                  step_timeout_s=step_timeout_s),
                 timeout=timeout, env=env, log_path=out / "logs" / f"{name}.log", on_kernel_start=interrupts.take,
             )
             interrupts.take()
@@ -605,13 +646,42 @@ async def build_report_async(
         pages[run.name] = out / f"{run.name}.html"
         _write(pages[run.name], page)
     elapsed = time.monotonic() - started
-    body = _combined(runs, skipped)
+    shown_target = target_file if target_file is not None else target
+    if app_dir is not None:
+        shown_target = f"{target} ({Path(app_dir).expanduser().resolve()})"
+    body = _setup_section(target_notes(runs_dir)) + _combined(runs, skipped)
     nav_combined = [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
-    subtitle = (f"target {target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
+    subtitle = (f"target {shown_target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
                 f"Python {sys.version.split()[0]}")
     path = out / "report.html"
     _write(path, offline_page("leaklab report", body, subtitle=subtitle, nav=nav_combined))
     return ReportBuild(path, pages, runs, skipped, time.monotonic() - started)
+
+
+def target_notes(runs_dir: Path) -> list[str]:
+    """What the target changed or decided to run the backend (engines pointed
+    at the fake, MCP servers skipped...), from the saved runs' metadata, each
+    note once, in the order first seen."""
+    import json
+
+    seen: dict[str, None] = {}
+    if runs_dir.is_dir():
+        for meta in sorted(runs_dir.glob("*/meta.json")):
+            try:
+                notes = json.loads(meta.read_text(encoding="utf-8")).get("target_notes") or []
+            except (OSError, ValueError):
+                continue
+            for note in notes:
+                seen.setdefault(str(note), None)
+    return list(seen)
+
+
+def _setup_section(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return ("<section id='setup'><h2>How leaklab ran this backend</h2>"
+            f"<p>What the target changed to run it here, offline (your files were not written):</p><ul>{items}</ul></section>")
 
 
 def _write(path: Path, text: str) -> None:

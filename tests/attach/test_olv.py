@@ -11,7 +11,9 @@ import shutil
 import pytest
 import yaml
 
-from leaklab.attach import AttachError, find_ws_handler, load_target, olv_roots, patch_olv_config
+from leaklab.targets import AttachError, resolve_target
+from leaklab.targets.olv import find_ws_handler, olv_roots
+from leaklab.targets.olv.config import patch_olv_config
 from leaklab.serving import ServerStartError
 from leaklab.session import LeakSession
 from tests.attach.conftest import OLV_APP, tree_digest, workdirs
@@ -24,7 +26,7 @@ def test_planted_leak_found_offline_and_user_files_untouched(olv_app):
     # GIVEN a copy of the app, its tree and conf.yaml recorded
     conf_bytes = (olv_app / "conf.yaml").read_bytes()
     tree_before = tree_digest(olv_app)
-    target = load_target("olv", app_dir=olv_app)
+    target = resolve_target("olv", app_dir=olv_app)
     seen = {}
 
     async def main():
@@ -68,7 +70,7 @@ def test_planted_leak_found_offline_and_user_files_untouched(olv_app):
 
 
 def test_ws_handler_found_through_the_routes(olv_app):
-    target = load_target("olv", app_dir=olv_app)
+    target = resolve_target("olv", app_dir=olv_app)
     app = target.make_app()
     try:
         handler = find_ws_handler(app)
@@ -106,12 +108,12 @@ def test_patch_redirects_every_llm_and_tts_and_keeps_the_rest():
 
 def test_missing_app_dir_and_conf(tmp_path, olv_app):
     with pytest.raises(AttachError, match=r"app dir .*nowhere does not exist"):
-        load_target("olv", app_dir=tmp_path / "nowhere")
+        resolve_target("olv", app_dir=tmp_path / "nowhere")
     with pytest.raises(AttachError, match="no app dir given"):
-        load_target("olv")
+        resolve_target("olv")
     (olv_app / "conf.yaml").unlink()
     with pytest.raises(AttachError, match=rf"no conf\.yaml in {olv_app}"):
-        load_target("olv", app_dir=olv_app)
+        resolve_target("olv", app_dir=olv_app)
 
 
 def test_import_error_names_the_module(olv_app):
@@ -120,7 +122,7 @@ def test_import_error_names_the_module(olv_app):
     factory.write_text(factory.read_text().replace("from typing import Any\n", "from typing import Any\n\nimport edge_tts_not_installed\n"))
     # WHEN it is attached THEN the error names the missing module and where it was imported
     with pytest.raises(AttachError) as info:
-        load_target("olv", app_dir=olv_app)
+        resolve_target("olv", app_dir=olv_app)
     message = str(info.value)
     assert "'edge_tts_not_installed'" in message
     assert "open_llm_vtuber.server" in message
@@ -133,17 +135,17 @@ def test_import_error_names_the_module(olv_app):
 
 def test_no_package_and_faults_refused(olv_app):
     with pytest.raises(AttachError, match="faults apply to the reference backend"):
-        load_target("olv", app_dir=olv_app, faults="C8")
+        resolve_target("olv", app_dir=olv_app, faults="C8")
     with pytest.raises(AttachError, match="unknown option 'heavy_init_s'"):
-        load_target("olv", app_dir=olv_app, options={"heavy_init_s": 1})
+        resolve_target("olv", app_dir=olv_app, options={"heavy_init_s": 1})
     shutil.rmtree(olv_app / "src")
     with pytest.raises(AttachError, match=r"no open_llm_vtuber package .*src/open_llm_vtuber/server\.py"):
-        load_target("olv", app_dir=olv_app)
+        resolve_target("olv", app_dir=olv_app)
 
 
 def test_flat_layout_imports(olv_app):
     shutil.move(olv_app / "src" / "open_llm_vtuber", olv_app / "open_llm_vtuber")
-    target = load_target("olv", app_dir=olv_app)
+    target = resolve_target("olv", app_dir=olv_app)
     assert target.watched_types["ServiceContext"] == "open_llm_vtuber.service_context:ServiceContext"
     import open_llm_vtuber
 
@@ -153,7 +155,7 @@ def test_flat_layout_imports(olv_app):
 def test_server_that_fails_to_build_is_an_attach_error(olv_app):
     # GIVEN an app folder without live2d-models/ (a static mount needs it)
     shutil.rmtree(olv_app / "live2d-models")
-    target = load_target("olv", app_dir=olv_app)
+    target = resolve_target("olv", app_dir=olv_app)
 
     async def main():
         await LeakSession(target, **FAST).start()
@@ -167,7 +169,7 @@ def test_server_that_fails_to_initialize_is_reported_and_cleaned_up(olv_app, cap
     # GIVEN a conf.yaml naming a Live2D model that model_dict.json does not have
     conf = olv_app / "conf.yaml"
     conf.write_text(conf.read_text().replace("live2d_model_name: 'mao_pro'", "live2d_model_name: 'no_such_model'"))
-    target = load_target("olv", app_dir=olv_app)
+    target = resolve_target("olv", app_dir=olv_app)
     before = workdirs()
 
     async def main():

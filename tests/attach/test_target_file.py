@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from leaklab.attach import AttachError, is_target_file, load_target
+from leaklab.targets import AttachError, is_target_file, resolve_target
 from leaklab.session import run_async
-from leaklab.target import UnknownTargetError
+from leaklab.targets import UnknownTargetError
 from tests.conftest import run_async as run_on_loop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def test_reference_through_its_target_file_gives_the_preset_verdicts():
     options = {"heavy_init_s": "inf"}
     # WHEN it runs as the preset and through data/targets/reference.toml
     preset = verdicts("reference", faults="C8", options=options)
-    from_file = verdicts(load_target(REFERENCE_TOML, faults="C8", options=options))
+    from_file = verdicts(resolve_target(REFERENCE_TOML, faults="C8", options=options))
     # THEN the verdicts are the same, and they are the C8 signature
     assert from_file == preset
     assert preset["types"]["ServiceContext"] == "leak"
@@ -56,7 +56,7 @@ def test_yaml_target_file_and_list_lifecycle(tmp_path):
         "resources: {cache_dir: {path: cache}}\n"
     )
     # WHEN it is loaded
-    target = load_target(path, options={"heavy_init_s": 1})
+    target = resolve_target(path, options={"heavy_init_s": 1})
     # THEN bare names resolve to the reference's classes, paths to app_dir
     assert target.watched_types["ServiceContext"] == "leaklab.backend.service_context:ServiceContext"
     assert target.lifecycle == {
@@ -95,22 +95,22 @@ def test_malformed_target_file_names_the_problem(tmp_path, body, message):
     path = tmp_path / "target.toml"
     path.write_text(body)
     with pytest.raises(AttachError, match=message) as info:
-        load_target(path)
+        resolve_target(path)
     assert isinstance(info.value, ValueError) and isinstance(info.value, UnknownTargetError)
 
 
 def test_missing_target_file_and_unknown_spec(tmp_path):
     with pytest.raises(AttachError, match="nope.toml does not exist"):
-        load_target(tmp_path / "nope.toml")
-    with pytest.raises(AttachError, match="neither the 'olv' profile nor a target file"):
-        load_target("reference")
+        resolve_target(tmp_path / "nope.toml")
+    with pytest.raises(UnknownTargetError, match="unknown target 'nonsense'; valid: reference, olv"):
+        resolve_target("nonsense")
     assert is_target_file("x/y.TOML") and is_target_file("t.yml") and not is_target_file("pkg.mod:app")
 
 
 def test_root_expression_failing_at_run_time_names_it(tmp_path):
     path = tmp_path / "t.toml"
     path.write_text("app = 'leaklab.backend:create_app'\n[roots]\nh = 'app.state.no_such_thing'\n")
-    target = load_target(path)
+    target = resolve_target(path)
 
     class App:
         state = type("State", (), {})()

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from leaklab.backend.fake_openai import (
+from leaklab.fakes.openai import (
     FAKE_MODEL_ID,
     PROMPT_CHARS_HEADER,
     THREAD_NAME,

@@ -11,7 +11,7 @@ This module provides:
 * :class:`FakeOpenAIServer` - runs that app on uvicorn in a background thread
   with its own event loop, so it can be used from sync code, from pytest and
   from inside a running event loop (Jupyter);
-* :func:`main` - ``python -m leaklab.backend.fake_openai`` serves it until
+* :func:`main` - ``python -m leaklab.fakes.openai`` serves it until
   Ctrl-C.
 
 Only the standard library, Starlette and uvicorn are imported on purpose: the

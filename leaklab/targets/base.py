@@ -1,9 +1,10 @@
-"""How to start a backend in-process, and what to watch in it.
+"""What a target is: how to start a backend in-process, and what to watch in it.
 
 A :class:`Target` names an ASGI app factory, its WebSocket paths, the watched
 types, the long-lived roots whose containers may grow, resource locations,
-lifecycle methods to count and methods to time. ``reference`` is the
-embedded default; any ``pkg.module:factory`` import path works too.
+lifecycle methods to count and methods to time. The modules beside this one
+build targets (the reference backend, an import path, a target file, the olv
+profile); :func:`leaklab.targets.resolve_target` is the one way to get one.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+__all__ = ["AttachError", "Target", "UnknownTargetError", "find_class", "import_object", "is_asgi_app"]
+
 
 class UnknownTargetError(ValueError):
     """A target that is neither a preset nor an importable ``module:factory``."""
 
 
-PRESETS = ("reference", "olv")
+class AttachError(UnknownTargetError):
+    """A backend that cannot be attached: the message names the missing path,
+    module, class or key. A ``ValueError`` (through ``UnknownTargetError``),
+    so the CLI reports it as a usage error."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +52,9 @@ class Target:
         characters: config files a ``switch-config`` may name, in order.
         options: backend options (already parsed by the target).
         faults: fault ids.
+        notes: ``app -> [str]``, after start-up: what leaklab changed or
+            decided to run the backend here (engines pointed at the fake,
+            MCP servers skipped...), for the run's metadata and the report.
     """
 
     name: str
@@ -62,6 +71,7 @@ class Target:
     characters: tuple[str, ...] = ()
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     faults: frozenset[str] = frozenset()
+    notes: Callable[[Any], list[str]] = lambda app: []
 
     def resolve_types(self) -> dict[str, type]:
         """Import the watched classes. A bare class name (no ``module:``) is
@@ -118,121 +128,7 @@ def find_class(name: str, prefer: str = "") -> type | None:
     return candidates[0] if candidates else None
 
 
-_REF = "leaklab.backend"
-
-
-def reference_target(faults: Any = None, options: Mapping[str, Any] | None = None) -> Target:
-    """The embedded reference backend, with faults and options."""
-    from .backend import BackendOptions, create_app, parse_faults
-
-    fault_set = parse_faults(faults)
-    opts = BackendOptions.from_mapping(options)
-
-    def roots(app: Any) -> dict[str, Any]:
-        from . import backend
-
-        return {
-            "handler": app.state.handler,
-            "default_context": app.state.default_context,
-            "proxy": app.state.proxy,
-            "backend": backend,  # module globals of the backend package
-        }
-
-    return Target(
-        name="reference",
-        make_app=lambda: create_app(fault_set, opts),
-        ws_path="/client-ws",
-        proxy_path="/proxy-ws",
-        watched_types={
-            "ServiceContext": f"{_REF}.service_context:ServiceContext",
-            "BasicMemoryAgent": f"{_REF}.agent:BasicMemoryAgent",
-            "MCPClient": f"{_REF}.mcp_client:MCPClient",
-        },
-        roots=roots,
-        resources=lambda app: {"cache_dir": app.state.cache_dir, "history_db": app.state.history_db},
-        lifecycle={
-            "ServiceContext.close": f"{_REF}.service_context:ServiceContext.close",
-            "MCPClient.aclose": f"{_REF}.mcp_client:MCPClient.aclose",
-            "FakeASR.cleanup_client": f"{_REF}.engines:FakeASR.cleanup_client",
-            "MessageHandler.cleanup_client": f"{_REF}.message_handler:MessageHandler.cleanup_client",
-        },
-        timed={"llm": f"{_REF}.agent:BasicMemoryAgent._call_llm"},
-        uvicorn_options=lambda app: dict(app.state.uvicorn_options),
-        expected_growth=("db_rows", "db_bytes"),
-        characters=("shizuku.yaml", "natori.yaml"),
-        options=opts.as_dict(),
-        faults=fault_set,
-    )
-
-
-def generic_target(
-    path: str,
-    faults: Any = None,
-    options: Mapping[str, Any] | None = None,
-    watch: Mapping[str, str] | None = None,
-) -> Target:
-    """Any ASGI app or factory by import path ``pkg.module:factory``.
-
-    Watched types default to ``ServiceContext``, found by name among the
-    loaded modules; ``watch`` adds ``{display name: "module:Qualname" or "Name"}``.
-
-    The factory is called with ``faults=`` and ``options=`` keywords when it
-    accepts them, with no argument otherwise; a non-callable is the app.
-    """
-    obj = import_object(path)
-
-    def make_app() -> Any:
-        if not callable(obj) or _is_asgi_app(obj):
-            return obj
-        import inspect
-
-        params = inspect.signature(obj).parameters
-        kwargs: dict[str, Any] = {}
-        if "faults" in params:
-            kwargs["faults"] = faults
-        if "options" in params:
-            kwargs["options"] = dict(options or {})
-        return obj(**kwargs)
-
-    return Target(
-        name=path,
-        make_app=make_app,
-        watched_types={"ServiceContext": "ServiceContext", **dict(watch or {})},
-        options=dict(options or {}),
-        faults=frozenset(
-            f.strip() for f in (faults.split(",") if isinstance(faults, str) else map(str, faults or ())) if f.strip()
-        ) - {"none"},
-    )
-
-
-def _is_asgi_app(obj: Any) -> bool:
-    # FastAPI/Starlette apps are callables too; they have a router.
+def is_asgi_app(obj: Any) -> bool:
+    """Whether ``obj`` is an app rather than a factory (FastAPI/Starlette apps
+    are callables too; they have a router)."""
     return hasattr(obj, "router") or hasattr(obj, "routes")
-
-
-def resolve_target(
-    name: str,
-    faults: Any = None,
-    options: Mapping[str, Any] | None = None,
-    watch: Mapping[str, str] | None = None,
-) -> Target:
-    """A preset name or an import path.
-
-    Raises:
-        UnknownTargetError: listing valid values.
-    """
-    if name == "reference":
-        target = reference_target(faults, options)
-        if watch:
-            target = dataclasses.replace(target, watched_types={**target.watched_types, **watch})
-        return target
-    if name == "olv" or name.lower().endswith((".toml", ".yaml", ".yml")):
-        from .attach import load_target
-
-        return load_target(name, faults=faults, options=options, watch=watch)
-    if ":" in name:
-        return generic_target(name, faults, options, watch)
-    raise UnknownTargetError(
-        f"unknown target {name!r}; valid: {', '.join(PRESETS)} (with --app-dir), a target file (.toml/.yaml), "
-        "or an import path 'package.module:factory'"
-    )

@@ -1,0 +1,50 @@
+"""Any ASGI app or factory by import path ``pkg.module:factory``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Target, import_object, is_asgi_app
+from .importing import _fault_set
+
+def generic_target(
+    path: str,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+) -> Target:
+    """Any ASGI app or factory by import path ``pkg.module:factory``.
+
+    Watched types default to ``ServiceContext``, found by name among the
+    loaded modules; ``watch`` adds ``{display name: "module:Qualname" or "Name"}``.
+
+    The factory is called with ``faults=`` and ``options=`` keywords when it
+    accepts them, with no argument otherwise; a non-callable is the app.
+    """
+    obj = import_object(path)
+
+    def make_app() -> Any:
+        if not callable(obj) or is_asgi_app(obj):
+            return obj
+        params = inspect.signature(obj).parameters
+        kwargs: dict[str, Any] = {}
+        if "faults" in params:
+            kwargs["faults"] = faults
+        if "options" in params:
+            kwargs["options"] = dict(options or {})
+        return obj(**kwargs)
+
+    return Target(
+        name=path,
+        make_app=make_app,
+        watched_types={"ServiceContext": "ServiceContext", **dict(watch or {})},
+        options=dict(options or {}),
+        faults=_fault_set(faults),
+    )
+
+
+def _is_asgi_app(obj: Any) -> bool:
+    # FastAPI/Starlette apps are callables too; they have a router.
+    return hasattr(obj, "router") or hasattr(obj, "routes")

@@ -1,0 +1,157 @@
+"""The temporary app folder an olv app runs in, and the fake it talks to."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..._compat import chdir
+from ..base import AttachError
+from .config import alts_dir, dump_yaml, patch_olv_config
+
+logger = logging.getLogger("leaklab.targets.olv")
+
+#: Folders a run writes into: fresh and empty in the temporary working folder.
+OLV_WRITABLE = ("cache", "chat_history", "logs")
+_OLV_SKIP = {".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+
+class OlvAttachment:
+    """What the olv profile set up for one build of the app: the fake
+    OpenAI-compatible server and the temporary working folder. Found on
+    ``app.state.leaklab_olv``; :meth:`close` (idempotent) runs at the app's
+    shutdown, or when the app is collected, or at interpreter exit.
+
+    Attributes:
+        app_dir: the user's folder (read, never written).
+        workdir: the temporary working folder (``None`` before :meth:`prepare`).
+        conf_path: the patched copy of ``conf.yaml``.
+        base_url: the fake's ``http://127.0.0.1:PORT/v1``.
+        fake: the :class:`~leaklab.fakes.openai.FakeOpenAIServer`.
+    """
+
+    def __init__(self, app_dir: Path, options: Mapping[str, Any]) -> None:
+        from ...fakes.openai import FakeOpenAIServer
+
+        self.app_dir = app_dir
+        self.cwd_mode: str = options["cwd"]
+        self.conf_name: str = options["conf"]
+        self.fake = FakeOpenAIServer(
+            sentences=options["fake_sentences"], latency_per_kchar_s=options["fake_latency_per_kchar_s"]
+        )
+        self.workdir: Path | None = None
+        self.conf_path: Path | None = None
+        self.base_url: str | None = None
+        self.closed = False
+        self._saved_cwd: str | None = None
+        self._saved_bytecode: bool | None = None
+
+    @property
+    def requests_served(self) -> int:
+        """HTTP requests the fake LLM/TTS server received."""
+        return self.fake.requests_served
+
+    def prepare(self, conf: Mapping[str, Any]) -> Path:
+        """Start the fake; build the working folder with the patched config.
+
+        Returns:
+            The patched ``conf.yaml``.
+        """
+        try:
+            self.base_url = self.fake.start()
+        except RuntimeError as exc:
+            raise AttachError(f"olv profile: the fake OpenAI server did not start: {exc}") from None
+        self.workdir = Path(tempfile.mkdtemp(prefix="leaklab-olv-"))
+        conf = dict(conf)
+        alts_src = (self.app_dir / alts_dir(conf)).resolve()
+        if alts_src.parent == self.app_dir:
+            alts_name = alts_src.name
+        else:
+            # Not a plain sub-folder: the patched copy goes to a sub-folder of
+            # the working folder, and the temporary config says so.
+            alts_name = "leaklab-characters"
+            conf["system_config"] = {**(conf.get("system_config") or {}), "config_alts_dir": alts_name}
+        for entry in sorted(self.app_dir.iterdir()):
+            if entry.name in _OLV_SKIP or entry.name in OLV_WRITABLE or entry.name == self.conf_name:
+                continue
+            if entry.name == alts_name:
+                continue
+            # Links, not copies: live2d-models can weigh hundreds of MB. The app
+            # only reads these (a write through a link would reach the user's file).
+            os.symlink(entry, self.workdir / entry.name, target_is_directory=entry.is_dir())
+        for name in OLV_WRITABLE:
+            (self.workdir / name).mkdir()
+        self._copy_characters(alts_src, self.workdir / alts_name)
+        self.conf_path = self.workdir / self.conf_name
+        dump_yaml(patch_olv_config(conf, self.base_url), self.conf_path)
+        return self.conf_path
+
+    def _copy_characters(self, src: Path, dst: Path) -> None:
+        import yaml
+
+        assert self.base_url is not None
+        dst.mkdir(parents=True, exist_ok=True)
+        if not src.is_dir():
+            return
+        for path in sorted(src.rglob("*")):
+            target = dst / path.relative_to(src)
+            if path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if path.suffix.lower() in (".yaml", ".yml"):
+                try:
+                    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                    data = None
+                if isinstance(data, dict):
+                    dump_yaml(patch_olv_config(data, self.base_url, character_only=True), target)
+                    continue
+            shutil.copyfile(path, target)
+
+    def enter(self) -> None:
+        """With ``cwd="session"``: make the working folder the current directory
+        until :meth:`close` (the app opens ``cache/``, ``chat_history/``,
+        ``model_dict.json`` ... relative to it at run time, as upstream does)."""
+        if self.cwd_mode == "session" and self._saved_cwd is None and self.workdir is not None:
+            self._saved_cwd = os.getcwd()
+            os.chdir(self.workdir)
+            # A module the app imports lazily must not leave __pycache__ in its tree.
+            self._saved_bytecode = sys.dont_write_bytecode
+            sys.dont_write_bytecode = True
+
+    def build_dir(self) -> contextlib.AbstractContextManager[Any]:
+        """The current directory for construction and ``initialize()``."""
+        assert self.workdir is not None
+        return chdir(self.workdir)
+
+    def close(self) -> None:
+        """Restore the current directory, stop the fake, remove the working folder."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._saved_bytecode is not None:
+            sys.dont_write_bytecode, self._saved_bytecode = self._saved_bytecode, None
+        if self._saved_cwd is not None:
+            saved, self._saved_cwd = self._saved_cwd, None
+            try:
+                here = os.getcwd()
+            except FileNotFoundError:
+                here = None
+            if here is None or (self.workdir is not None and Path(here) == self.workdir):
+                os.chdir(saved)
+            else:
+                logger.warning("olv profile: the current directory moved to %s during the session; left there", here)
+        try:
+            self.fake.stop()
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+

@@ -1,0 +1,54 @@
+"""The embedded reference backend (``leaklab/backend``) as a target."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Target
+
+_REF = "leaklab.backend"
+
+
+def reference_target(faults: Any = None, options: Mapping[str, Any] | None = None) -> Target:
+    """The embedded reference backend, with faults and options."""
+    from ..backend import BackendOptions, create_app, parse_faults
+
+    fault_set = parse_faults(faults)
+    opts = BackendOptions.from_mapping(options)
+
+    def roots(app: Any) -> dict[str, Any]:
+        from .. import backend
+
+        return {
+            "handler": app.state.handler,
+            "default_context": app.state.default_context,
+            "proxy": app.state.proxy,
+            "backend": backend,  # module globals of the backend package
+        }
+
+    return Target(
+        name="reference",
+        make_app=lambda: create_app(fault_set, opts),
+        ws_path="/client-ws",
+        proxy_path="/proxy-ws",
+        watched_types={
+            "ServiceContext": f"{_REF}.service_context:ServiceContext",
+            "BasicMemoryAgent": f"{_REF}.agent:BasicMemoryAgent",
+            "MCPClient": f"{_REF}.mcp_client:MCPClient",
+        },
+        roots=roots,
+        resources=lambda app: {"cache_dir": app.state.cache_dir, "history_db": app.state.history_db},
+        lifecycle={
+            "ServiceContext.close": f"{_REF}.service_context:ServiceContext.close",
+            "MCPClient.aclose": f"{_REF}.mcp_client:MCPClient.aclose",
+            "FakeASR.cleanup_client": f"{_REF}.engines:FakeASR.cleanup_client",
+            "MessageHandler.cleanup_client": f"{_REF}.message_handler:MessageHandler.cleanup_client",
+        },
+        timed={"llm": f"{_REF}.agent:BasicMemoryAgent._call_llm"},
+        uvicorn_options=lambda app: dict(app.state.uvicorn_options),
+        expected_growth=("db_rows", "db_bytes"),
+        characters=("shizuku.yaml", "natori.yaml"),
+        options=opts.as_dict(),
+        faults=fault_set,
+    )
