@@ -18,7 +18,14 @@ from typing import Any
 
 from .._compat import chdir, tomllib
 from .base import AttachError, Target, UnknownTargetError, import_object, is_asgi_app
-from .importing import _check_methods, _existing_dir, _fault_set, _import_module, _prepend_sys_path, _resolve_watch
+from .importing import (
+    _check_methods,
+    _existing_dir,
+    _fault_set,
+    _import_module,
+    _prepend_sys_path,
+    _resolve_watch,
+)
 
 TARGET_FILE_SUFFIXES = (".toml", ".yaml", ".yml")
 

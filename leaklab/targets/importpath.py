@@ -9,6 +9,7 @@ from typing import Any
 from .base import Target, import_object, is_asgi_app
 from .importing import _fault_set
 
+
 def generic_target(
     path: str,
     faults: Any = None,

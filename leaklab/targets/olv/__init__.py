@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from ..base import AttachError, Target, import_object
-from ..importing import _describe_error, _existing_dir, _fault_set, _find_class_in, _no_bytecode, _resolve_watch
-from .config import alts_dir, read_conf
+from ..importing import (
+    _describe_error,
+    _existing_dir,
+    _fault_set,
+    _find_class_in,
+    _no_bytecode,
+    _resolve_watch,
+)
+from .config import alts_dir, missing_module_hint, read_conf
 from .discovery import find_ws_handler, import_olv_package, olv_layout, olv_roots
+from .engines import EngineStandIns, mcp_notes
 from .workdir import OlvAttachment
 
 logger = logging.getLogger("leaklab.targets.olv")
@@ -167,15 +175,22 @@ def olv_target(
             attachment.close()
             raise AttachError(f"{what}: WebSocketServer.app is not a FastAPI/Starlette app (no router lifespan)")
 
+        attachment.notes.extend(mcp_notes(folder, attachment.patched_conf))
+        stand_ins = EngineStandIns(package, attachment.patched_conf, attachment.notes)
+
         @contextlib.asynccontextmanager
         async def lifespan(asgi_app: Any) -> Any:
             try:
                 attachment.enter()
+                stand_ins.install()
                 try:
                     with attachment.build_dir(), _no_bytecode():
                         await server.initialize()
                 except Exception as exc:
-                    error = AttachError(f"{what}: await WebSocketServer.initialize() failed: {_describe_error(exc, folder)}")
+                    hint = missing_module_hint(attachment.patched_conf, getattr(exc, "name", None)
+                                               if isinstance(exc, ImportError) else None, opts["conf"])
+                    error = AttachError(f"{what}: await WebSocketServer.initialize() failed: "
+                                        f"{_describe_error(exc, folder)}" + (f". {hint}" if hint else ""))
                     app.state.leaklab_startup_error = error
                     logger.error("%s", error)
                     raise error from exc
@@ -184,6 +199,7 @@ def olv_target(
                 async with inner(asgi_app) as state:
                     yield state
             finally:
+                stand_ins.uninstall()
                 attachment.close()
 
         router.lifespan_context = lifespan
@@ -210,6 +226,7 @@ def olv_target(
         characters=characters,
         options={**opts, "app_dir": str(folder)},
         faults=frozenset(),
+        notes=lambda app: list(getattr(getattr(app.state, "leaklab_olv", None), "notes", [])),
     )
 
 

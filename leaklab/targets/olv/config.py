@@ -116,3 +116,64 @@ def read_conf(conf_file: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("character_config"), dict):
         raise AttachError(f"olv profile: {conf_file} has no character_config mapping")
     return data
+
+
+def _get(conf: Mapping[str, Any], *path: str) -> Any:
+    node: Any = conf
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def describe_changes(original: Mapping[str, Any], patched: Mapping[str, Any]) -> list[str]:
+    """What :func:`patch_olv_config` changed, in words (no key or secret
+    values: only engine names and endpoints)."""
+    notes = []
+    agent = ("character_config", "agent_config")
+    was = _get(original, *agent, "agent_settings", "basic_memory_agent", "llm_provider")
+    now = _get(patched, *agent, "agent_settings", "basic_memory_agent", "llm_provider")
+    url = _get(patched, *agent, "llm_configs", now, "base_url") if isinstance(now, str) else None
+    was_url = _get(original, *agent, "llm_configs", was, "base_url") if isinstance(was, str) else None
+    notes.append(f"LLM: {now} at leaklab's fake OpenAI-compatible server {url} "
+                 f"(conf.yaml: {was or 'none'}" + (f" at {was_url}" if was_url else "") + ")")
+    tts = ("character_config", "tts_config")
+    was_tts, now_tts = _get(original, *tts, "tts_model"), _get(patched, *tts, "tts_model")
+    notes.append(f"TTS: {now_tts} at the fake server, real WAV files in cache/ (conf.yaml: {was_tts or 'none'})")
+    return notes
+
+
+def keys_naming(conf: Mapping[str, Any], word: str) -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of the config's string values that mention
+    ``word`` (``sherpa_onnx`` finds ``character_config.asr_config.asr_model:
+    'sherpa_onnx_asr'``): the key a user changes when ``word`` is missing."""
+    want = word.lower().replace("-", "_")
+    out: list[tuple[str, Any]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, str) and want and want in node.lower().replace("-", "_"):
+            out.append((path, node))
+
+    walk(conf, "")
+    # The engine choices (``*_model``, ``*_provider``, ``*_choice``) first:
+    # those are what a user switches; paths to files come after.
+    out.sort(key=lambda kv: (not kv[0].rsplit(".", 1)[-1].endswith(("_model", "_provider", "_choice")), kv[0]))
+    return out
+
+
+def missing_module_hint(conf: Mapping[str, Any], module: str | None, conf_name: str = "conf.yaml") -> str:
+    """One sentence naming the config key to change when ``module`` is not
+    installed (empty when no key mentions it)."""
+    if not module:
+        return ""
+    top = module.split(".")[0]
+    keys = keys_naming(conf, top)
+    if not keys:
+        return ""
+    key, value = keys[0]
+    return (f"{conf_name}: {key} is {value!r}, which needs the module {top!r} (not installed here): "
+            f"install it in this environment, or set {key} to an engine that is")

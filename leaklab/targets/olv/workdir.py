@@ -14,7 +14,7 @@ from typing import Any
 
 from ..._compat import chdir
 from ..base import AttachError
-from .config import alts_dir, dump_yaml, patch_olv_config
+from .config import alts_dir, describe_changes, dump_yaml, patch_olv_config
 
 logger = logging.getLogger("leaklab.targets.olv")
 
@@ -50,6 +50,10 @@ class OlvAttachment:
         self.conf_path: Path | None = None
         self.base_url: str | None = None
         self.closed = False
+        #: the patched config (after :meth:`prepare`)
+        self.patched_conf: dict[str, Any] = {}
+        #: what leaklab changed to run the app here, in words
+        self.notes: list[str] = []
         self._saved_cwd: str | None = None
         self._saved_bytecode: bool | None = None
 
@@ -90,7 +94,9 @@ class OlvAttachment:
             (self.workdir / name).mkdir()
         self._copy_characters(alts_src, self.workdir / alts_name)
         self.conf_path = self.workdir / self.conf_name
-        dump_yaml(patch_olv_config(conf, self.base_url), self.conf_path)
+        self.patched_conf = patch_olv_config(conf, self.base_url)
+        dump_yaml(self.patched_conf, self.conf_path)
+        self.notes.extend(describe_changes(conf, self.patched_conf))
         return self.conf_path
 
     def _copy_characters(self, src: Path, dst: Path) -> None:
