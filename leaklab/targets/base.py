@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AttachError", "Target", "UnknownTargetError", "find_class", "import_object", "is_asgi_app"]
+__all__ = ["HISTORY_KINDS", "AttachError", "Roles", "Target", "UnknownTargetError", "find_class", "import_object", "is_asgi_app"]
 
 
 class UnknownTargetError(ValueError):
@@ -27,6 +27,91 @@ class AttachError(UnknownTargetError):
     """A backend that cannot be attached: the message names the missing path,
     module, class or key. A ``ValueError`` (through ``UnknownTargetError``),
     so the CLI reports it as a usage error."""
+
+
+#: The history store kinds a ``Roles.history`` may name.
+HISTORY_KINDS = ("sqlite", "json_dir")
+
+
+@dataclasses.dataclass(frozen=True)
+class Roles:
+    """What the checklist's rules need to know about a backend, by role.
+
+    A rule reads roles, never a backend's own names; a role left ``None``
+    makes the rules that need it say ``inconclusive``, naming the role. Paths
+    are the census's names: a watched type's display name, a container's
+    access path from a root (``handler.client_connections``), a resource
+    name, a lifecycle label.
+
+    Attributes:
+        session_type: the per-connection object (a watched type).
+        agent_type: the agent a session talks through (a watched type).
+        mcp_client_type: the MCP client a session owns (a watched type).
+        connections: the registry of open connections (container path).
+        session_tasks: the registry of per-session conversation tasks.
+        shared_memory: agent memory on objects every session shares
+            (container paths, ``default_context.agent_engine.memory``).
+        session_memory: agent memory of one session, as an attribute chain
+            from a session object (``agent_engine.memory``).
+        shared_engines: engines shared by every session (container path
+            prefixes, ``default_context.asr_engine``).
+        tts_cache: the folder TTS audio files are written to (a resource).
+        history: ``(kind, resource)``: ``("sqlite", "history_db")`` or
+            ``("json_dir", "chat_history_dir")``.
+        session_close: the per-session close method (a lifecycle label).
+        mcp_close: the MCP client's close method (a lifecycle label).
+        guessed: the roles discovery filled in rather than the target
+            declaring them (said in the verdicts that use them).
+    """
+
+    session_type: str | None = None
+    agent_type: str | None = None
+    mcp_client_type: str | None = None
+    connections: str | None = None
+    session_tasks: str | None = None
+    shared_memory: tuple[str, ...] = ()
+    session_memory: str | None = None
+    shared_engines: tuple[str, ...] = ()
+    tts_cache: str | None = None
+    history: tuple[str, str] | None = None
+    session_close: str | None = None
+    mcp_close: str | None = None
+    guessed: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "roles") -> Roles:
+        """From a target file's ``[roles]`` table (lists for the tuples,
+        ``history = ["sqlite", "history_db"]``).
+
+        Raises:
+            AttachError: an unknown role or a value of the wrong shape.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "guessed"}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise AttachError(f"{where}: unknown role(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
+        out: dict[str, Any] = {}
+        for name, value in data.items():
+            if name in ("shared_memory", "shared_engines"):
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise AttachError(f"{where}.{name}: expected a list of strings, got {value!r}")
+                out[name] = tuple(value)
+            elif name == "history":
+                if (not isinstance(value, list) or len(value) != 2 or value[0] not in HISTORY_KINDS
+                        or not isinstance(value[1], str)):
+                    raise AttachError(f"{where}.history: expected [kind, resource] with kind one of "
+                                      f"{', '.join(HISTORY_KINDS)}, got {value!r}")
+                out[name] = (value[0], value[1])
+            else:
+                if not isinstance(value, str):
+                    raise AttachError(f"{where}.{name}: expected a string, got {value!r}")
+                out[name] = value
+        return cls(**out)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +140,7 @@ class Target:
         notes: ``app -> [str]``, after start-up: what leaklab changed or
             decided to run the backend here (engines pointed at the fake,
             MCP servers skipped...), for the run's metadata and the report.
+        roles: what the checklist's rules need, by role (:class:`Roles`).
     """
 
     name: str
@@ -72,6 +158,7 @@ class Target:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     faults: frozenset[str] = frozenset()
     notes: Callable[[Any], list[str]] = lambda app: []
+    roles: Roles = Roles()
 
     def resolve_types(self) -> dict[str, type]:
         """Import the watched classes. A bare class name (no ``module:``) is

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._compat import chdir, tomllib
-from .base import AttachError, Target, UnknownTargetError, import_object, is_asgi_app
+from .base import AttachError, Roles, Target, UnknownTargetError, import_object, is_asgi_app
 from .importing import (
     _check_methods,
     _existing_dir,
@@ -32,7 +32,7 @@ TARGET_FILE_SUFFIXES = (".toml", ".yaml", ".yml")
 #: Keys a target file may have (``app`` is required).
 TARGET_FILE_KEYS = (
     "app", "app_dir", "ws_path", "proxy_path", "characters", "expected_growth", "uvicorn_options",
-    "faults", "options", "watch", "roots", "resources", "lifecycle", "timed",
+    "faults", "options", "watch", "roots", "resources", "lifecycle", "timed", "roles",
 )
 
 
@@ -150,6 +150,9 @@ def target_from_file(
                     history_db = "app.state.history_db"
         [lifecycle] "ServiceContext.close" = "pkg.ctx:ServiceContext.close"
         [timed]     llm = "pkg.agent:Agent._call_llm"
+        [roles]     session_type = "ServiceContext"                 # see leaklab.targets.Roles
+                    connections = "handler.client_connections"
+                    history = ["sqlite", "history_db"]
 
     ``lifecycle`` may also be a list of ``"Class.method"`` whose class is a
     ``[watch]`` name. Expressions are attribute chains, never evaluated as code.
@@ -271,6 +274,7 @@ def target_from_file(
         characters=_str_list(data, "characters", file),
         options=opts,
         faults=fault_set,
+        roles=Roles.from_mapping(_table(data, "roles", file), f"{what}: roles"),
     )
 
 

@@ -6,8 +6,9 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Target, import_object, is_asgi_app
+from .base import Roles, Target, import_object, is_asgi_app
 from .importing import _fault_set
+from .routes import discover_roots
 
 
 def generic_target(
@@ -19,7 +20,8 @@ def generic_target(
     """Any ASGI app or factory by import path ``pkg.module:factory``.
 
     Watched types default to ``ServiceContext``, found by name among the
-    loaded modules; ``watch`` adds ``{display name: "module:Qualname" or "Name"}``.
+    loaded modules; the roots whose containers are watched are found through
+    the app (:func:`~leaklab.targets.routes.discover_roots`); ``watch`` adds ``{display name: "module:Qualname" or "Name"}``.
 
     The factory is called with ``faults=`` and ``options=`` keywords when it
     accepts them, with no argument otherwise; a non-callable is the app.
@@ -41,6 +43,11 @@ def generic_target(
         name=path,
         make_app=make_app,
         watched_types={"ServiceContext": "ServiceContext", **dict(watch or {})},
+        # Nothing is declared: the roots are what the WebSocket endpoint
+        # reaches and app.state holds; the per-session type is guessed by
+        # name. The checklist guesses the other roles from what it measures.
+        roots=lambda app: discover_roots(app, ("/client-ws", "/proxy-ws")),
+        roles=Roles(session_type="ServiceContext", guessed=("session_type",)),
         options=dict(options or {}),
         faults=_fault_set(faults),
     )

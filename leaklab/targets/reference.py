@@ -5,7 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Target
+from .base import Roles, Target
+
+#: The reference backend's parts, by role (``data/targets/reference.toml``
+#: declares the same).
+REFERENCE_ROLES = Roles(
+    session_type="ServiceContext",
+    agent_type="BasicMemoryAgent",
+    mcp_client_type="MCPClient",
+    connections="handler.client_connections",
+    session_tasks="handler.current_conversation_tasks",
+    shared_memory=("default_context.agent_engine.memory",),
+    session_memory="agent_engine.memory",
+    shared_engines=("default_context.asr_engine", "default_context.tts_engine"),
+    tts_cache="cache_dir",
+    history=("sqlite", "history_db"),
+    session_close="ServiceContext.close",
+    mcp_close="MCPClient.aclose",
+)
 
 _REF = "leaklab.backend"
 
@@ -51,4 +68,5 @@ def reference_target(faults: Any = None, options: Mapping[str, Any] | None = Non
         characters=("shizuku.yaml", "natori.yaml"),
         options=opts.as_dict(),
         faults=fault_set,
+        roles=REFERENCE_ROLES,
     )

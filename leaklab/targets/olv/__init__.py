@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..base import AttachError, Target, import_object
+from ..base import AttachError, Roles, Target, import_object
 from ..importing import (
     _describe_error,
     _existing_dir,
@@ -227,6 +227,20 @@ def olv_target(
         options={**opts, "app_dir": str(folder)},
         faults=frozenset(),
         notes=lambda app: list(getattr(getattr(app.state, "leaklab_olv", None), "notes", [])),
+        roles=Roles(
+            session_type="ServiceContext",
+            agent_type="BasicMemoryAgent" if "BasicMemoryAgent" in watched else None,
+            mcp_client_type="MCPClient" if "MCPClient" in watched and "MCPClient.aclose" in lifecycle else None,
+            connections="handler.client_connections",
+            session_tasks="handler.current_conversation_tasks",
+            shared_memory=("default_context.agent_engine._memory",),
+            session_memory="agent_engine._memory",
+            shared_engines=("default_context.asr_engine", "default_context.tts_engine", "default_context.vad_engine"),
+            tts_cache="cache_dir",
+            history=("json_dir", "chat_history_dir"),
+            session_close="ServiceContext.close" if "ServiceContext.close" in lifecycle else None,
+            mcp_close="MCPClient.aclose" if "MCPClient.aclose" in lifecycle else None,
+        ),
     )
 
 

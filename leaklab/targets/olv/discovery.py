@@ -4,17 +4,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import logging
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..._compat import chdir
 from ..base import AttachError
+from ..routes import closure_and_globals, iter_routes
 from ..importing import _import_module, _is_under, _prepend_sys_path, _purge_package
 
 logger = logging.getLogger("leaklab.targets.olv")
@@ -65,46 +63,17 @@ def import_olv_package(app_dir: Path, entry: Path, package: str) -> types.Module
     return server
 
 
-def _closure_and_globals(fn: Any) -> Iterator[tuple[str, Any]]:
-    fn = inspect.unwrap(fn)
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return
-    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
-        with contextlib.suppress(ValueError):  # an empty cell
-            yield name, cell.cell_contents
-    globs = getattr(fn, "__globals__", {})
-    for name in code.co_names:
-        if name in globs:
-            yield name, globs[name]
-
-
-def _iter_routes(app: Any, limit: int = 500) -> Iterator[Any]:
-    todo = list(getattr(app, "routes", None) or [])
-    seen = 0
-    while todo and seen < limit:
-        route = todo.pop(0)
-        seen += 1
-        yield route
-        # A Mount's routes (a property over its app); a router included by
-        # FastAPI >= 0.116 stays whole behind ``original_router``.
-        with contextlib.suppress(Exception):
-            todo.extend(getattr(route, "routes", None) or [])
-        with contextlib.suppress(Exception):
-            todo.extend(getattr(getattr(route, "original_router", None), "routes", None) or [])
-
-
 def find_ws_handler(app: Any, ws_path: str = "/client-ws") -> Any:
     """The ``WebSocketHandler`` of an upstream-style app, found in the closure or
     globals of its WebSocket endpoint (the route at ``ws_path`` first); ``None``
     if there is none."""
-    routes = list(_iter_routes(app))
+    routes = list(iter_routes(app))
     routes.sort(key=lambda r: getattr(r, "path", None) != ws_path)
     for route in routes:
         endpoint = getattr(route, "endpoint", None)
         if endpoint is None:
             continue
-        for _, value in _closure_and_globals(endpoint):
+        for _, value in closure_and_globals(endpoint):
             if type(value).__name__ == "WebSocketHandler" or (
                 hasattr(value, "client_contexts") and hasattr(value, "client_connections")
             ):
