@@ -17,7 +17,10 @@ Data model:
 Metric names are namespaced: ``type:<Name>``, ``task:<coroutine qualname>``,
 ``container:<access path>`` (instance counts: only the non-zero ones may be
 reported, so a missing value means 0), ``lifecycle:<Q.method>`` and
-``expected:<Q.method>`` (calls counted / expected during the cycle), latency
+``expected:<Q.method>`` (calls counted / expected during the cycle), the
+per-object lifecycle counts ``lifecycle_objects:``, ``lifecycle_closed:``,
+``lifecycle_short:``, ``lifecycle_short_calls:``, ``lifecycle_owned:`` and
+``lifecycle_ran_for:<Q.method>`` (see :func:`lifecycle_table`), latency
 columns (``latency_first_ms``, ``latency_end_ms``, ``llm_ms``, ``backend_ms``)
 and plain resources (``tasks``, ``rss_mb``, ``gc_objects``, ``tracemalloc_mb``,
 ``fds``, ``threads``, ``children``, ``cache_files``, ``cache_bytes``,
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -37,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = (
+    "INSUFFICIENT",
     "LEAK",
     "NONE",
     "NORMAL",
@@ -49,6 +54,7 @@ __all__ = (
     "census_frame",
     "judge",
     "latency_summary",
+    "lifecycle_noun",
     "lifecycle_table",
     "namespace",
     "robust_slope",
@@ -57,16 +63,27 @@ __all__ = (
     "timeline_frame",
 )
 
-Verdict = Literal["leak", "transient", "normal", "none"]
+Verdict = Literal["leak", "transient", "normal", "none", "insufficient"]
 LEAK: Verdict = "leak"
 TRANSIENT: Verdict = "transient"
 NORMAL: Verdict = "normal"
 NONE: Verdict = "none"
+#: Too few judged cycles to tell growth from none (failed cycles do not count).
+INSUFFICIENT: Verdict = "insufficient"
 
 #: Namespaces whose columns list only what exists: a missing value is a count of 0.
 ZERO_FILL_NAMESPACES: tuple[str, ...] = ("type", "task", "container")
 #: Per-cycle call counters: tabulated by :func:`lifecycle_table`, not judged.
-LIFECYCLE_PREFIXES: tuple[str, ...] = ("lifecycle:", "expected:")
+LIFECYCLE_PREFIXES: tuple[str, ...] = (
+    "lifecycle:", "expected:",
+    "lifecycle_objects:", "lifecycle_closed:", "lifecycle_short:", "lifecycle_short_calls:",
+    "lifecycle_owned:", "lifecycle_ran_for:",
+)
+#: Per-object lifecycle columns -> their key in :func:`lifecycle_table`'s ``"objects"``.
+_LIFECYCLE_OBJECT_KEYS: tuple[tuple[str, str], ...] = (
+    ("lifecycle_objects:", "created"), ("lifecycle_closed:", "closed"), ("lifecycle_ran_for:", "ran_for"),
+    ("lifecycle_owned:", "of"), ("lifecycle_short:", "short_lived"), ("lifecycle_short_calls:", "short_lived_calls"),
+)
 #: Per-cycle timings: summarized by :func:`latency_summary`, not judged.
 LATENCY_COLUMNS: tuple[str, ...] = ("latency_first_ms", "latency_end_ms", "llm_ms", "backend_ms", "latency_connect_ms")
 #: Resource metrics reported under ``"resources"`` by :func:`summarize`, in this order.
@@ -361,6 +378,7 @@ class Thresholds:
     slope_total_frac: float = 0.5
     stay_frac: float = 0.5
     noise_k: float = 3.0
+    min_cycles: int = 3
 
     def __post_init__(self) -> None:
         # A read-only copy: a caller's dict mutated later must not change us.
@@ -369,8 +387,12 @@ class Thresholds:
     __hash__ = None  # type: ignore[assignment]  # rules is a mapping: not hashable
 
     def rule_for(self, metric: str) -> Rule:
-        """The rule of ``metric``'s namespace."""
-        return self.rules.get(namespace(metric), self.default_rule)
+        """The rule of ``metric``'s namespace (an unknown ``*_bytes`` metric,
+        such as a declared folder's, is judged like ``cache_bytes``)."""
+        ns = namespace(metric)
+        if ns not in self.rules and ns.endswith("_bytes") and "cache_bytes" in self.rules:
+            return self.rules["cache_bytes"]
+        return self.rules.get(ns, self.default_rule)
 
     def override(self, **changes: Rule | Mapping[str, Any]) -> Thresholds:
         """A copy with some namespaces' rules replaced or partly changed.
@@ -492,6 +514,9 @@ def _judge_one(
     y = window.to_numpy(dtype="float64")
     n = int(y.size)
     slope = robust_slope(y, x)
+    if n < th.min_cycles:
+        notes.append(f"only {n} cycle(s) judged, {th.min_cycles} needed to tell growth from none")
+        return MetricVerdict(metric, start, end, slope, INSUFFICIENT, None, growth, "; ".join(notes))
     diffs = np.diff(y)
     rising = float(np.mean(diffs >= 0)) if diffs.size else 0.0
     net = float(y[-1] - y[0]) if n else 0.0
@@ -579,8 +604,12 @@ def judge(
     cycles_excluded: int = 0,
     expected_growth: Iterable[str] = (),
     thresholds: Thresholds | Mapping[str, Rule | Mapping[str, Any]] | None = None,
+    failed_cycles: Iterable[int] = (),
 ) -> dict[str, MetricVerdict]:
     """A verdict for every metric column (not lifecycle/expected/latency ones).
+
+    Cycles in ``failed_cycles`` (a step failed) are left out; with fewer than
+    ``thresholds.min_cycles`` (3) judged cycles a metric is ``insufficient``.
 
     Definitions: ``start`` is the baseline (cycle 0; the first cycle if there is
     none), ``end`` the last cycle's value, ``growth = end - start``. The judged
@@ -636,6 +665,10 @@ def judge(
         raise ValueError("cycles_excluded must be >= 0")
     th = _thresholds(thresholds)
     frame = census_frame(census)
+    # A failed cycle's census is real, but not a session like the others.
+    failed = [c for c in failed_cycles if c != 0 and c in frame.index]
+    if failed:
+        frame = frame.drop(index=failed)
     tl = timeline_frame(timeline)
     patterns = tuple(expected_growth)
     out: dict[str, MetricVerdict] = {}
@@ -653,27 +686,55 @@ def judge(
 # -- lifecycle and latency ----------------------------------------------------
 
 
-def lifecycle_table(census: Census) -> dict[str, dict[str, int | None]]:
-    """Calls counted vs expected per lifecycle method, summed over cycles 1..N.
+def lifecycle_table(census: Census) -> dict[str, dict[str, Any]]:
+    """Calls counted vs expected per lifecycle method, summed over cycles 1..N,
+    and, where the census counted them, per object.
 
     A method with only an ``expected:`` column was never called (calls 0); one
     with only a ``lifecycle:`` column has ``expected`` None.
 
+    Per object (only when the census has a ``lifecycle_objects:`` column for
+    the method, i.e. its class is a watched type; otherwise the entry has no
+    ``"objects"`` key: calls only), summed over cycles 1..N, among the
+    instances created during each cycle: ``created``; ``closed`` (the method
+    ran on it by the end of the cycle's settle); ``short_lived`` (it ran
+    while the instance's session was still open, before its disconnect) and
+    ``short_lived_calls`` (calls on those); ``of`` (session-owned: still
+    unclosed at its session's disconnect) and ``ran_for`` (session-owned
+    ones it ran on after the disconnect). ``ran_for < of`` means the method
+    missed objects that outlived their session.
+
     Returns:
-        ``{"Qualified.method": {"calls": int, "expected": int | None}}``, sorted by name.
+        ``{"Qualified.method": {"calls": int, "expected": int | None[,
+        "objects": {"created", "closed", "ran_for", "of", "short_lived",
+        "short_lived_calls"} (ints)]}}``, sorted by name.
     """
     frame = census_frame(census)
     rows = frame[frame.index >= 1]
     names = sorted({c.split(":", 1)[1] for c in frame.columns if c.startswith(LIFECYCLE_PREFIXES)})
-    out: dict[str, dict[str, int | None]] = {}
+    out: dict[str, dict[str, Any]] = {}
+
+    def total(col: str) -> int | None:
+        s = rows.get(col)
+        return int(round(float(s.sum()))) if s is not None else None
+
     for name in names:
-        calls = rows.get(f"lifecycle:{name}")
-        exp = rows.get(f"expected:{name}")
-        out[name] = {
-            "calls": int(round(float(calls.sum()))) if calls is not None else 0,
-            "expected": int(round(float(exp.sum()))) if exp is not None else None,
-        }
+        calls = total(f"lifecycle:{name}")
+        entry: dict[str, Any] = {"calls": calls if calls is not None else 0, "expected": total(f"expected:{name}")}
+        if f"lifecycle_objects:{name}" in frame.columns:
+            entry["objects"] = {key: total(f"{prefix}{name}") or 0 for prefix, key in _LIFECYCLE_OBJECT_KEYS}
+        out[name] = entry
     return out
+
+
+def lifecycle_noun(name: str) -> str:
+    """What a lifecycle method's objects are called in a sentence, from the
+    last word of its class name: ``"MCPClient.aclose"`` -> ``"clients"``,
+    ``"ServiceContext.close"`` -> ``"contexts"``."""
+    cls = name.rpartition(".")[0] or name
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", cls)
+    word = words[-1].lower() if words else "object"
+    return word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def split_latency(census: Census) -> pd.DataFrame:
@@ -754,6 +815,7 @@ def summarize(
     expected_growth: Iterable[str] = (),
     cycles_excluded: int = 0,
     thresholds: Thresholds | Mapping[str, Rule | Mapping[str, Any]] | None = None,
+    failed_cycles: Iterable[int] = (),
 ) -> dict[str, Any]:
     """Every verdict, grouped, JSON-ready (``json.dumps(..., allow_nan=False)`` works).
 
@@ -769,7 +831,7 @@ def summarize(
     """
     frame = census_frame(census)
     verdicts = judge(frame, timeline, cycles_excluded=cycles_excluded,
-                     expected_growth=expected_growth, thresholds=thresholds)
+                     expected_growth=expected_growth, thresholds=thresholds, failed_cycles=failed_cycles)
     types: dict[str, Any] = {}
     by_coroutine: dict[str, Any] = {}
     resources: dict[str, Any] = {}
@@ -782,10 +844,10 @@ def summarize(
         elif ":" in metric and ns == "task":
             by_coroutine[metric.split(":", 1)[1]] = v.as_dict()
         elif ":" in metric and ns == "container":
-            if v.verdict != NONE:
-                d = v.as_dict()
-                containers.append({"path": metric.split(":", 1)[1], "start": d["start"], "end": d["end"],
-                                   "per_cycle": d["per_cycle"], "verdict": v.verdict})
+            # Flat ones too: "measured and flat" is not "never measured".
+            d = v.as_dict()
+            containers.append({"path": metric.split(":", 1)[1], "start": d["start"], "end": d["end"],
+                               "per_cycle": d["per_cycle"], "verdict": v.verdict, "lifetime_s": d["lifetime_s"]})
         elif metric in RESOURCE_METRICS:
             resources[metric] = v.as_dict()
         elif metric != "tasks":

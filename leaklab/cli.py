@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checklist", help="C1-C9 as experiments: a measured verdict for each")
     _add_target_args(p)
     p.add_argument("--items", default="all", help="C1,...,C9 or all")
+    p.add_argument("--jobs", type=int, default=2, help="experiments at a time, each in its own process (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_checklist)
 
@@ -233,7 +234,9 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     ta = _TargetArgs(args)
     try:
-        result = run_checklist(ta.target, items=args.items, progress=not args.json,
+        if args.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        result = run_checklist(ta.target, items=args.items, progress=not args.json, jobs=args.jobs,
                                step_timeout_s=args.step_timeout)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -327,8 +330,14 @@ def format_summary(summary: dict) -> str:
             row(f"  task {name}", v)
     for name, v in summary.get("resources", {}).items():
         row(name, v)
+    flat = 0
     for c in summary.get("containers", []):
-        row(f"container {c['path']}", c)
+        if c.get("verdict") in ("none", None):
+            flat += 1
+        else:
+            row(f"container {c['path']}", c)
+    if flat:
+        lines.append(f"{flat} more containers reachable from the roots measured flat")
     lat = summary.get("latency_ms") or {}
     if lat.get("first") is not None:
         lines.append(f"reply latency (ms): first {_num(lat['first'])}, last {_num(lat['last'])}, {_num(lat['per_cycle'])}/cycle: {lat['verdict']}")
@@ -337,13 +346,32 @@ def format_summary(summary: dict) -> str:
         lines.append(f"connect latency (ms): first {_num(conn['first'])}, last {_num(conn['last'])}, "
                      f"{_num(conn['per_cycle'])}/cycle: {conn['verdict']}")
     for name, v in summary.get("lifecycle", {}).items():
-        lines.append(f"lifecycle {name}: {v['calls']} calls of {v['expected']} expected")
+        lines.append(format_lifecycle(name, v))
     orphans = summary.get("orphans") or {}
     lines.append("after shutdown: " + ", ".join(f"{k} {v}" for k, v in orphans.items()))
     if summary.get("errors"):
         lines.append("errors: " + "; ".join(summary["errors"][:5]))
     lines.append(f"saved: {summary.get('path')}")
     return "\n".join(lines)
+
+
+def format_lifecycle(name: str, v: dict) -> str:
+    """One ``lifecycle`` line: per object when the run counted objects
+    (``ran for 0 of 3 contexts still open when their session ended``), else
+    calls against sessions ended."""
+    from .analysis import lifecycle_noun
+
+    calls = f"{v['calls']} calls" + (f" of {v['expected']} expected" if v.get("expected") is not None else "")
+    obj = v.get("objects")
+    if not obj:
+        return f"lifecycle {name}: {calls} (calls only: its objects are not tracked)"
+    noun = lifecycle_noun(name)
+    if not obj["of"] and not obj["short_lived"]:
+        why = f"no {noun} created during the cycles" if not obj["created"] else f"none of the {obj['created']} {noun} created ended with a session"
+        return f"lifecycle {name}: {calls} ({why})"
+    short = (f"; {obj['short_lived_calls']} on {obj['short_lived']} short-lived {noun} closed while their session was open"
+             if obj["short_lived"] else "")
+    return f"lifecycle {name}: ran for {obj['ran_for']} of {obj['of']} {noun} still open when their session ended ({calls}{short})"
 
 
 def _num(x: object) -> str:

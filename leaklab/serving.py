@@ -35,6 +35,10 @@ class RunningServer:
 
     host: str
     port: int
+    #: the WebSocket keep-alive in force (uvicorn's ``ws_ping_interval`` /
+    #: ``ws_ping_timeout``, seconds; ``None``: no ping is sent)
+    ping_interval_s: float | None = None
+    ping_timeout_s: float | None = None
 
     def url(self, path: str = "", scheme: str = "ws") -> str:
         return f"{scheme}://{self.host}:{self.port}{path}"
@@ -87,10 +91,14 @@ async def serve(
     task = asyncio.create_task(_serve(server, sock), name="leaklab-uvicorn")
     try:
         await _wait_started(server, task, startup_timeout_s)
-        yield RunningServer(HOST, bound_port)
+        yield RunningServer(HOST, bound_port, _seconds(config.ws_ping_interval), _seconds(config.ws_ping_timeout))
     finally:
         await _shutdown(server, task, shutdown_timeout_s)
         sock.close()
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None or value <= 0 else float(value)
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:

@@ -13,6 +13,7 @@ Scripts and the CLI use :func:`run`, which owns its event loop.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import gc
@@ -49,6 +50,11 @@ FIRST_STEP_TIMEOUT_S = 60.0
 #: ``MIN_STEP_TIMEOUT_S`` and at most ``MAX_STEP_TIMEOUT_S``.
 STEP_TIMEOUT_FACTOR = 4.0
 MIN_STEP_TIMEOUT_S = 10.0
+#: Period of the child-process sampler that runs during each cycle.
+CHILD_SAMPLE_S = 0.1
+#: After shutdown: how long subprocesses and threads the backend closed may
+#: take to end before they count as left behind.
+STOP_GRACE_S = 3.0
 MAX_STEP_TIMEOUT_S = 120.0
 
 
@@ -111,7 +117,8 @@ class RunResult:
         """Verdicts per metric plus run metadata, JSON-ready."""
         from .analysis import summarize
 
-        out = summarize(self.records, self.timeline, expected_growth=self.expected_growth)
+        out = summarize(self.records, self.timeline, expected_growth=self.expected_growth,
+                        failed_cycles=self.failed_cycles)
         out.update(
             run_id=self.run_id, target=self.target, scenario=self.scenario, faults=self.faults,
             cycles=self.cycles_done, orphans=self.orphans, errors=self.errors,
@@ -188,6 +195,9 @@ class LeakSession:
         self._baseline: Any = None
         self._tracker: Any = None
         self._calls: Any = None
+        #: lifecycle label -> watched type name, for the labels counted per object
+        self._lifecycle_types: dict[str, str] = {}
+        self._objects_since: tuple[float, dict[str, int]] = (0.0, {})
         self._timers: dict[str, Any] = {}
         self._half_open: list[asyncio.StreamWriter] = []
         self.orphans: dict[str, int] | None = None
@@ -218,11 +228,17 @@ class LeakSession:
                 self.task_sites = probes.TaskCreationRecorder()
                 self.task_sites.install(asyncio.get_running_loop())
                 stack.callback(self.task_sites.uninstall)
-            self._tracker = probes.InstanceTracker(self.target.resolve_types() if self.measure else {})
+            types = self.target.resolve_types() if self.measure else {}
+            self._tracker = probes.InstanceTracker(types)
             self._tracker.install()
             stack.callback(self._tracker.uninstall)
             lifecycle = self.target.lifecycle if self.measure else {}
-            self._calls = probes.CallCounter(self.target.resolve_methods(lifecycle))
+            methods = self.target.resolve_methods(lifecycle)
+            # A close counts against the object it closes when its class is
+            # watched (creations are seen); other labels are counted in calls.
+            per_object = _lifecycle_types(methods, types, self._tracker.created_counts())
+            self._calls = probes.CallCounter(methods, per_instance=set(per_object), created_at=self._tracker.created_at)
+            self._lifecycle_types = {k: per_object[k] for k in self._calls.per_instance_labels()}
             self._calls.install()
             stack.callback(self._calls.uninstall)
             timed = self.target.timed if self.measure else {}
@@ -264,14 +280,18 @@ class LeakSession:
             self._half_open.clear()
             await stack.aclose()
             self._after_stop()
-            # Let the loop run the transports' close callbacks.
+            # Let the loop run the transports' close callbacks; subprocesses
+            # the backend closed at shutdown get a grace period to exit (and
+            # the threads that wait for them to end).
             await asyncio.sleep(0.1)
+            deadline = time.monotonic() + STOP_GRACE_S
             left = probes.orphans_after(self._baseline)
+            while (left.children or _own_threads(left.thread_names)) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                left = probes.orphans_after(self._baseline)
             self.orphans = left.counts()
-            # The loop's own default-executor threads (``asyncio_N``, used for
-            # getaddrinfo) are pooled for the loop's lifetime: not the backend's.
-            self.orphans["threads"] = sum(1 for n in left.thread_names if not n.startswith("asyncio_"))
-            self.orphan_threads = [n for n in left.thread_names if not n.startswith("asyncio_")]
+            self.orphan_threads = _own_threads(left.thread_names)
+            self.orphans["threads"] = len(self.orphan_threads)
         return self.orphans or {}
 
     def survivors(self, since: float | None = None) -> dict[str, list[Any]]:
@@ -289,6 +309,21 @@ class LeakSession:
             if objs:
                 out[name] = objs
         return out
+
+    def instances(self, name: str) -> list[Any]:
+        """Strong references to every live instance of the watched type
+        ``name`` (empty when it is not watched). The caller must drop the
+        list, or it keeps them alive."""
+        if self._tracker is None:
+            return []
+        try:
+            return self._tracker.instances(name)
+        except KeyError:
+            return []
+
+    def resources(self) -> dict[str, Path | None]:
+        """The target's resources (cache dir, history store...) of the running app."""
+        return dict(self.target.resources(self.app)) if self.app is not None else {}
 
     def explain(self, since: float | None = None) -> Any:
         """Who keeps the survivors alive: a retention report (chains, roots,
@@ -365,6 +400,7 @@ class LeakSession:
             target_notes=self.target_notes(),
         )
         calls_prev = self._calls.snapshot()
+        self._objects_since = (t0, self._tracker.created_counts())
         for timer in self._timers.values():
             timer.take()
         try:
@@ -444,7 +480,24 @@ class LeakSession:
         except Exception as exc:  # notes are informative: never fail a run on them
             return [f"(the target's notes failed: {type(exc).__name__}: {exc})"]
 
+    async def _sample_children(self, state: CycleState) -> None:
+        # Child processes a session starts (stdio MCP servers) may be gone by
+        # the census: the peak while the cycle runs says they existed.
+        while True:
+            state.children_peak = max(state.children_peak, probes.live_children())
+            await asyncio.sleep(CHILD_SAMPLE_S)
+
     async def _run_cycle(self, scen: Scenario, state: CycleState) -> str | None:
+        sampler = asyncio.ensure_future(self._sample_children(state)) if self.measure else None
+        try:
+            return await self._run_steps(scen, state)
+        finally:
+            if sampler is not None:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sampler
+
+    async def _run_steps(self, scen: Scenario, state: CycleState) -> str | None:
         try:
             await scen.run_cycle(state)
         except StepTimeout as exc:
@@ -476,6 +529,9 @@ class LeakSession:
         for label, per_session in self.target.lifecycle.items():
             rec[f"lifecycle:{label}"] = calls.get(label, 0) - calls_prev.get(label, 0)
             rec[f"expected:{label}"] = ended
+        rec.update(self._lifecycle_objects(state))
+        if state is not None and self.measure:
+            rec["children_peak"] = max(state.children_peak, rec.get("children") or 0)
         if state is not None and state.connect_s:
             rec["latency_connect_ms"] = 1000 * sum(state.connect_s) / len(state.connect_s)
         if state is not None and state.turns:
@@ -493,6 +549,56 @@ class LeakSession:
         elif "llm" in self._timers:
             self._timers["llm"].take()
         return rec
+
+    def _lifecycle_objects(self, state: CycleState | None) -> dict[str, int]:
+        """Per-object lifecycle accounting of the cycle since the previous census.
+
+        For each label counted per object, among the instances of its class
+        created since the previous census: ``lifecycle_objects`` (created),
+        ``lifecycle_closed`` (the method ran on it, by the end of this
+        settle), ``lifecycle_short`` / ``lifecycle_short_calls`` (short-lived:
+        the method first ran while its session was still open, i.e. before the
+        first disconnect that followed the instance's creation, or with no
+        disconnect after it), ``lifecycle_owned`` (session-owned: created, and
+        still unclosed at its session's disconnect; an instance still alive
+        and unclosed with no disconnect after its creation belongs to a
+        session that has not ended and is left out) and ``lifecycle_ran_for``
+        (session-owned instances the method ran on after the disconnect).
+        With one session per cycle, "its session's disconnect" is the cycle's
+        disconnect. Disconnect times are :attr:`CycleState.closed_at`.
+        """
+        since, created_prev = self._objects_since
+        now = time.monotonic()
+        created_now = self._tracker.created_counts()
+        self._objects_since = (now, created_now)
+        disconnects = sorted(state.closed_at) if state is not None else []
+        open_after = disconnects[-1] if disconnects else since
+        out: dict[str, int] = {}
+        for label, name in self._lifecycle_types.items():
+            records = self._calls.take_instances(label)  # drained every census
+            if name not in created_now:  # switched to a heap scan: creations unseen
+                continue
+            closed = short = short_calls = ran_for = closed_open = 0
+            for r in records:
+                if r.created_at is None or not since < r.created_at <= now:
+                    continue
+                closed += 1
+                i = bisect.bisect_left(disconnects, r.created_at)
+                if i == len(disconnects) or r.first_at < disconnects[i]:
+                    short += 1
+                    short_calls += r.calls
+                    closed_open += i == len(disconnects) and r.alive
+                else:
+                    ran_for += 1
+            still_open = sum(1 for t in self._tracker.creation_times(name) if max(since, open_after) < t <= now)
+            created = created_now[name] - created_prev.get(name, 0)
+            out[f"lifecycle_objects:{label}"] = created
+            out[f"lifecycle_closed:{label}"] = closed
+            out[f"lifecycle_short:{label}"] = short
+            out[f"lifecycle_short_calls:{label}"] = short_calls
+            out[f"lifecycle_owned:{label}"] = max(0, created - short - max(0, still_open - closed_open))
+            out[f"lifecycle_ran_for:{label}"] = ran_for
+        return out
 
     def _counts(self) -> dict[str, Any]:
         """What both the census and the timeline count, so a return to the
@@ -514,6 +620,12 @@ class LeakSession:
         res = self.target.resources(self.app) if self.app is not None else {}
         if res.get("cache_dir") is not None:
             rec["cache_files"], rec["cache_bytes"] = probes.dir_snapshot(res["cache_dir"])
+        for name, path in res.items():
+            # Any other folder a target declares (a JSON history store...):
+            # files and bytes, named after it.
+            if name != "cache_dir" and name.endswith("_dir") and path is not None:
+                stem = name[:-4]
+                rec[f"{stem}_files"], rec[f"{stem}_bytes"] = probes.dir_snapshot(path)
         if self.app is not None:
             for path, n in probes.container_lengths(self.target.roots(self.app)).items():
                 rec[f"container:{path}"] = n
@@ -543,6 +655,20 @@ class LeakSession:
         if self.runs_dir is None:
             return
         result.path = save_run(result, self.runs_dir)
+
+
+def _lifecycle_types(
+    methods: Mapping[str, tuple[type, str]], types: Mapping[str, type], tracked: Mapping[str, int]
+) -> dict[str, str]:
+    """Lifecycle label -> the watched name of its class (the very class, with
+    its creations tracked by weak reference); labels of unwatched classes
+    are left out (counted in calls only)."""
+    out: dict[str, str] = {}
+    for label, (owner, _method) in methods.items():
+        name = next((n for n, cls in types.items() if cls is owner and n in tracked), None)
+        if name is not None:
+            out[label] = name
+    return out
 
 
 def _raise_if_cancel_requested() -> None:
@@ -607,6 +733,12 @@ def _versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
     return out
+
+
+def _own_threads(names: Any) -> list[str]:
+    # The loop's own default-executor threads (``asyncio_N``, used for
+    # getaddrinfo) are pooled for the loop's lifetime: not the backend's.
+    return [n for n in names if not n.startswith("asyncio_")]
 
 
 def _round(x: float | None) -> float | None:

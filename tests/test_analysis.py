@@ -21,6 +21,7 @@ from leaklab.analysis import (
     census_frame,
     judge,
     latency_summary,
+    lifecycle_noun,
     lifecycle_table,
     robust_slope,
     split_latency,
@@ -221,9 +222,19 @@ def test_one_object_per_cycle_is_flagged_within_the_run(cycles):
 
 
 def test_two_cycles_are_too_few_to_call_a_leak():
-    # GIVEN growth over only 2 cycles WHEN judged THEN not enough evidence
+    # GIVEN growth over only 2 cycles WHEN judged THEN not enough evidence: insufficient, not none
     v = judge(census("type:X", ramp(3, 2)))["type:X"]
-    assert v.verdict == "none" and "only 2 cycles" in v.note
+    assert v.verdict == "insufficient" and "only 2 cycle(s) judged, 3 needed" in v.note
+
+
+def test_failed_cycles_are_not_judged():
+    # GIVEN a clean +1/cycle staircase over 4 cycles, two of which failed
+    records = [{"cycle": c, "type:X": c} for c in range(5)]
+    # WHEN judged with the failures left out THEN too few cycles remain
+    assert judge(records)["type:X"].verdict == "leak"
+    assert judge(records, failed_cycles=[2, 3])["type:X"].verdict == "insufficient"
+    # and the baseline is never dropped
+    assert judge(records, failed_cycles=[0])["type:X"].verdict == "leak"
 
 
 def test_leak_every_other_cycle_is_a_leak():
@@ -363,6 +374,48 @@ def test_lifecycle_table_sums_calls_and_expected_over_cycles():
     assert judge(records) == {}
 
 
+def test_lifecycle_table_per_object_counts_short_lived_clients_apart():
+    # GIVEN an OLV-like session: each cycle opens 2 short-lived MCP clients that are
+    # closed during the connect, and the session's own client, never closed; the
+    # context's close ran for 1 session of 2 (and cycle 0's numbers are ignored)
+    def cyc(c, ctx_closed):
+        per = {"cycle": c, "t": float(c)}
+        for label, created, closed, short, short_calls, owned, ran in (
+            ("MCPClient.aclose", 3, 2, 2, 2, 1, 0),
+            ("ServiceContext.close", 1, ctx_closed, 0, 0, 1, ctx_closed),
+        ):
+            per.update({f"lifecycle:{label}": closed, f"expected:{label}": 1, f"lifecycle_objects:{label}": created,
+                        f"lifecycle_closed:{label}": closed, f"lifecycle_short:{label}": short,
+                        f"lifecycle_short_calls:{label}": short_calls, f"lifecycle_owned:{label}": owned,
+                        f"lifecycle_ran_for:{label}": ran})
+        return per
+
+    records = [{**cyc(0, 1), "lifecycle_objects:MCPClient.aclose": 50}, cyc(1, 1), cyc(2, 0),
+               {"cycle": 3, "t": 3.0, "lifecycle:ASR.cleanup_client": 1, "expected:ASR.cleanup_client": 1}]
+    # WHEN tabulated
+    table = lifecycle_table(records)
+    # THEN the raw calls are there, and per object the session's client was never closed
+    assert table["MCPClient.aclose"] == {
+        "calls": 4, "expected": 2,
+        "objects": {"created": 6, "closed": 4, "ran_for": 0, "of": 2, "short_lived": 4, "short_lived_calls": 4},
+    }
+    assert table["ServiceContext.close"]["objects"]["ran_for"] == 1
+    assert table["ServiceContext.close"]["objects"]["of"] == 2
+    # a class whose objects are not tracked: calls only, no "objects" key
+    assert table["ASR.cleanup_client"] == {"calls": 1, "expected": 1}
+    assert all(type(n) is int for v in table.values() for n in v.get("objects", {}).values())
+    # the per-object columns are not judged as metrics either, and the summary is strict JSON
+    assert judge(records) == {}
+    assert json.loads(json.dumps(summarize(records, None)["lifecycle"], allow_nan=False)) == table
+
+
+def test_lifecycle_noun_from_the_class_name():
+    assert lifecycle_noun("MCPClient.aclose") == "clients"
+    assert lifecycle_noun("ServiceContext.close") == "contexts"
+    assert lifecycle_noun("BasicMemoryAgent.close") == "agents"
+    assert lifecycle_noun("FakeASR.cleanup_client") == "asrs"
+
+
 def test_latency_ramp_of_10ms_per_cycle_slows():
     # GIVEN the full reply 10 ms slower every cycle, LLM time flat
     records = [{"cycle": 0, "t": 0.0}] + [
@@ -455,9 +508,9 @@ def test_summarize_groups_verdicts_and_round_trips_json():
     assert out["resources"]["rss_mb"]["verdict"] == "none"
     assert out["resources"]["fds"]["verdict"] == "none"
     assert "tracemalloc_mb" not in out["resources"]
-    # containers: only non-none ones, steepest first, with the brief's keys
-    assert [c["path"] for c in out["containers"]] == ["app.state.sessions"]
-    assert set(out["containers"][0]) == {"path", "start", "end", "per_cycle", "verdict"}
+    # containers: every measured one (flat ones too), steepest first
+    assert [c["path"] for c in out["containers"]][0] == "app.state.sessions"
+    assert set(out["containers"][0]) == {"path", "start", "end", "per_cycle", "verdict", "lifetime_s"}
     assert out["lifecycle"] == {"ServiceContext.close": {"calls": 10, "expected": 10}}
     assert out["latency_ms"]["verdict"] == "none"  # 1 ms/cycle is below the threshold
     assert set(out["latency_ms"]) >= {"first", "last", "per_cycle", "verdict", "llm", "backend"}
@@ -470,19 +523,20 @@ def test_summarize_groups_verdicts_and_round_trips_json():
 def test_summarize_containers_sorted_by_slope():
     # GIVEN two leaking containers, one steeper
     records = [{"cycle": c, "container:a.slow": c, "container:b.fast": 3 * c, "container:c.flat": 2} for c in range(8)]
-    # WHEN summarized THEN steepest first, flat one left out
+    # WHEN summarized THEN steepest first, the flat one kept as measured-and-flat
     out = summarize(records, None)
-    assert [c["path"] for c in out["containers"]] == ["b.fast", "a.slow"]
+    assert [c["path"] for c in out["containers"]] == ["b.fast", "a.slow", "c.flat"]
+    assert out["containers"][-1]["verdict"] == "none"
     assert "tasks" in out and out["tasks"]["by_coroutine"] == {}
 
 
 def test_summarize_of_a_baseline_only_run():
     # GIVEN a run interrupted before the first cycle ended
     records = [{"cycle": 0, "t": 0.0, "tasks": 2, "rss_mb": 100.0}]
-    # WHEN summarized THEN every verdict is none and JSON still works
+    # WHEN summarized THEN nothing can be told (insufficient) and JSON still works
     out = summarize(records, [])
     json.dumps(out, allow_nan=False)
-    assert out["flagged"] == [] and out["tasks"]["verdict"] == "none"
+    assert out["flagged"] == [] and out["tasks"]["verdict"] == "insufficient"
 
 
 @settings(max_examples=40, deadline=None)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from leaklab.session import run_async
+from leaklab.cli import format_lifecycle
+from leaklab.driver.scenarios import CycleState
+from leaklab.probes import CallCounter, InstanceTracker
+from leaklab.session import LeakSession, run_async
 from tests.conftest import kill_children, run_async as run_on_loop
 
 
@@ -42,12 +46,14 @@ def container(summary, suffix):
     return next((c for c in summary["containers"] if c["path"].endswith(suffix)), None)
 
 
+@pytest.mark.lowest_env
 def test_no_faults_nothing_flagged_and_run_saved(tmp_path):
     # GIVEN the fixed reference backend WHEN 5 chat cycles run
     result, s = summary_of("chat", 5, None, tmp_path)
     # THEN no metric is a leak or transient, lifecycle calls match, nothing is left
     assert s["flagged"] == [], s["flagged"]
-    assert s["lifecycle"]["ServiceContext.close"] == {"calls": 5, "expected": 5}
+    close = s["lifecycle"]["ServiceContext.close"]
+    assert (close["calls"], close["expected"], close["objects"]["ran_for"], close["objects"]["of"]) == (5, 5, 5, 5)
     assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
     assert s["latency_ms"]["first"] is not None
     saved = list(tmp_path.iterdir())
@@ -57,6 +63,7 @@ def test_no_faults_nothing_flagged_and_run_saved(tmp_path):
     assert meta["scenario"] == "chat" and meta["cycles"] == 5 and "python" in meta["versions"]
 
 
+@pytest.mark.lowest_env
 @pytest.mark.parametrize("scenario", ["open-close", "switch", "switch-then-close", "abrupt-chat",
                                       "reconnect-storm", "proxy-chat"])
 def test_no_faults_nothing_flagged_in_any_scenario(scenario, tmp_path):
@@ -88,7 +95,69 @@ def test_c8_switch_then_close_leak_when_init_never_ends(tmp_path):
 
 def test_c9_close_never_called(tmp_path):
     _, s = summary_of("open-close", 4, "C9", tmp_path)
-    assert s["lifecycle"]["ServiceContext.close"] == {"calls": 0, "expected": 4}
+    close = s["lifecycle"]["ServiceContext.close"]
+    assert (close["calls"], close["expected"], close["objects"]["ran_for"], close["objects"]["of"]) == (0, 4, 0, 4)
+
+
+def test_lifecycle_close_counted_per_context():
+    # GIVEN the reference backend with C9, then fixed WHEN 3 open-close cycles run
+    async def go(faults):
+        session = await LeakSession("reference", faults=faults, runs_dir=False, progress=False,
+                                    settle_s=0.1, timeline_s=0.5).start()
+        try:
+            result = await session.run("open-close", cycles=3)
+        finally:
+            await session.stop()
+        return result.summary()["lifecycle"]["ServiceContext.close"]
+
+    for faults, ran in (("C9", 0), (None, 3)):
+        close = run_on_loop(go(faults), allow_loop_errors=True)
+        # THEN close() ran for 0 (C9), then 3, of the 3 contexts still open when their session ended
+        assert close["expected"] == 3 and close["calls"] == ran, (faults, close)
+        assert close["objects"] == {"created": 3, "closed": ran, "ran_for": ran, "of": 3,
+                                    "short_lived": 0, "short_lived_calls": 0}, (faults, close)
+        assert format_lifecycle("ServiceContext.close", close).startswith(
+            f"lifecycle ServiceContext.close: ran for {ran} of 3 contexts still open when their session ended")
+
+
+class Client:
+    def aclose(self) -> None:
+        pass
+
+
+def test_lifecycle_objects_tells_short_lived_clients_from_the_sessions_own():
+    # GIVEN one cycle of two sessions: each lists tools with 2 clients closed before its
+    # disconnect, and keeps its own client, closed after the disconnect (first) or never
+    # (second); a third session is still open at the census
+    session = LeakSession("reference", runs_dir=False, progress=False)
+    tracker = InstanceTracker({"Client": Client}).install()
+    counter = CallCounter({"Client.aclose": (Client, "aclose")}, per_instance=True,
+                          created_at=tracker.created_at).install()
+    kept = []
+    try:
+        session._tracker, session._calls = tracker, counter
+        session._lifecycle_types = {"Client.aclose": "Client"}
+        session._objects_since = (time.monotonic(), tracker.created_counts())
+        state = CycleState("127.0.0.1", 0, "/client-ws", None, (), 1, 1.0)
+        for own_closed in (True, False):
+            for _ in range(2):
+                Client().aclose()
+            kept.append(Client())
+            state.closed_at.append(time.monotonic())
+            state.sessions_ended += 1
+            if own_closed:
+                kept[-1].aclose()
+        kept.append(Client())
+        # WHEN the census counts the cycle per object
+        rec = session._lifecycle_objects(state)
+    finally:
+        counter.uninstall()
+        tracker.uninstall()
+    # THEN the 4 short-lived clients are told apart: aclose ran for 1 of the 2 sessions' own clients
+    assert {k.split(":")[0]: v for k, v in rec.items()} == {
+        "lifecycle_objects": 7, "lifecycle_closed": 5, "lifecycle_short": 4, "lifecycle_short_calls": 4,
+        "lifecycle_owned": 2, "lifecycle_ran_for": 1,
+    }
 
 
 def test_c3_chat_children_grow(tmp_path):
@@ -161,7 +230,8 @@ def test_cli_run_json_contract(tmp_path):
     assert s["types"]["ServiceContext"]["verdict"] == "leak"
     assert "by_coroutine" in s["tasks"] and s["tasks"]["by_coroutine"]["ServiceContext._finish_heavy_init"]["end"] == 3
     assert {"children", "fds", "cache_files", "db_rows", "rss_mb"} <= set(s["resources"])
-    assert s["lifecycle"]["ServiceContext.close"] == {"calls": 3, "expected": 3}
+    close = s["lifecycle"]["ServiceContext.close"]
+    assert (close["calls"], close["expected"], close["objects"]["ran_for"], close["objects"]["of"]) == (3, 3, 3, 3)
     assert {"first", "last", "per_cycle"} <= set(s["latency_ms"])
     assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
     assert s["target"] == "reference" and s["scenario"] == "switch-then-close" and s["faults"] == ["C8"] and s["cycles"] == 3

@@ -3,7 +3,8 @@
 Each websocket session of the reference backend owns one client. The client
 starts its servers lazily (on the first :meth:`MCPClient.list_tools` or
 :meth:`MCPClient.call_tool`), as real subprocesses, and talks to them with the
-``mcp`` SDK (2.x: ``stdio_client`` + ``ClientSession``).
+``mcp`` SDK (``stdio_client`` + ``ClientSession``, the same calls in 1.x and
+2.x; the few model fields 2.x renamed are read through :func:`_field`).
 
 Correct client (``leave_sessions_open=False``)
     Every server session lives in an *owner task* that the client creates::
@@ -29,14 +30,16 @@ Fault C3 (``leave_sessions_open=True``): what we found and what we model
 
     Measured with mcp 2.3.0 + anyio 4.16 on Python 3.11, with a plain
     ``contextlib.AsyncExitStack`` (and, for comparison, mcp 1.9.4 on the same
-    anyio): the cross-task close does *not* leave the children running.
+    anyio, and mcp 1.26.0 + anyio 4.12.1 on Python 3.10): the cross-task close
+    does *not* leave the children running.
     ``ClientSession.__aexit__`` cancels its task group and then raises
     ``RuntimeError("Attempted to exit cancel scope in a different task than
     it was entered in")``; ``AsyncExitStack`` keeps unwinding and throws that
     error into ``stdio_client``'s generator, whose ``finally`` block runs the
     SDK's *shielded* shutdown (close stdin, wait 2 s, kill the process tree)
     in the closing task *before* its own task-group exit raises the same
-    RuntimeError again. So the process is killed and reaped, and only the
+    RuntimeError again (mcp 1.x runs the same steps unshielded: close
+    stdin, wait 2 s, terminate the process tree). So the process is killed and reaped, and only the
     error reaches the caller.
 
     To keep the upstream failure visible, the fault mode models the
@@ -101,7 +104,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import psutil
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from .._compat import timeout
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +195,7 @@ class _AbortingExitStack:
         """
         while self._entries:
             try:
-                async with asyncio.timeout(timeout_s):
+                async with timeout(timeout_s):
                     await self._pop_and_run()
             except Exception as exc:  # noqa: BLE001 - expected, see docstring
                 logger.debug("leaked MCP context unwound with %s: %s", type(exc).__name__, exc)
@@ -203,14 +209,22 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
+def _field(obj: Any, name: str, v1_name: str) -> Any:
+    """A field of an SDK model: mcp 2.x names it in snake case (``is_error``),
+    mcp 1.x as on the wire (``isError``)."""
+    value = getattr(obj, name, None)
+    return getattr(obj, v1_name, None) if value is None else value
+
+
 def _result_text(result: Any) -> str:
     """The text of a ``CallToolResult``: its text blocks, one per line."""
     parts: list[str] = []
     for block in result.content or []:
         text = getattr(block, "text", None)
         parts.append(text if isinstance(text, str) else f"[{getattr(block, 'type', 'content')}]")
-    if not parts and result.structured_content is not None:
-        parts.append(str(result.structured_content))
+    structured = _field(result, "structured_content", "structuredContent")
+    if not parts and structured is not None:
+        parts.append(str(structured))
     return "\n".join(parts)
 
 
@@ -331,14 +345,14 @@ class MCPClient:
         if session is None:
             raise MCPToolError(f"MCP server {server!r} for tool {name!r} is not running")
         try:
-            async with asyncio.timeout(self.call_timeout_s):
+            async with timeout(self.call_timeout_s):
                 result = await session.call_tool(tool, arguments)
         except asyncio.TimeoutError as exc:
             raise MCPToolError(f"tool {name!r} timed out after {self.call_timeout_s:g} s") from exc
         except Exception as exc:
             raise MCPToolError(f"tool {name!r} failed: {exc}") from exc
         text = _result_text(result)
-        if result.is_error:
+        if _field(result, "is_error", "isError"):
             raise MCPToolError(f"tool {name!r} returned an error: {text}")
         return text
 
@@ -390,7 +404,9 @@ class MCPClient:
         """Remember the processes that carry this server's marker.
 
         Called right after the spawn (``stdio_client`` returns once the child
-        has exec'd), so a start that later fails or is cancelled is counted.
+        has exec'd), so a start that later fails or is cancelled is counted,
+        and once more after the handshake: a busy machine can make one read
+        of ``/proc`` miss the new child (seen once under load). Idempotent.
         """
         marker = f"{os.getpid()}:{self._id}:{name}"
         known = self._children.setdefault(name, [])
@@ -431,7 +447,7 @@ class MCPClient:
         try:
             # The owner bounds its own start; this outer bound is a backstop
             # that leaves it time to shut the server down first.
-            async with asyncio.timeout(START_TIMEOUT_S + CLOSE_TIMEOUT_S):
+            async with timeout(START_TIMEOUT_S + CLOSE_TIMEOUT_S):
                 # Shielded: a caller cancelled mid-start leaves the owner task
                 # to finish the start; the session is then there for the next call.
                 await asyncio.shield(owned.ready)
@@ -452,8 +468,9 @@ class MCPClient:
                 async with stdio_client(self._params(name), errlog=errlog) as (read, write):
                     self._record_children(name)
                     async with ClientSession(read, write) as session:
-                        async with asyncio.timeout(START_TIMEOUT_S):
+                        async with timeout(START_TIMEOUT_S):
                             await session.initialize()
+                        self._record_children(name)  # again: see _record_children
                         self.active_sessions[name] = session
                         if not owned.ready.done():
                             owned.ready.set_result(session)
@@ -523,7 +540,7 @@ class MCPClient:
             entered.append((name, session))
 
         async def initialize(session: ClientSession) -> None:
-            async with asyncio.timeout(START_TIMEOUT_S):
+            async with timeout(START_TIMEOUT_S):
                 await session.initialize()
 
         results = await asyncio.gather(*(initialize(s) for _, s in entered), return_exceptions=True)
@@ -532,6 +549,7 @@ class MCPClient:
                 # As upstream: the contexts stay on the stack until aclose.
                 self._mark_failed(name, result)
                 continue
+            self._record_children(name)  # again: see _record_children
             self.active_sessions[name] = session
 
     async def _aclose_exit_stack(self) -> None:
@@ -543,7 +561,7 @@ class MCPClient:
                 opener.get_name(),
             )
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with timeout(CLOSE_TIMEOUT_S):
                 await self._exit_stack.aclose()
         except Exception as exc:  # noqa: BLE001 - upstream swallows and logs it
             logger.error("Error closing MCPClient: %s: %s", type(exc).__name__, exc)
@@ -560,7 +578,7 @@ class MCPClient:
             if session is None:
                 continue
             try:
-                async with asyncio.timeout(self.call_timeout_s):
+                async with timeout(self.call_timeout_s):
                     listing = await session.list_tools()
             except Exception as exc:
                 logger.error("Listing the tools of MCP server %r failed: %s: %s", server, type(exc).__name__, exc)
@@ -573,13 +591,14 @@ class MCPClient:
                     while exposed in self._tool_owner:
                         exposed = f"{server}_{tool.name}_{next(suffix)}"
                 self._tool_owner[exposed] = (server, tool.name)
+                schema = _field(tool, "input_schema", "inputSchema") or {"type": "object", "properties": {}}
                 tools.append(
                     {
                         "type": "function",
                         "function": {
                             "name": exposed,
                             "description": tool.description or "",
-                            "parameters": dict(tool.input_schema or {"type": "object", "properties": {}}),
+                            "parameters": dict(schema),
                         },
                     }
                 )

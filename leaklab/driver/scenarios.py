@@ -34,9 +34,15 @@ class CycleState:
     client: SessionClient | None = None
     sessions_ended: int = 0
     turns: list[TurnTiming] = dataclasses.field(default_factory=list)
+    #: most live child processes seen while the cycle ran (sampled by the session)
+    children_peak: int = 0
     #: seconds from opening the socket to the end of the greeting, per connect
     connect_s: list[float] = dataclasses.field(default_factory=list)
     half_open: list[asyncio.StreamWriter] = dataclasses.field(default_factory=list)
+    #: ``time.monotonic()`` at which each ended session's disconnect began
+    #: (one per ``sessions_ended``; taken before the close or abort, since the
+    #: server may tear the session down before the client's close returns)
+    closed_at: list[float] = dataclasses.field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"ws://{self.host}:{self.port}{path}"
@@ -60,9 +66,11 @@ class Scenario:
         finally:
             # A failed step must not leave a tab open into the next cycle.
             if state.client is not None:
+                started = time.monotonic()
                 await state.client.abort()
                 state.client = None
                 state.sessions_ended += 1
+                state.closed_at.append(started)
 
 
 def connect(*, proxy: bool = False) -> Step:
@@ -116,9 +124,11 @@ def close() -> Step:
     async def step(state: CycleState) -> None:
         if state.client is not None:
             client, state.client = state.client, None
+            started = time.monotonic()
             await client.close()
             if client.client_uid is not None:
                 state.sessions_ended += 1
+                state.closed_at.append(started)
 
     return step
 
@@ -129,9 +139,11 @@ def abort() -> Step:
     async def step(state: CycleState) -> None:
         if state.client is not None:
             client, state.client = state.client, None
+            started = time.monotonic()
             await client.abort()
             if client.client_uid is not None:
                 state.sessions_ended += 1
+                state.closed_at.append(started)
 
     return step
 

@@ -46,6 +46,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._compat import Runner  # asyncio.Runner, backported for 3.10
+
 __all__ = [
     "FAKE_MODEL_ID",
     "TTS_FAIL_MARKER",
@@ -721,7 +723,7 @@ class FakeOpenAIServer:
         try:
             # asyncio.Runner (not asyncio.run) so a patched asyncio.run, e.g.
             # nest_asyncio in Jupyter, cannot hand us the caller's loop.
-            with asyncio.Runner() as runner:
+            with Runner() as runner:
                 runner.run(server.serve())
         except BaseException as exc:  # noqa: BLE001 - uvicorn calls sys.exit() on bind errors
             failure.append(exc)

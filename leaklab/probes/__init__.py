@@ -17,10 +17,19 @@ from .containers import ContainerCensus, container_census, container_lengths
 from .files import DirSnapshot, SqliteSnapshot, dir_snapshot, sqlite_snapshot
 from .instances import InstanceTracker
 from .lifecycle import CallCounter, TimedMethod
-from .process import Orphans, ProcessBaseline, ProcessSnapshot, baseline, orphans_after, process_snapshot
+from .process import (
+    Orphans,
+    ProcessBaseline,
+    ProcessSnapshot,
+    baseline,
+    live_children,
+    orphans_after,
+    process_snapshot,
+)
 from .tasks import CreationSite, TaskCensus, TaskCreationRecorder, task_census, task_label
 
 __all__ = [
+    "live_children",
     "CallCounter",
     "ContainerCensus",
     "CreationSite",

@@ -61,13 +61,15 @@ class _WeakIdentitySet:
 
         self._remove = _remove
 
-    def add(self, obj: Any, created_at: float | None) -> None:
-        """Register ``obj`` (idempotent). Raises TypeError if not weakref-able."""
+    def add(self, obj: Any, created_at: float | None) -> bool:
+        """Register ``obj`` (idempotent); whether it was new. Raises TypeError
+        if not weakref-able."""
         key = id(obj)
         current = self._refs.get(key)
         if current is not None and current() is obj:
-            return
+            return False
         self._refs[key] = _KeyedRef(obj, self._remove, key, created_at)
+        return True
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -196,6 +198,7 @@ class InstanceTracker:
                 raise TypeError(f"InstanceTracker: {name!r} is not a class: {cls!r}")
         self._types: dict[str, type] = dict(type_names)
         self._sets: dict[str, _WeakIdentitySet] = {name: _WeakIdentitySet() for name in self._types}
+        self._created: dict[str, int] = {name: 0 for name in self._types}
         self._scan: set[str] = {name for name, cls in self._types.items() if cls.__weakrefoffset__ == 0}
         self._patches: list[_InitPatch] = []
         self._notes: list[str] = [
@@ -294,7 +297,8 @@ class InstanceTracker:
         for name, cls in self._types.items():
             if cls in mro and name not in self._scan:
                 try:
-                    self._sets[name].add(obj, now)
+                    if self._sets[name].add(obj, now):
+                        self._created[name] += 1
                 except TypeError:  # a subclass instance that is not weakref-able
                     self._scan.add(name)
                     self._notes.append(
@@ -351,6 +355,19 @@ class InstanceTracker:
         if self._scan:
             scanned = {name: len(objs) for name, objs in self._scan_instances(set(self._scan)).items()}
         return {name: scanned[name] if name in scanned else len(self._sets[name]) for name in self._types}
+
+    def created_counts(self) -> dict[str, int]:
+        """Instances registered at ``__init__`` since construction, per name,
+        freed ones included (pre-existing seeded ones are not). Names counted
+        by a heap scan are left out: their creations are not seen."""
+        return {name: n for name, n in self._created.items() if name not in self._scan}
+
+    def creation_times(self, name: str) -> list[float]:
+        """``created_at`` of each live instance of ``name`` whose creation time
+        is known (no strong reference is kept)."""
+        if name not in self._types:
+            raise KeyError(name)
+        return [ref.created_at for ref in self._sets[name].entries() if ref.created_at is not None and ref() is not None]
 
     def instances(self, name: str) -> list[Any]:
         """Strong references to the live instances of ``name``.

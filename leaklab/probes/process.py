@@ -96,6 +96,12 @@ def _live_children(proc: psutil.Process) -> set[int]:
     return pids
 
 
+def live_children() -> int:
+    """Live, non-zombie descendant processes of this process, now (cheap:
+    for sampling while a cycle runs)."""
+    return len(_live_children(psutil.Process()))
+
+
 def _thread_idents() -> dict[int, str]:
     return {t.ident: t.name for t in threading.enumerate() if t.ident is not None and t.is_alive()}
 

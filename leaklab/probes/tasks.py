@@ -198,7 +198,7 @@ class TaskCreationRecorder:
             frame = frame.f_back
         if frame is None:
             return None
-        key = (filename, frame.f_lineno, frame.f_code.co_qualname)
+        key = (filename, frame.f_lineno, getattr(frame.f_code, "co_qualname", frame.f_code.co_name))  # 3.10: no co_qualname
         del frame
         site = self._site_cache.get(key)
         if site is None:

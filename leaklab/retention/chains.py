@@ -44,6 +44,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from .._compat import referrers_of, separate_generator_frame
 from .edges import Chain, Edge, LabelContext, describe_path
 
 __all__ = ["ROOT_KINDS", "Chain", "Edge", "find_chains"]
@@ -212,7 +213,8 @@ def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore:
     while frame is not None:
         # Frames on this stack (ours and our callers') are where the search
         # runs from, not holders of the program's objects.
-        ignore_ids.add(id(frame))
+        if not separate_generator_frame(frame) or frame.f_code.co_filename.startswith(_OWN_DIR):  # 3.10
+            ignore_ids.add(id(frame))
         frame = frame.f_back
     del frame
     state = _Search(targets, ignore_ids, _Roots(ctx), ctx.keep)
@@ -299,7 +301,7 @@ class _Search:
         extra = _weak_key_classes() if first else ()
         frontier = tuple([nodes[i] for i in frontier_ids]) + extra
         self.ignore_ids.add(id(frontier))
-        refs = gc.get_referrers(*frontier)
+        refs = referrers_of(frontier)  # 3.13: without the call's own argument tuples
         self.ignore_ids.discard(id(frontier))
         del frontier
         if extra:

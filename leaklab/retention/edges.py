@@ -28,6 +28,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from .._compat import drop_generator_frames
 from ..probes.tasks import task_label
 from .safe import redact, safe_repr
 
@@ -198,6 +199,7 @@ def describe_path(
         ``(edges, cut)``: the edges, and the index in ``path`` of the object
         the first edge points to -- what cutting the root edge would free.
     """
+    drop_generator_frames(path)  # type: ignore[arg-type]  # 3.10: coroutine -> frame -> local
     edges: list[Edge] = []
     cut = 0
     if root_kind == "untracked":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,24 @@ def resolve_target(
             raise UnknownTargetError("app_dir goes with the target name 'olv' or a target file, not a Target")
         return _with_watch(target, watch)
     name = os.fspath(target)
+    made = _resolve_name(name, app_dir=app_dir, faults=faults, options=options, watch=watch)
+    spec = {
+        "target": name if not is_target_file(name) else None,
+        "target_file": str(Path(name).expanduser().resolve()) if is_target_file(name) else None,
+        "app_dir": str(Path(app_dir).expanduser().resolve()) if app_dir is not None else None,
+        "faults": sorted(made.faults), "options": _plain(options), "watch": dict(watch or {}),
+    }
+    return dataclasses.replace(made, spec=spec)
+
+
+def _plain(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = {}
+    for key, value in (options or {}).items():
+        out[str(key)] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+    return out
+
+
+def _resolve_name(name: str, *, app_dir: Any, faults: Any, options: Any, watch: Any) -> Target:
     if name == "olv":
         from .olv import olv_target
 
@@ -101,4 +120,5 @@ def _with_watch(target: Target, watch: Mapping[str, str] | None) -> Target:
     missing = {k: v for k, v in (watch or {}).items() if k not in target.watched_types}
     if not missing:
         return target
-    return dataclasses.replace(target, watched_types={**target.watched_types, **missing})
+    spec = {**target.spec, "watch": {**(target.spec.get("watch") or {}), **missing}} if target.spec else None
+    return dataclasses.replace(target, watched_types={**target.watched_types, **missing}, spec=spec)

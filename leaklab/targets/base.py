@@ -141,6 +141,9 @@ class Target:
             decided to run the backend here (engines pointed at the fake,
             MCP servers skipped...), for the run's metadata and the report.
         roles: what the checklist's rules need, by role (:class:`Roles`).
+        spec: how :func:`~leaklab.targets.resolve_target` made it (JSON-ready
+            arguments), so another process can make it again; ``None`` for a
+            target made by hand.
     """
 
     name: str
@@ -159,6 +162,7 @@ class Target:
     faults: frozenset[str] = frozenset()
     notes: Callable[[Any], list[str]] = lambda app: []
     roles: Roles = Roles()
+    spec: Mapping[str, Any] | None = None
 
     def resolve_types(self) -> dict[str, type]:
         """Import the watched classes. A bare class name (no ``module:``) is

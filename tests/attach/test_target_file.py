@@ -41,7 +41,8 @@ def test_reference_through_its_target_file_gives_the_preset_verdicts():
     assert preset["types"]["ServiceContext"] == "leak"
     assert preset["tasks"] == "leak"
     assert preset["by_coroutine"] == {"ServiceContext._finish_heavy_init": "leak"}
-    assert preset["lifecycle"]["ServiceContext.close"] == {"calls": 3, "expected": 3}
+    close = preset["lifecycle"]["ServiceContext.close"]
+    assert (close["calls"], close["expected"], close["objects"]["ran_for"], close["objects"]["of"]) == (3, 3, 3, 3)
     assert preset["errors"] == []
 
 

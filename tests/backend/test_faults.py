@@ -14,6 +14,9 @@ from leaklab.backend.service_context import ServiceContext
 from leaklab.driver.client import SessionClient, open_half_open
 from tests.conftest import kill_children, reference_backend, run_async, server_children
 
+# Also run by .ci/run on Python 3.10 with numpy<2, pandas<3 and mcp<2.
+pytestmark = pytest.mark.lowest_env
+
 
 def live_session_contexts() -> int:
     gc.collect()

@@ -30,6 +30,9 @@ SCRIPT_NAMES = tuple(path.name for path in SERVER_SCRIPTS.values())
 TOOL_NAMES = {"get_time", "add", "remember", "recall"}
 CLIENT_LOGGER = "leaklab.backend.mcp_client"
 
+# Also run by .ci/run on Python 3.10 with numpy<2, pandas<3 and mcp<2.
+pytestmark = pytest.mark.lowest_env
+
 
 def warnings_logged(caplog) -> list[logging.LogRecord]:
     """WARNING and above, less asyncio's debug-mode slow-callback notes."""

@@ -217,6 +217,24 @@ def test_task_census_groups_by_qualname_and_excludes_caller() -> None:
     asyncio.run(main())
 
 
+class _TaskGroup310:
+    """``asyncio.TaskGroup`` (3.11+) for 3.10: ``create_task`` is
+    ``asyncio.ensure_future`` itself, asyncio code as ``TaskGroup.create_task``
+    is, and the exit awaits the tasks created inside."""
+
+    create_task = staticmethod(asyncio.ensure_future)
+
+    async def __aenter__(self) -> _TaskGroup310:
+        self._before = asyncio.all_tasks()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.gather(*(asyncio.all_tasks() - self._before))
+
+
+_TaskGroup = getattr(asyncio, "TaskGroup", _TaskGroup310)
+
+
 def test_task_creation_recorder_records_call_site_and_restores_factory() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -226,7 +244,7 @@ def test_task_creation_recorder_records_call_site_and_restores_factory() -> None
         try:
             # WHEN a task is created here, and one through a TaskGroup
             task = asyncio.create_task(sleeper_f()); line = inspect.currentframe().f_lineno  # noqa: E702
-            async with asyncio.TaskGroup() as group:
+            async with _TaskGroup() as group:
                 grouped = group.create_task(asyncio.sleep(0)); group_line = inspect.currentframe().f_lineno  # noqa: E702
             # THEN the site is this file and line (asyncio frames skipped)
             site = recorder.site(task)
@@ -495,6 +513,61 @@ def test_call_counter_two_labels_on_one_method() -> None:
         assert counter.snapshot() == {"a": 1, "b": 1}
     # THEN uninstall unwinds both wrappers
     assert Session.__dict__["close"] is original
+
+
+class SlottedSession:
+    __slots__ = ()
+
+    def close(self) -> None:
+        pass
+
+
+def test_call_counter_per_instance_counts_and_keeps_no_instance_alive() -> None:
+    # GIVEN per-instance counting on close and aclose, creation times from a tracker
+    ticks = iter(range(100, 1000))
+    with InstanceTracker({"Session": Session}) as tracker, CallCounter(
+        {"close": (Session, "close"), "aclose": (Session, "aclose"), "helper": (Session, "helper"),
+         "slotted": (SlottedSession, "close")},
+        per_instance=True, created_at=tracker.created_at, clock=lambda: float(next(ticks)),
+    ) as counter:
+        # THEN a static method is counted in calls only
+        assert counter.per_instance_labels() == ("close", "aclose", "slotted")
+        created = tracker.created_counts()["Session"]
+        a, b, c = Session(), Session(), ChildSession()
+        refs = [weakref.ref(o) for o in (a, b, c)]
+        # WHEN a is closed twice (directly and through the class), c through super(), b only aclosed
+        a.close()
+        Session.close(a)
+        c.close()
+        asyncio.run(b.aclose())
+        Session.helper(1)
+        SlottedSession().close()
+        # THEN each object has its own record: first call time, calls, creation time
+        closes = sorted(counter.take_instances("close"), key=lambda r: r.first_at)
+        assert [(r.first_at, r.calls, r.alive) for r in closes] == [(100.0, 2, True), (102.0, 1, True)]
+        assert all(r.created_at == tracker.created_at(o) is not None for r, o in zip(closes, (a, c)))
+        assert [r.calls for r in counter.take_instances("aclose")] == [1]
+        assert tracker.created_counts()["Session"] == created + 3
+        # and objects that cannot be weakly referenced are counted, not tracked
+        assert counter.snapshot()["slotted"] == 1 and counter.untracked_calls("slotted") == 1
+        assert counter.take_instances("slotted") == []
+        # WHEN the objects are dropped
+        del a, b, c, closes
+        gc.collect()
+        # THEN the counter kept none of them alive...
+        assert [r() for r in refs] == [None, None, None]
+        # ...their records are returned once more (not alive), then forgotten
+        assert [(r.calls, r.alive) for r in sorted(counter.take_instances("close"), key=lambda r: r.first_at)] == [
+            (2, False), (1, False)]
+        assert counter.take_instances("close") == []
+        # and a new object at a reused id gets a fresh record
+        d = Session()
+        d.close()
+        assert [r.calls for r in counter.take_instances("close")] == [1]
+        del d
+        # THEN the creation counts include the freed instances
+        assert tracker.created_counts()["Session"] == created + 4
+    assert Session.__dict__["close"].__qualname__ == "Session.close"
 
 
 def test_timed_method_accumulates_time_inside_async_method() -> None:

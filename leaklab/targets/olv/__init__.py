@@ -135,7 +135,6 @@ def olv_target(
             logger.info("%s: no class %s in %s; not watched", what, name, package)
     watched.update(_resolve_watch(watch, package, what))
 
-    system = conf.get("system_config") if isinstance(conf.get("system_config"), dict) else {}
     basic = (conf["character_config"].get("agent_config") or {}).get("agent_settings", {}).get("basic_memory_agent", {})
     lifecycle: dict[str, str] = {}
     for cls_name, method in OLV_LIFECYCLE:
@@ -147,7 +146,9 @@ def olv_target(
 
     alts = folder / alts_dir(conf)
     characters = tuple(sorted(p.name for p in alts.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))) if alts.is_dir() else ()
-    proxy_path = "/proxy-ws" if system.get("enable_proxy") else None
+    # Declared either way: whether the route is mounted is measured on the
+    # running app (the config's enable_proxy decides it, as upstream).
+    proxy_path = "/proxy-ws"
     ws_path = "/client-ws"
 
     def make_app() -> Any:

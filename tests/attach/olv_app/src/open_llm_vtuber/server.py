@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -13,25 +14,36 @@ from fastapi.staticfiles import StaticFiles
 
 from .agent.stateless_llm.openai_compatible_llm import close_clients
 from .config_manager import Config
-from .routes import init_client_ws_route
+from .mcpp.mcp_client import reap_leftover_servers
+from .mcpp.server_connection import stop_all_servers
+from .proxy_handler import ProxyHandler
+from .routes import init_client_ws_route, init_proxy_route
 from .service_context import ServiceContext
 
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-    await close_clients()
+logger = logging.getLogger(__name__)
 
 
 class WebSocketServer:
+    """The app: routes, static folders, and the default context cache.
+
+    Args:
+        config: the validated ``conf.yaml``; :meth:`initialize` builds the
+            default context from it.
+    """
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.app = FastAPI(title="Open-LLM-VTuber Server", lifespan=lifespan)
+        self.app = FastAPI(title="Open-LLM-VTuber Server", lifespan=self._lifespan)
         self.app.add_middleware(
             CORSMiddleware, allow_origins=["*"], allow_credentials=True, allow_methods=["*"], allow_headers=["*"]
         )
         self.default_context_cache = ServiceContext()
         self.app.include_router(init_client_ws_route(default_context_cache=self.default_context_cache))
+        self.proxy_handler: ProxyHandler | None = None
+        if config.system_config.enable_proxy:
+            logger.info("Enabling proxy mode endpoints")
+            self.proxy_handler = ProxyHandler()
+            self.app.include_router(init_proxy_route(self.proxy_handler))
         # Static folders, relative to the current directory as upstream does.
         if not os.path.exists("cache"):
             os.makedirs("cache")
@@ -42,7 +54,26 @@ class WebSocketServer:
         self.app.mount("/", StaticFiles(directory="frontend", html=True), name="frontend")
 
     async def initialize(self) -> None:
+        """Build the default context (engines, agent, MCP) from the config."""
         await self.default_context_cache.load_from_config(self.config)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Test-app conveniences (upstream has no shutdown hook): close the
+        # proxy's upstream connection; stop the MCP servers the default
+        # context started, any a session's failed close left running
+        # (planted fault C3) and any of a session never closed (C9), so an
+        # in-process run leaves no child process (upstream leaves them to
+        # the end of the process).
+        if self.proxy_handler is not None:
+            await self.proxy_handler.disconnect()
+        default = self.default_context_cache
+        if default.mcp_client is not None:
+            await default.mcp_client.aclose()
+        await reap_leftover_servers()
+        await stop_all_servers()
+        await close_clients()
 
     @staticmethod
     def clean_cache() -> None:

@@ -1,0 +1,1 @@
+"""MCP "Plus" (``mcpp``): tool calling through MCP servers, as upstream."""

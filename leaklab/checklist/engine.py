@@ -1,0 +1,409 @@
+"""Running the checklist: each item's experiment on a fresh session, its
+record judged by :mod:`.rules`.
+
+:func:`run_experiment` runs one item in this process (a notebook cell);
+:func:`run_checklist_async` runs every item, each in its own process, a
+few at a time, when the target can be named again in a child (any target
+:func:`~leaklab.targets.resolve_target` made): experiments are independent,
+a child starts from a clean heap, and nothing one leaves behind (children,
+threads, frozen objects) is measured by the next. :func:`prove_fix_async`
+runs one item on several fault sets side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..session import LeakSession, RunResult
+from ..targets import Target, resolve_target
+from . import active
+from .items import Item, get_items, signal_columns
+from .rules import INCONCLUSIVE, judge_record
+
+#: Items run at a time, each in its own process (the machines have 2 cores).
+DEFAULT_JOBS = 2
+#: Seconds after the last cycle: ``"short"`` and ``"release"`` timelines.
+SHORT_TIMELINE_S = 1.0
+RELEASE_TIMELINE_S = 6.0
+#: Margin over the server's ping interval + timeout for the ``"ping"`` timeline.
+PING_MARGIN_S = 3.0
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One item's verdict, the evidence behind it and the record it was judged on."""
+
+    id: str
+    title: str
+    verdict: str
+    evidence: dict[str, Any]
+    series: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
+    elapsed_s: float = 0.0
+    latency_ms: dict[str, Any] = dataclasses.field(default_factory=dict)
+    record: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "verdict": self.verdict,
+                "evidence": self.evidence, "series": self.series, "elapsed_s": round(self.elapsed_s, 2)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, RunResult):
+        return value.summary()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return None if value != value else round(value, 3)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _timeline_s(item: Item, session: LeakSession) -> float:
+    if item.timeline == "ping":
+        srv = session.server
+        ping = (srv.ping_interval_s or 0.0) + (srv.ping_timeout_s or 0.0) if srv is not None else 0.0
+        return ping + PING_MARGIN_S
+    return RELEASE_TIMELINE_S if item.timeline == "release" else SHORT_TIMELINE_S
+
+
+def _proxy_mounted(target: Target, app: Any) -> tuple[bool | None, str]:
+    """Whether the proxy route is mounted: ``True``, ``False`` (measured:
+    not applicable) or ``None`` (cannot tell: undeclared)."""
+    from ..targets.routes import iter_routes
+
+    paths = {getattr(r, "path", None) for r in iter_routes(app)}
+    if target.proxy_path is None:
+        ws = sorted(p for r in iter_routes(app) if type(r).__name__ == "APIWebSocketRoute" or
+                    type(r).__name__ == "WebSocketRoute" for p in [getattr(r, "path", None)]
+                    if p and p != target.ws_path)
+        if ws:
+            return None, (f"cannot tell: the app has WebSocket routes {', '.join(ws)} besides {target.ws_path}, "
+                          "but the target declares no proxy_path")
+        return False, f"the app has no WebSocket route besides {target.ws_path}: no proxy to test"
+    if target.proxy_path in paths:
+        return True, f"{target.proxy_path} is mounted"
+    return False, f"no route at {target.proxy_path}: the proxy is off in this backend's config"
+
+
+def _children_peak(run: RunResult) -> tuple[float | None, float | None]:
+    values = [r.get(k) for r in [*run.records, *run.timeline] for k in ("children", "children_peak")
+              if r.get(k) is not None]
+    base = run.records[0].get("children") if run.records else None
+    return (max(values) if values else None), base
+
+
+def _series(item: Item, roles: Mapping[str, Any], run: RunResult) -> dict[str, list[Any]]:
+    cols = {k for rec in run.records for k in rec}
+    out = {}
+    for metric in signal_columns(item, roles, cols, limit=12):
+        values = [rec.get(metric) for rec in run.records]
+        numbers = {v for v in values if isinstance(v, (int, float))}
+        # A chart of a constant says nothing; the evidence still cites it.
+        if len(numbers) > 1:
+            out[metric] = values
+    return dict(list(out.items())[:6])
+
+
+async def measure(item: Item, session: LeakSession, cycles: int | None = None) -> dict[str, Any]:
+    """Run ``item``'s experiment on a started session; the record (plain data)."""
+    target = session.target
+    roles = target.roles.as_dict()
+    record: dict[str, Any] = {"item": item.id, "roles": roles, "runs": {}, "facts": {}, "applicable": True,
+                              "reason": "", "error": None, "target": target.name}
+    facts = record["facts"]
+    if item.applies == "proxy":
+        mounted, reason = _proxy_mounted(target, session.app)
+        if mounted is None:
+            record["error"] = None
+            record["facts"]["not_run"] = reason
+            record["undecidable"] = reason
+            return record
+        record["applicable"], record["reason"] = mounted, reason
+        if not mounted:
+            return record
+    session.timeline_s = _timeline_s(item, session)
+    facts["timeline_s"] = session.timeline_s
+    if session.server is not None:
+        facts["ping_interval_s"] = session.server.ping_interval_s
+        facts["ping_timeout_s"] = session.server.ping_timeout_s
+
+    hook = None
+    if item.explain:
+        async def hook(sess: LeakSession) -> None:
+            with contextlib.suppress(ImportError):
+                report = sess.explain()
+                facts["retention"] = report.as_dict()
+
+    n = cycles or item.cycles
+    main = await session.run(item.scenario, n, after_cycles=hook)
+    record["runs"]["main"] = main.summary()
+    record["series"] = _series(item, roles, main)
+    facts["children_peak"], facts["children_baseline"] = _children_peak(main)
+    if item.probe == "close_mcp":
+        await active.close_mcp_clients(session, roles, facts)
+    elif item.probe == "grow_store":
+        for name, run in (await active.grow_store(session, roles, facts, item.scenario, n)).items():
+            record["runs"][name] = run.summary()
+    if item.control is not None:
+        # The control answers "does it retain without the trigger": its
+        # cycles say that; no release to wait for.
+        session.timeline_s = SHORT_TIMELINE_S
+        record["runs"]["control"] = (await session.run(item.control, n)).summary()
+    return _jsonable(record)
+
+
+async def run_experiment(
+    item: Item | str,
+    target: str | Target = "reference",
+    *,
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    cycles: int | None = None,
+    **session_kwargs: Any,
+) -> Outcome:
+    """Run one item's experiment on a fresh session, in this process, and judge it.
+
+    Args:
+        item: the item or its id.
+        target: a :class:`Target` or a name :func:`~leaklab.targets.resolve_target`
+            takes (with ``app_dir`` / ``target_file`` / ``faults`` / ``options``).
+        cycles: cycles instead of the item's own.
+        **session_kwargs: :class:`LeakSession` settings (``step_timeout_s``, ``progress``...).
+    """
+    if isinstance(item, str):
+        (item,) = get_items([item])
+    started = time.monotonic()
+    session_kwargs.setdefault("runs_dir", False)
+    session_kwargs.setdefault("progress", False)
+    destroyed: list[str] = []
+    loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+
+    def on_loop_error(lp: asyncio.AbstractEventLoop, ctx: dict[str, Any]) -> None:
+        if "destroyed but it is pending" in str(ctx.get("message", "")):
+            destroyed.append(repr(ctx.get("task")))
+        elif previous_handler is not None:
+            previous_handler(lp, ctx)
+        else:
+            lp.default_exception_handler(ctx)
+
+    record: dict[str, Any]
+    loop.set_exception_handler(on_loop_error)
+    try:
+        session = LeakSession(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
+                              **session_kwargs)
+        record = {"item": item.id, "roles": session.target.roles.as_dict(), "runs": {}, "facts": {},
+                  "applicable": True, "reason": "", "error": None, "target": session.target.name}
+        missing = [r for r in item.needs if not record["roles"].get(r)]
+        if missing:
+            # Nothing this experiment measures could be judged: the rule says
+            # which role to declare; no backend needs to start for that.
+            record["facts"]["not_run"] = f"roles not declared: {', '.join(missing)}"
+            loop.set_exception_handler(previous_handler)
+            return outcome_of(item, record, time.monotonic() - started)
+        await session.start()
+        try:
+            record = await measure(item, session, cycles)
+            gc.collect()
+            record["facts"]["tasks_destroyed_pending"] = len(destroyed)
+        finally:
+            record.setdefault("facts", {})["orphans"] = await session.stop()
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # a step that broke: say so; the next item still runs
+        record = locals().get("record") or {"item": item.id, "roles": {}, "runs": {}, "facts": {}}
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        loop.set_exception_handler(previous_handler)
+    return outcome_of(item, record, time.monotonic() - started)
+
+
+def outcome_of(item: Item, record: dict[str, Any], elapsed_s: float = 0.0) -> Outcome:
+    """Judge a record (made here or in a child process)."""
+    verdict, evidence = judge_record(record)
+    main = (record.get("runs") or {}).get("main") or {}
+    if main.get("errors"):
+        evidence["step_errors"] = main["errors"][:5]
+    latency = main.get("latency_ms") or {}
+    return Outcome(item.id, item.title, verdict, _jsonable(evidence), record.get("series") or {}, elapsed_s,
+                   latency if latency.get("first") is not None else {}, record)
+
+
+@dataclasses.dataclass
+class ChecklistResult:
+    """All verdicts of one checklist run."""
+
+    target: str
+    faults: list[str]
+    outcomes: list[Outcome]
+    elapsed_s: float
+    jobs: int = 1
+
+    @property
+    def latency_split(self) -> dict[str, Any]:
+        """The "other causes": reply time split into the LLM call and the
+        backend, from the first experiment with text turns."""
+        return next((o.latency_ms for o in self.outcomes if o.latency_ms), {})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "faults": self.faults,
+                "items": [o.as_dict() for o in self.outcomes], "latency_split": self.latency_split,
+                "elapsed_s": round(self.elapsed_s, 2), "jobs": self.jobs}
+
+    def table(self):
+        """The verdict table as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"id": o.id, "cause": o.title, "verdict": o.verdict, "answer": o.evidence.get("answer", "")}
+             for o in self.outcomes]
+        ).set_index("id")
+
+
+async def _in_child(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """Run one experiment in a fresh interpreter; its record."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "leaklab.checklist.worker",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)},
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(json.dumps(spec).encode()), timeout_s)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        raise
+    lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        return {"item": spec["item"], "roles": {}, "runs": {}, "facts": {},
+                "error": f"the experiment's process exited {proc.returncode}: {' | '.join(tail)}"}
+    return json.loads(lines[-1])
+
+
+async def run_checklist_async(
+    target: str | Target = "reference",
+    *,
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    items: Iterable[str] | str | None = None,
+    progress: bool = True,
+    jobs: int | None = None,
+    item_timeout_s: float = 600.0,
+    **session_kwargs: Any,
+) -> ChecklistResult:
+    """Run every item's experiment on ``target`` and judge each.
+
+    Args:
+        target: a :class:`Target` or a name :func:`~leaklab.targets.resolve_target`
+            takes (with ``app_dir`` / ``target_file`` / ``faults`` / ``options``).
+        items: ids (all by default).
+        jobs: experiments at a time, each in its own process (default 2;
+            ``1`` or a hand-made :class:`Target`: one after another in this
+            process).
+        item_timeout_s: bound on one experiment in a child process.
+        **session_kwargs: :class:`LeakSession` settings (``step_timeout_s``...).
+    """
+    started = time.monotonic()
+    chosen = get_items(items)
+    # Resolved once, up front: a bad target, fault or option fails before any run.
+    resolved = resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options)
+    jobs = DEFAULT_JOBS if jobs is None else max(1, int(jobs))
+    spec = resolved.spec
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.monitor_interval = 0
+        bar = tqdm(total=len(chosen), desc="checklist", unit="item", leave=False)
+    outcomes: dict[str, Outcome] = {}
+    try:
+        if jobs == 1 or spec is None:
+            for item in chosen:
+                outcomes[item.id] = await run_experiment(item, resolved, **session_kwargs)
+                if bar is not None:
+                    bar.update(1)
+        else:
+            gate = asyncio.Semaphore(jobs)
+            kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
+
+            async def one(item: Item) -> None:
+                async with gate:
+                    t0 = time.monotonic()
+                    record = await _in_child({**spec, "item": item.id, "session": kwargs}, item_timeout_s)
+                    outcomes[item.id] = outcome_of(item, record, time.monotonic() - t0)
+                if bar is not None:
+                    bar.update(1)
+
+            await asyncio.gather(*(one(i) for i in chosen))
+    finally:
+        if bar is not None:
+            bar.close()
+    ordered = [outcomes[i.id] for i in chosen if i.id in outcomes]
+    return ChecklistResult(resolved.name, sorted(resolved.faults), ordered, time.monotonic() - started,
+                           1 if spec is None else jobs)
+
+
+def run_checklist(*args: Any, **kwargs: Any) -> ChecklistResult:
+    """Sync form of :func:`run_checklist_async` (owns its event loop)."""
+    return asyncio.run(run_checklist_async(*args, **kwargs))
+
+
+async def prove_fix_async(
+    item: str = "C8",
+    target: str = "reference",
+    variants: Mapping[str, Sequence[str]] | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    cycles: int | None = None,
+    **session_kwargs: Any,
+) -> dict[str, Outcome]:
+    """The same experiment on several fault sets, side by side.
+
+    The default variants answer CHECKLIST.md's last question: the faulty
+    backend, exactly the proposed fix, and the full fix — each with and
+    without C9 (where ``close()`` is never reached).
+    """
+    variants = variants or {
+        "faulty (C8)": ("C8",),
+        "proposed fix": ("C8-proposed",),
+        "full fix": (),
+        "faulty + C9": ("C8", "C9"),
+        "proposed fix + C9": ("C8-proposed", "C9"),
+        "full fix + C9": ("C9",),
+    }
+    (chosen,) = get_items([item])
+    return {name: await run_experiment(chosen, target, faults=list(faults), options=options, cycles=cycles,
+                                       **session_kwargs)
+            for name, faults in variants.items()}
+
+
+def prove_fix(*args: Any, **kwargs: Any) -> dict[str, Outcome]:
+    """Sync form of :func:`prove_fix_async`."""
+    return asyncio.run(prove_fix_async(*args, **kwargs))
+
+
+__all__ = ["ChecklistResult", "Outcome", "measure", "outcome_of", "prove_fix", "prove_fix_async",
+           "run_checklist", "run_checklist_async", "run_experiment", "INCONCLUSIVE"]
