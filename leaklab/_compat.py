@@ -96,17 +96,18 @@ def drop_generator_frames(path: list[Any]) -> None:
 
 
 def referrers_of(objs: tuple[Any, ...]) -> list[Any]:
-    """``gc.get_referrers(*objs)`` less the argument tuples of that call.
+    """``gc.get_referrers(*objs)``, less ``objs`` and the call's own argument
+    tuples.
 
-    3.13 copies a builtin's ``*args`` into a fresh, gc-tracked tuple, which
-    then refers to every object passed and is reported as their holder (a
-    search going up from it finds the next level's copy, and so on). A fresh
-    sentinel rides last in the call, so those tuples are told apart from any
-    tuple of the program by identity.
+    gc skips the argument tuple it was handed. Up to 3.12 ``f(*objs)`` hands
+    a builtin ``objs`` itself; 3.13 copies it into a fresh tuple, so ``objs``
+    is then reported as a holder of every object in it. Here ``objs`` is
+    left out by identity, and any copy made on the way by a fresh sentinel
+    that rides last in the call (no tuple of the program can hold it).
     """
     sentinel = object()
     refs = gc.get_referrers(*objs, sentinel)
-    return [r for r in refs if not (type(r) is tuple and r and r[-1] is sentinel)]
+    return [r for r in refs if r is not objs and not (type(r) is tuple and r and r[-1] is sentinel)]
 
 
 if sys.version_info >= (3, 11):

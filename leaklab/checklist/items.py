@@ -79,7 +79,7 @@ ITEMS: tuple[Item, ...] = (
          "abrupt-chat", 5, needs=("tts_cache",), signals=("cache_files", "cache_bytes")),
     Item("C5", "Chat history store grows and slows things down", "chat_history_manager.py store_message",
          "each turn reads the whole history store, so replies slow as it grows",
-         "does reply time depend on the store's size?", "chat", 3, needs=("history",),
+         "does reply time depend on the store's size?", "chat", 4, needs=("history",),
          signals=("<history>", "llm_ms", "latency_end_ms"), probe="grow_store"),
     Item("C6", "Shared engines accumulate per-client state", "websocket_handler._init_service_context",
          "an engine shared from default_context_cache keeps state per client_uid",

@@ -160,7 +160,8 @@ def rule_c1(record: Record) -> Result:
     total = s.get("tasks") or {}
     if total.get("verdict") in (None, "insufficient"):
         return _not_measured("the live task count", ev)
-    ev["answer"] = (f"no task coroutine grew over {judged(s)} proxied chats (all tasks {_staircase(total)}) "
+    ev["answer"] = (f"no task coroutine grew over {judged(s)} proxied chats ({_fmt(total.get('start'))} tasks at baseline, "
+                    f"{_fmt(total.get('end'))} at the end, {_fmt(total.get('per_cycle'))}/cycle) "
                     "and none was destroyed while pending")
     return RULED_OUT, ev
 

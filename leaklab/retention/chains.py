@@ -301,7 +301,7 @@ class _Search:
         extra = _weak_key_classes() if first else ()
         frontier = tuple([nodes[i] for i in frontier_ids]) + extra
         self.ignore_ids.add(id(frontier))
-        refs = referrers_of(frontier)  # 3.13: without the call's own argument tuples
+        refs = referrers_of(frontier)  # gc.get_referrers(*frontier), less frontier on 3.13 too
         self.ignore_ids.discard(id(frontier))
         del frontier
         if extra:

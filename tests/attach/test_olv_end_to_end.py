@@ -1,0 +1,130 @@
+"""Your backend, end to end: every command, notebook 05 and the report on the
+upstream-shaped app, from the command line as a user runs them; the default
+upstream config offline. Also run in the lowest supported environment
+(Python 3.10, numpy<2, pandas<3, mcp 1.x)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leaklab.report.browser import find_chromium, screenshot
+from leaklab.report.build import build_report, external_assets
+from leaklab.session import LeakSession
+from leaklab.targets import AttachError
+from tests.attach.conftest import OLV_APP, tree_digest
+from tests.conftest import run_async, server_children
+
+pytestmark = pytest.mark.lowest_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def leaklab(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "leaklab.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture
+def app_copy(tmp_path):
+    dst = tmp_path / "my-backend"
+    shutil.copytree(OLV_APP, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def test_run_why_and_checklist_on_your_backend_from_the_command_line(app_copy, tmp_path):
+    # GIVEN a user's checkout, its tree recorded, and a working folder of their own
+    before = tree_digest(app_copy)
+    work = tmp_path / "work"
+    work.mkdir()
+    target = ["--target", "olv", "--app-dir", str(app_copy)]
+    # WHEN they run, ask why and run two checklist items on it
+    run = leaklab("run", *target, "--scenario", "switch-then-close", "--cycles", "4", "--json", cwd=work)
+    why = leaklab("why", *target, "--cycles", "3", "--json", cwd=work)
+    checklist = leaklab("checklist", *target, "--items", "C8,C9", "--json", cwd=work)
+    # THEN each works and says what it measured there
+    assert run.returncode == 0, run.stderr
+    s = json.loads(run.stdout)
+    assert s["target"].startswith("olv:") and s["judged_cycles"] == 4
+    assert s["types"]["ServiceContext"]["verdict"] == "leak"
+    assert any(n.startswith("LLM: openai_compatible_llm at leaklab's fake") for n in s["target_notes"])
+    assert any(n.startswith("MCP: the app starts clock") for n in s["target_notes"])
+    # runs are saved in the current folder, not in the package
+    assert (work / "leaklab-runs").is_dir() and Path(s["path"]).parent == work / "leaklab-runs"
+    assert why.returncode == 0, why.stderr
+    w = json.loads(why.stdout)
+    chain = next(g for g in w["groups"] if g["type"] == "ServiceContext")
+    assert chain["root_kind"] == "pending_task" and "_warm_up_agent" in chain["chain"][0]["label"]
+    assert checklist.returncode == 0, checklist.stderr
+    c = {i["id"]: i for i in json.loads(checklist.stdout)["items"]}
+    assert c["C8"]["verdict"] == "confirmed", c["C8"]["evidence"]["answer"]
+    assert "_warm_up_agent" in c["C8"]["evidence"]["answer"]
+    assert c["C9"]["verdict"] == "ruled_out" and "ran for 4 of 4" in c["C9"]["evidence"]["answer"]
+    # and the user's files are what they were
+    assert tree_digest(app_copy) == before
+    assert server_children() == []
+
+
+def test_default_upstream_config_runs_offline_and_says_what_it_changed(app_copy):
+    # GIVEN the app with conf.yaml copied from upstream's conf.default.yaml, nothing else changed
+    shutil.copyfile(app_copy / "config_templates" / "conf.default.yaml", app_copy / "conf.yaml")
+
+    async def go():
+        session = LeakSession("olv", app_dir=app_copy, runs_dir=False, progress=False, timeline_s=0.5)
+        await session.start()
+        try:
+            return await session.run("chat", 3)
+        finally:
+            await session.stop()
+
+    # WHEN a chat runs on it
+    try:
+        result = run_async(go(), allow_loop_errors=True)
+    except AttachError as exc:  # allowed: a one-line error naming the key to change
+        message = str(exc)
+        assert "\n" not in message and "conf.yaml: character_config." in message, message
+        return
+    # THEN it ran offline, and the notes say what was changed to get there
+    assert result.errors == []
+    notes = "\n".join(result.target_notes)
+    assert "LLM: openai_compatible_llm at leaklab's fake" in notes and "(conf.yaml: ollama_llm" in notes
+    assert "TTS: openai_tts at the fake server" in notes and "(conf.yaml: edge_tts)" in notes
+    assert "ASR: sherpa_onnx_asr could not be built (needs the module 'sherpa_onnx'" in notes
+    assert "character_config.asr_config.asr_model" in notes
+    if shutil.which("uvx") is None:
+        assert "MCP is effectively off" in notes
+    assert result.summary()["latency_ms"]["first"] is not None  # replies came back
+
+
+def test_report_and_notebook_05_on_your_backend(app_copy, tmp_path):
+    # GIVEN the report build aimed at the user's app, small
+    out = tmp_path / "report"
+    build = build_report(out, target="olv", app_dir=app_copy, notebooks=["03_checklist", "05_your_backend"],
+                         params={"03_checklist": {"items": "C8,C9"}, "05_your_backend": {"cycles": 3}},
+                         concurrency=2, timeout=300)
+    # THEN both notebooks ran on it with only their parameters changed
+    assert not build.failed, [(r.name, r.error) for r in build.failed]
+    nb05 = next(r for r in build.runs if r.name == "05_your_backend")
+    assert nb05.params["target"] == "olv" and nb05.params["app_dir"] == str(app_copy.resolve())
+    page = build.path.read_text()
+    # the report names the app, its verdicts, and how leaklab ran it
+    assert f"target olv ({app_copy.resolve()})" in page
+    assert ">C8<" in page and "confirmed" in page and "_warm_up_agent" in page
+    assert "How leaklab ran this backend" in page and "leaklab&#x27;s fake OpenAI-compatible server" in page
+    assert "04_prove_the_fix" not in page or "planted fault variants" in page
+    assert external_assets(page) == []
+    if find_chromium() is not None:
+        png = screenshot(build.path, tmp_path / "report.png", width=1280, height=1600)
+        from PIL import Image
+
+        with Image.open(png) as im:
+            colors = im.convert("RGB").getcolors(maxcolors=1 << 24)
+        assert len(colors) > 50, "the rendered report is blank"
+    assert server_children() == []
