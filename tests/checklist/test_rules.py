@@ -337,7 +337,7 @@ def test_c1_ruled_out_cites_the_task_counts():
     verdict, ev = judge(rec)
     # THEN ruled out, citing the measured count
     assert verdict == RULED_OUT
-    assert "4.0 -> 4.0 (+0.0/cycle)" in ev["answer"] and "over 5 proxied chats" in ev["answer"]
+    assert "4.0 tasks at baseline, 4.0 at the end, 0.0/cycle" in ev["answer"] and "over 5 proxied chats" in ev["answer"]
 
 
 def test_c1_task_count_not_measured_is_inconclusive():

@@ -117,7 +117,7 @@ class ServiceContext:
                 # Upstream drops the previous client here without closing it, so
                 # a server it had started outlives the session. This test app
                 # keeps it (close() then stops everything the session started):
-                # the planted leak stays the only one.
+                # only the planted faults leak (see faults.py).
                 self.mcp_client = previous_client
             else:
                 self.mcp_client = MCPClient(self.mcp_server_registery, self.send_text, self.client_uid)
