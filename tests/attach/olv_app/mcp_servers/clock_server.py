@@ -8,8 +8,14 @@ it as ``clock`` with the command ``python`` (run as ``sys.executable``).
 
 from __future__ import annotations
 
+import sys
 import warnings
 from datetime import datetime, timezone
+
+# Test-app convenience: mcp 1.x's jsonschema imports rfc3987-syntax where it
+# is installed (Jupyter brings it into leaklab's environment), which builds a
+# parser at import: seconds on every server start. This tool checks no formats.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 # mcp 1.x's FastMCP settings trip a pydantic-settings warning on import; it
 # would print on the app's console at every start of this server.
