@@ -38,6 +38,23 @@ def olv_app(tmp_path: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_tmp(tmp_path_factory):
+    """A temporary folder of this test run only, for the olv profile's
+    working folders (and the processes the tests start): what another
+    program on the machine leaves in /tmp is not ours to count."""
+    folder = tmp_path_factory.mktemp("olv-tmp")
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    yield folder
+    tempfile.tempdir = saved_dir
+    if saved_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved_env
+
+
 @pytest.fixture(autouse=True)
 def clean_imports():
     """Each test imports the app afresh and leaves sys.path as it found it;
