@@ -27,7 +27,7 @@ from ..session import LeakSession, RunResult
 from ..targets import Target, resolve_target
 from . import active
 from .items import Item, get_items, signal_columns
-from .rules import INCONCLUSIVE, judge_record
+from .rules import INCONCLUSIVE, RULED_OUT, judge_record
 
 #: Items run at a time, each in its own process (the machines have 2 cores).
 DEFAULT_JOBS = 2
@@ -233,8 +233,18 @@ async def run_experiment(
 
 
 def outcome_of(item: Item, record: dict[str, Any], elapsed_s: float = 0.0) -> Outcome:
-    """Judge a record (made here or in a child process)."""
+    """Judge a record (made here or in a child process).
+
+    A role the target did not declare but discovery guessed may confirm a
+    cause, never rule one out: a flat signal read at a guessed place may be
+    the wrong place."""
     verdict, evidence = judge_record(record)
+    guessed = [r for r in item.needs if r in ((record.get("roles") or {}).get("guessed") or ())]
+    if verdict == RULED_OUT and guessed:
+        evidence = {**evidence, "missing": f"declared role(s) {', '.join(guessed)}",
+                    "answer": f"{evidence.get('answer', '')} — but role(s) {', '.join(guessed)} were guessed, "
+                              "not declared: declare them to rule this out"}
+        verdict = INCONCLUSIVE
     main = (record.get("runs") or {}).get("main") or {}
     if main.get("errors"):
         evidence["step_errors"] = main["errors"][:5]

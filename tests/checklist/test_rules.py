@@ -817,3 +817,22 @@ def test_backend_word_check_would_catch_one():
            '    return container(s, "handler.client_connections"), "no fault" , "default ok"\n')
     # THEN both are found, the docstrings and "default" are not
     assert backend_words_in(bad) == [(4, "default_context"), (5, "handler.client_connections"), (5, "no fault")]
+
+
+def test_a_guessed_role_may_confirm_but_never_rule_out():
+    from leaklab.checklist import get_items, outcome_of
+
+    (c8,) = get_items("C8")
+    flat_ctx = {"start": 1.0, "end": 1.0, "per_cycle": 0.0, "verdict": "none"}
+    # GIVEN a clean switch-then-close measured through a session type that was guessed
+    rec = {"item": "C8", "roles": {"session_type": "Sess", "guessed": ["session_type"]},
+           "runs": {"main": {"judged_cycles": 5, "cycles": 5, "types": {"Sess": flat_ctx},
+                             "tasks": {"by_coroutine": {}}},
+                    "control": {"judged_cycles": 5, "cycles": 5, "types": {"Sess": flat_ctx}}},
+           "facts": {}}
+    # WHEN judged THEN the flat signal does not rule the cause out: the role must be declared
+    out = outcome_of(c8, rec)
+    assert out.verdict == "inconclusive" and "guessed, not declared" in out.evidence["answer"]
+    # and declared, the same record rules it out
+    rec["roles"]["guessed"] = []
+    assert outcome_of(c8, rec).verdict == "ruled_out"
