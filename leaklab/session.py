@@ -36,6 +36,7 @@ from .driver.client import StepTimeout
 from .driver.scenarios import CycleState, Scenario, get_scenario
 from .serving import RunningServer, ServerStartError, serve
 from .targets import Target, resolve_target
+from .targets.base import session_memory_path
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ class LeakSession:
         options: backend options.
         settle_s: wait after each cycle before the census (then ``gc.collect``).
         timeline_s: how long to sample after the last cycle; ``None`` picks
-            enough for the reference's ping timeout and heavy init.
+            enough for the target's ``release_s`` and, after half-open
+            clients, the running server's ping interval + timeout.
         timeline_step_s: sampling period of the timeline.
         step_timeout_s: bound on every protocol step (a turn gets three
             times it); ``None``: 60 s in the first cycle, then four times the
@@ -400,6 +402,7 @@ class LeakSession:
             target_notes=self.target_notes(),
         )
         calls_prev = self._calls.snapshot()
+        half_open_before = len(self._half_open)
         self._objects_since = (t0, self._tracker.created_counts())
         for timer in self._timers.values():
             timer.take()
@@ -434,7 +437,8 @@ class LeakSession:
             if after_cycles is not None:
                 await after_cycles(self)
             if self.measure:
-                result.timeline = await self._timeline(self._timeline_duration())
+                result.timeline = await self._timeline(
+                    self._timeline_duration(half_open=len(self._half_open) > half_open_before))
         except (asyncio.CancelledError, KeyboardInterrupt):
             result.interrupted = True
             result.elapsed_s = time.monotonic() - t0
@@ -627,17 +631,64 @@ class LeakSession:
                 stem = name[:-4]
                 rec[f"{stem}_files"], rec[f"{stem}_bytes"] = probes.dir_snapshot(path)
         if self.app is not None:
-            for path, n in probes.container_lengths(self.target.roots(self.app)).items():
-                rec[f"container:{path}"] = n
+            roots = self.target.roots(self.app)
+            # the sessions taken before the walk, so their ids mean them
+            sessions = self.instances(self.target.roles.session_type) if self.target.roles.session_memory else []
+            try:
+                walk = probes.container_census(roots)
+                for path, n in walk.lengths.items():
+                    rec[f"container:{path}"] = n
+                rec.update(self._session_memory(roots, sessions, walk.visited))
+            finally:
+                sessions.clear()
         return rec
 
-    def _timeline_duration(self) -> float:
+    def _session_memory(self, roots: Mapping[str, Any], sessions: list[Any], in_use: frozenset[int]) -> dict[str, int]:
+        """What the sessions that ended still hold in their own agents
+        (``roles.session_memory`` summed over the live ``roles.session_type``
+        instances), apart from the memory every session shares
+        (``roles.shared_memory``), from open sessions (in
+        ``roles.open_sessions``) and from sessions the app's long-lived
+        objects hold (its default context: their containers are counted on
+        their own paths). Flat when each session's memory goes with it."""
+        roles = self.target.roles
+        if not roles.session_type or not roles.session_memory:
+            return {}
+        if roles.session_type not in self._tracker.counts():
+            return {}  # not watched: not measured
+        shared = set()
+        for path in roles.shared_memory:
+            name, _, rest = path.partition(".")
+            held = probes.attribute_path(roots.get(name), rest) if rest else roots.get(name)
+            if held is not None:
+                shared.add(id(held))
+        registry = None
+        if roles.open_sessions:
+            name, _, rest = roles.open_sessions.partition(".")
+            registry = probes.attribute_path(roots.get(name), rest) if rest else roots.get(name)
+        values = getattr(registry, "values", None)
+        try:
+            open_ids = {id(v) for v in values()} if callable(values) else set()
+        except Exception:
+            open_ids = set()
+        ended = [s for s in sessions if id(s) not in in_use and id(s) not in open_ids]
+        try:
+            total = probes.held_by_instances(ended, roles.session_memory, shared)
+        finally:
+            ended.clear()
+        return {f"container:{session_memory_path(roles.session_type, roles.session_memory)}": total}
+
+    def _timeline_duration(self, *, half_open: bool = False) -> float:
+        """How long to sample after the last cycle, unless set: long enough
+        for what the target says it may hold by design, and, when the run
+        left half-open clients, for the server's real ping interval + timeout
+        (the server drops them by then, if it ever does)."""
         if self.timeline_s is not None:
             return self.timeline_s
-        heavy = self.target.options.get("heavy_init_s", 0)
-        heavy = 0.0 if heavy in ("inf", None) or (isinstance(heavy, float) and math.isinf(heavy)) else float(heavy)
-        ping = float(self.target.options.get("ping_interval_s", 0) or 0) + float(self.target.options.get("ping_timeout_s", 0) or 0)
-        return max(3.0, heavy + 1.5, ping + 1.5)
+        srv = self.server
+        ping = ((srv.ping_interval_s or 0.0) + (srv.ping_timeout_s or 0.0)) if srv is not None and half_open else 0.0
+        release = self.target.release_s or 0.0
+        return max(3.0, release + 1.5, ping + 1.5)
 
     async def _timeline(self, duration: float) -> list[dict[str, Any]]:
         samples = []

@@ -41,7 +41,7 @@ def hang_on_connect() -> FastAPI:
     return app
 
 
-def slow_greeting(delay_s: float = 1.5) -> FastAPI:
+def slow_greeting(delay_s: float = 1.0) -> FastAPI:
     """Greets like the client protocol, but only ``delay_s`` after accepting
     (a backend that starts its MCP servers on every connection)."""
     import json

@@ -31,7 +31,8 @@ from .rules import INCONCLUSIVE, RULED_OUT, judge_record
 
 #: Items run at a time, each in its own process (the machines have 2 cores).
 DEFAULT_JOBS = 2
-#: Seconds after the last cycle: ``"short"`` and ``"release"`` timelines.
+#: Seconds after the last cycle: ``"short"``, and ``"release"`` where the
+#: target does not say how long it holds things by design (``Target.release_s``).
 SHORT_TIMELINE_S = 1.0
 RELEASE_TIMELINE_S = 6.0
 #: Margin over the server's ping interval + timeout for the ``"ping"`` timeline.
@@ -75,7 +76,11 @@ def _timeline_s(item: Item, session: LeakSession) -> float:
         srv = session.server
         ping = (srv.ping_interval_s or 0.0) + (srv.ping_timeout_s or 0.0) if srv is not None else 0.0
         return ping + PING_MARGIN_S
-    return RELEASE_TIMELINE_S if item.timeline == "release" else SHORT_TIMELINE_S
+    if item.timeline == "release":
+        # as long as the target says it holds things by design, else a guess
+        release = session.target.release_s
+        return RELEASE_TIMELINE_S if release is None else max(SHORT_TIMELINE_S, release + 1.5)
+    return SHORT_TIMELINE_S
 
 
 def _proxy_mounted(target: Target, app: Any) -> tuple[bool | None, str]:
@@ -388,6 +393,8 @@ async def prove_fix_async(
     *,
     options: Mapping[str, Any] | None = None,
     cycles: int | None = None,
+    jobs: int | None = None,
+    item_timeout_s: float = 600.0,
     **session_kwargs: Any,
 ) -> dict[str, Outcome]:
     """The same experiment on several fault sets, side by side.
@@ -395,6 +402,11 @@ async def prove_fix_async(
     The default variants answer CHECKLIST.md's last question: the faulty
     backend, exactly the proposed fix, and the full fix — each with and
     without C9 (where ``close()`` is never reached).
+
+    Args:
+        jobs: variants at a time, each in its own process (default 2; ``1``:
+            one after another in this process).
+        item_timeout_s: bound on one variant in a child process.
     """
     variants = variants or {
         "faulty (C8)": ("C8",),
@@ -405,9 +417,25 @@ async def prove_fix_async(
         "full fix + C9": ("C9",),
     }
     (chosen,) = get_items([item])
-    return {name: await run_experiment(chosen, target, faults=list(faults), options=options, cycles=cycles,
-                                       **session_kwargs)
-            for name, faults in variants.items()}
+    # Resolved up front: a bad target, fault or option fails before any run.
+    resolved = {name: resolve_target(target, faults=list(faults), options=options) for name, faults in variants.items()}
+    jobs = DEFAULT_JOBS if jobs is None else max(1, int(jobs))
+    if jobs == 1 or any(t.spec is None for t in resolved.values()):
+        return {name: await run_experiment(chosen, t, cycles=cycles, **session_kwargs)
+                for name, t in resolved.items()}
+    gate = asyncio.Semaphore(jobs)
+    kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
+    outcomes: dict[str, Outcome] = {}
+
+    async def one(name: str, t: Target) -> None:
+        async with gate:
+            t0 = time.monotonic()
+            record = await _in_child({**t.spec, "item": chosen.id, "cycles": cycles, "session": kwargs},
+                                     item_timeout_s)
+            outcomes[name] = outcome_of(chosen, record, time.monotonic() - t0)
+
+    await asyncio.gather(*(one(n, t) for n, t in resolved.items()))
+    return {name: outcomes[name] for name in resolved}
 
 
 def prove_fix(*args: Any, **kwargs: Any) -> dict[str, Outcome]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..targets.base import session_memory_path
+
 CONFIRMED = "confirmed"
 TRANSIENT = "transient"
 RULED_OUT = "ruled_out"
@@ -188,13 +190,24 @@ def rule_c2(record: Record) -> Result:
     if not shared:
         return _not_measured(f"no container at {', '.join(roles['shared_memory'])}", ev,
                              "check roles.shared_memory against the census's container paths")
+    # what the live sessions' own agents hold, counted apart from the shared memory
+    own_path = (session_memory_path(roles["session_type"], roles["session_memory"])
+                if roles.get("session_type") and roles.get("session_memory") else None)
+    own = container(s, own_path) if own_path else None
+    ev["session_memory"] = own
     grows = [c for c in shared if c.get("verdict") == "leak"]
     effect = (f"; time in the LLM call {_fmt(llm.get('first'))} -> {_fmt(llm.get('last'))} ms, "
               f"{_fmt(llm.get('per_cycle'))} ms/cycle ({llm.get('verdict')})"
               if llm.get("first") is not None else "; the LLM call is not timed on this target")
+    own_text = (f"; the live sessions' own memory {_fmt(own.get('start'))} -> {_fmt(own.get('end'))} messages"
+                if own else "")
     if grows:
         c = grows[0]
-        ev["answer"] = f"{c['path']} (shared by every session) grows {_staircase(c)} messages{effect}"
+        ev["answer"] = f"{c['path']} (shared by every session) grows {_staircase(c)} messages{own_text}{effect}"
+        return CONFIRMED, ev
+    if own is not None and own.get("verdict") == "leak":
+        ev["answer"] = (f"shared memory flat, but the memory of sessions that ended is still held: "
+                        f"{own['path']} {_staircase(own)} messages{effect}")
         return CONFIRMED, ev
     agent = roles.get("agent_type")
     agents = (s.get("types") or {}).get(agent) if agent else None
@@ -204,8 +217,14 @@ def rule_c2(record: Record) -> Result:
                         "each session's agent and its memory outlive the session")
         return CONFIRMED, ev
     flat = "; ".join(f"{c['path']} {_fmt(c.get('start'))} -> {_fmt(c.get('end'))}" for c in shared)
+    if own is None and agents is None:
+        ev["missing"] = "each session's own agent memory"
+        ev["answer"] = (f"cannot tell: shared memory stayed flat over {judged(s)} sessions ({flat}), but whether "
+                        "each session's agent is freed was not measured: declare roles.session_type with "
+                        "roles.session_memory, or roles.agent_type")
+        return INCONCLUSIVE, ev
     per_session = (f"; {agent} instances {_fmt(agents.get('start'))} -> {_fmt(agents.get('end'))}" if agents else "")
-    ev["answer"] = f"over {judged(s)} sessions shared memory stayed flat ({flat}){per_session}{effect}"
+    ev["answer"] = f"over {judged(s)} sessions shared memory stayed flat ({flat}){own_text}{per_session}{effect}"
     return RULED_OUT, ev
 
 

@@ -13,7 +13,7 @@ references only).
     containers  lengths of containers reachable from long-lived roots, by path
 """
 
-from .containers import ContainerCensus, container_census, container_lengths
+from .containers import ContainerCensus, attribute_path, container_census, container_lengths, held_by_instances
 from .files import DirSnapshot, SqliteSnapshot, dir_snapshot, sqlite_snapshot
 from .instances import InstanceTracker
 from .lifecycle import CallCounter, TimedMethod
@@ -43,8 +43,10 @@ __all__ = [
     "TaskCreationRecorder",
     "TimedMethod",
     "baseline",
+    "attribute_path",
     "container_census",
     "container_lengths",
+    "held_by_instances",
     "dir_snapshot",
     "orphans_after",
     "process_snapshot",

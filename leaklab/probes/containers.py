@@ -114,11 +114,14 @@ class ContainerCensus:
         lengths: path -> length, in walk order.
         nodes: objects visited.
         truncated: the walk stopped at ``max_nodes``.
+        visited: ids of the objects walked (valid for objects the caller
+            held alive since before the walk).
     """
 
     lengths: dict[str, int]
     nodes: int
     truncated: bool
+    visited: frozenset[int] = frozenset()
 
 
 def _is(obj: Any, kinds: type | tuple[type, ...]) -> bool:
@@ -272,7 +275,7 @@ def container_census(
     finally:
         keep.clear()
         queue.clear()
-    return ContainerCensus(lengths=lengths, nodes=nodes, truncated=truncated)
+    return ContainerCensus(lengths=lengths, nodes=nodes, truncated=truncated, visited=frozenset(visited))
 
 
 def container_lengths(roots: Mapping[str, object], max_depth: int = 4, max_nodes: int = 20000) -> dict[str, int]:
@@ -286,3 +289,31 @@ def container_lengths(roots: Mapping[str, object], max_depth: int = 4, max_nodes
         # {"handler.client_contexts": 2, "handler.chat_group_manager.client_group_map": 0, ...}
     """
     return container_census(roots, max_depth, max_nodes).lengths
+
+
+def attribute_path(obj: Any, path: str) -> Any:
+    """``obj.a.b`` for ``path="a.b"`` without running properties' side
+    effects beyond ``getattr``; ``None`` where a link is missing."""
+    for name in path.split("."):
+        try:
+            obj = getattr(obj, name)
+        except Exception:
+            return None
+        if obj is None:
+            return None
+    return obj
+
+
+def held_by_instances(instances: list[Any], path: str, exclude: Mapping[int, Any] | set[int] = frozenset()) -> int:
+    """The summed length of ``instance.<path>`` over ``instances``, leaving out
+    the containers whose id is in ``exclude`` (ones shared by every session,
+    counted apart)."""
+    total = 0
+    for inst in instances:
+        held = attribute_path(inst, path)
+        if held is None or id(held) in exclude:
+            continue
+        n = _length(held)
+        if n is not None:
+            total += n
+    return total

@@ -226,6 +226,7 @@ async def execute_notebook(
         on_cell_error=note_children,
     )
     client.before_kernel_start = on_kernel_start
+    client.ipc_prefix = _ipc_prefix(tmp)
     error = None
     started = time.monotonic()
     leftover = 0
@@ -250,6 +251,9 @@ async def execute_notebook(
         await _shut_down(client)
         raise
     finally:
+        # nbclient's exit-time cleanup of this kernel: done (or never started)
+        with contextlib.suppress(Exception):
+            atexit.unregister(client._cleanup_kernel)
         if log is not None:
             log.close()
         # What the kernel started in sessions of its own (the MCP SDK's
@@ -259,6 +263,18 @@ async def execute_notebook(
     return NotebookRun(path.stem, nb, dict(params or {}), time.monotonic() - started, error, leftover)
 
 
+def _ipc_prefix(tmp: str) -> str | None:
+    """Where the kernel's sockets go, as Unix sockets in its own temp folder:
+    no TCP port to pick, so no race with a backend (or another kernel)
+    binding an ephemeral port between the pick and the kernel's bind. None
+    (TCP, as jupyter's default) where Unix sockets are not available or the
+    path would be too long for one."""
+    if os.name != "posix":
+        return None
+    prefix = os.path.join(tmp, "kernel")
+    return prefix if len(prefix) + 8 < 100 else None
+
+
 def _client_class() -> type:
     """nbclient's ``NotebookClient`` that lets the caller take the signal
     handlers back before the kernel starts (see :class:`_Interrupts`)."""
@@ -266,6 +282,13 @@ def _client_class() -> type:
 
     class _Client(NotebookClient):  # type: ignore[misc]
         before_kernel_start: Callable[[], None] | None = None
+        ipc_prefix: str | None = None
+
+        def create_kernel_manager(self) -> Any:
+            km = super().create_kernel_manager()
+            if self.ipc_prefix is not None:
+                km.transport, km.ip = "ipc", self.ipc_prefix
+            return km
 
         async def async_start_new_kernel(self, **kwargs: Any) -> None:
             # nbclient has just installed its SIGINT/SIGTERM handlers (they

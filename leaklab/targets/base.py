@@ -53,6 +53,10 @@ class Roles:
             (container paths, ``default_context.agent_engine.memory``).
         session_memory: agent memory of one session, as an attribute chain
             from a session object (``agent_engine.memory``).
+        open_sessions: the registry of open sessions (a container path
+            whose values are ``session_type`` objects,
+            ``handler.client_contexts``): the memory of sessions still
+            registered there is not counted as left behind.
         shared_engines: engines shared by every session (container path
             prefixes, ``default_context.asr_engine``).
         tts_cache: the folder TTS audio files are written to (a resource).
@@ -71,6 +75,7 @@ class Roles:
     session_tasks: str | None = None
     shared_memory: tuple[str, ...] = ()
     session_memory: str | None = None
+    open_sessions: str | None = None
     shared_engines: tuple[str, ...] = ()
     tts_cache: str | None = None
     history: tuple[str, str] | None = None
@@ -114,6 +119,14 @@ class Roles:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
 
+
+def session_memory_path(session_type: str, session_memory: str) -> str:
+    """The container path under which the live sessions' own agent memory
+    is counted (``roles.session_memory`` summed over the live
+    ``roles.session_type``, less the shared memory): ``Type[*].attr.path``."""
+    return f"{session_type}[*].{session_memory}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """A backend leaklab can run and measure.
@@ -141,6 +154,11 @@ class Target:
             decided to run the backend here (engines pointed at the fake,
             MCP servers skipped...), for the run's metadata and the report.
         roles: what the checklist's rules need, by role (:class:`Roles`).
+        release_s: seconds the backend may go on holding an ended session's
+            objects by design (a warm-up that ends on its own): timelines
+            wait this long, beside the server's own ping timeout. ``0``:
+            nothing is released late by design; ``None``: unknown (the
+            checklist waits its own ``RELEASE_TIMELINE_S``).
         spec: how :func:`~leaklab.targets.resolve_target` made it (JSON-ready
             arguments), so another process can make it again; ``None`` for a
             target made by hand.
@@ -162,6 +180,7 @@ class Target:
     faults: frozenset[str] = frozenset()
     notes: Callable[[Any], list[str]] = lambda app: []
     roles: Roles = Roles()
+    release_s: float | None = None
     spec: Mapping[str, Any] | None = None
 
     def resolve_types(self) -> dict[str, type]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ REFERENCE_ROLES = Roles(
     session_tasks="handler.current_conversation_tasks",
     shared_memory=("default_context.agent_engine.memory",),
     session_memory="agent_engine.memory",
+    open_sessions="handler.client_contexts",
     shared_engines=("default_context.asr_engine", "default_context.tts_engine"),
     tts_cache="cache_dir",
     history=("sqlite", "history_db"),
@@ -69,4 +71,16 @@ def reference_target(faults: Any = None, options: Mapping[str, Any] | None = Non
         options=opts.as_dict(),
         faults=fault_set,
         roles=REFERENCE_ROLES,
+        release_s=_finite(opts.as_dict().get("heavy_init_s")),
     )
+
+
+def _finite(value: Any) -> float:
+    """The heavy init's seconds: the reference holds a switched session's
+    context that long by design; 0 for an init that never ends (nothing is
+    released by waiting)."""
+    try:
+        x = float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if math.isfinite(x) else 0.0

@@ -1,6 +1,7 @@
 """The olv profile on a small upstream-shaped app (tests/attach/olv_app):
-built as upstream builds itself, offline through the fake OpenAI server, its
-planted leak found, the user's files untouched, clear errors."""
+built as upstream builds itself, offline through the fake OpenAI server, the
+user's files untouched, clear errors. Its planted leak found, from the
+command line: test_olv_end_to_end.py."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ from tests.conftest import run_async
 FAST = dict(runs_dir=False, progress=False, settle_s=0.1, timeline_s=1.0)
 
 
-def test_planted_leak_found_offline_and_user_files_untouched(olv_app):
-    # GIVEN a copy of the app, its tree and conf.yaml recorded
-    conf_bytes = (olv_app / "conf.yaml").read_bytes()
+def test_runs_offline_in_a_temporary_folder_and_user_files_untouched(olv_app):
+    # GIVEN a copy of the app, its MCP off (its servers, started from the
+    # command line: test_olv_end_to_end.py), its tree and conf.yaml recorded
+    conf = olv_app / "conf.yaml"
+    conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
+    conf_bytes = conf.read_bytes()
     tree_before = tree_digest(olv_app)
     target = resolve_target("olv", app_dir=olv_app)
     seen = {}
@@ -38,25 +42,19 @@ def test_planted_leak_found_offline_and_user_files_untouched(olv_app):
             seen["workdir"] = attachment.workdir
             seen["conf"] = yaml.safe_load(attachment.conf_path.read_text())
             seen["roots"] = sorted(olv_roots(session.app, "/client-ws", "open_llm_vtuber"))
-            result = await session.run("switch-then-close", cycles=4)
+            result = await session.run("switch-then-close", cycles=1)
             seen["requests"] = attachment.requests_served
         finally:
             seen["orphans"] = await session.stop()
         return result
 
-    # WHEN switch-then-close runs 4 cycles through the olv profile
+    # WHEN a switch-then-close cycle runs through the olv profile (what the
+    # planted leak looks like in the summary, and that close() still runs, is
+    # test_olv_end_to_end.py's, from the command line)
     result = run_async(main(), allow_loop_errors=True)
-    s = result.summary()
-    # THEN the untracked warm-up task is found holding each closed session's context
-    assert s["errors"] == []
-    assert s["types"]["ServiceContext"]["verdict"] == "leak", s["types"]["ServiceContext"]
-    assert s["types"]["BasicMemoryAgent"]["verdict"] == "leak"
-    assert s["tasks"]["by_coroutine"]["ServiceContext._warm_up_agent"]["verdict"] == "leak"
-    close = s["lifecycle"]["ServiceContext.close"]
-    assert (close["calls"], close["expected"], close["objects"]["ran_for"], close["objects"]["of"]) == (4, 4, 4, 4)
-    assert s["lifecycle"]["MessageHandler.cleanup_client"] == {"calls": 4, "expected": 4}
-    # the warm-up called the LLM: the fake was hit, once per switch, natori's paid API included
-    assert seen["requests"] >= 4
+    assert result.errors == [] and result.cycles_done == 1
+    # THEN the warm-up called the LLM at the fake: natori's paid API included
+    assert seen["requests"] >= 1
     llm = seen["conf"]["character_config"]["agent_config"]["llm_configs"]["openai_compatible_llm"]
     assert llm["base_url"].startswith("http://127.0.0.1:") and llm["model"] == "fake-llm"
     # the app ran in the temporary folder, its roots found through the routes

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,10 +27,23 @@ pytestmark = pytest.mark.lowest_env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def leaklab(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def leaklab(*commands: list[str], cwd: Path, timeout: float = 300) -> list[subprocess.CompletedProcess]:
+    """Run ``leaklab`` commands side by side, as a user in several shells; their results, in order."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "leaklab.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    procs = [subprocess.Popen([sys.executable, "-m", "leaklab.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for args in commands]
+    try:
+        return [_finish(p, timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.fixture
@@ -49,25 +63,49 @@ def test_run_why_and_checklist_on_your_backend_from_the_command_line(app_copy, t
     work = tmp_path / "work"
     work.mkdir()
     target = ["--target", "olv", "--app-dir", str(app_copy)]
-    # WHEN they run, ask why and run two checklist items on it
-    run = leaklab("run", *target, "--scenario", "switch-then-close", "--cycles", "3", "--json", cwd=work, timeout=600)
-    why = leaklab("why", *target, "--cycles", "3", "--json", cwd=work, timeout=600)
-    checklist = leaklab("checklist", *target, "--items", "C9", "--json", cwd=work, timeout=600)
-    # THEN each works and says what it measured there
+    # WHEN they run, ask why and run a checklist item on it, in three shells
+    # (C8, the planted leak, is the report's: test_report_and_notebook_05_on_your_backend)
+    run, why, checklist = leaklab(
+        ["run", *target, "--scenario", "switch-then-close", "--cycles", "3", "--json"],
+        ["why", *target, "--cycles", "3", "--json"],
+        ["checklist", *target, "--items", "C9", "--json"],
+        cwd=work, timeout=600)
+    # THEN each works and says what it measured there: the untracked warm-up
+    # task holds each closed session's context and its agent
     assert run.returncode == 0, run.stderr
-    s = json.loads(run.stdout)
-    assert s["target"].startswith("olv:") and s["judged_cycles"] == 3
-    assert s["types"]["ServiceContext"]["verdict"] == "leak"
+    s = json.loads(run.stdout)  # stdout is exactly one JSON object, with the documented keys
+    assert {"types", "tasks", "resources", "lifecycle", "containers", "latency_ms", "orphans",
+            "run_id", "target", "scenario", "faults", "cycles"} <= set(s)
+    assert {"start", "end", "per_cycle", "verdict", "lifetime_s"} <= set(s["types"]["ServiceContext"])
+    assert {"children", "fds", "rss_mb"} <= set(s["resources"]) and {"first", "last", "per_cycle"} <= set(s["latency_ms"])
+    assert s["target"].startswith("olv:") and s["judged_cycles"] == 3 and s["errors"] == []
+    assert (s["scenario"], s["cycles"]) == ("switch-then-close", 3)
+    ctx = s["types"]["ServiceContext"]
+    assert ctx["verdict"] == "leak" and 0.7 <= ctx["per_cycle"] <= 1.3, ctx
+    assert s["types"]["BasicMemoryAgent"]["verdict"] == "leak"
+    assert s["tasks"]["by_coroutine"]["ServiceContext._warm_up_agent"]["verdict"] == "leak"
+    # close() and the message handler's cleanup ran for every session all the same
+    close = s["lifecycle"]["ServiceContext.close"]
+    assert (close["calls"], close["expected"], close["objects"]["ran_for"], close["objects"]["of"]) == (3, 3, 3, 3)
+    assert s["lifecycle"]["MessageHandler.cleanup_client"] == {"calls": 3, "expected": 3}
     assert any(n.startswith("LLM: openai_compatible_llm at leaklab's fake") for n in s["target_notes"])
     assert any(n.startswith("MCP: the app starts clock") for n in s["target_notes"])
+    assert s["orphans"] == {"children": 0, "threads": 0, "listening_ports": 0}
     # runs are saved in the current folder, not in the package
     assert (work / "leaklab-runs").is_dir() and Path(s["path"]).parent == work / "leaklab-runs"
     assert why.returncode == 0, why.stderr
     w = json.loads(why.stdout)
+    assert {"groups", "elapsed_s"} <= set(w)
     chain = next(g for g in w["groups"] if g["type"] == "ServiceContext")
-    assert chain["root_kind"] == "pending_task" and "_warm_up_agent" in chain["chain"][0]["label"]
+    assert {"type", "count", "root_kind", "chain", "deep_bytes", "retained_bytes"} <= set(chain)
+    assert chain["count"] == 3 and chain["root_kind"] == "pending_task"
+    assert chain["chain"][0]["kind"] == "task" and "_warm_up_agent" in chain["chain"][0]["label"]
+    assert chain["chain"][-1]["label"] == "coroutine frame local 'self'", chain["chain"]
+    # created in the app's own file
+    assert "open_llm_vtuber/service_context.py:" in chain["chain"][0]["where"], chain["chain"][0]
     assert checklist.returncode == 0, checklist.stderr
     c = {i["id"]: i for i in json.loads(checklist.stdout)["items"]}
+    assert list(c) == ["C9"]
     assert c["C9"]["verdict"] == "ruled_out" and "ran for 4 of 4" in c["C9"]["evidence"]["answer"]
     # and the user's files are what they were
     assert tree_digest(app_copy) == before
@@ -112,8 +150,9 @@ def test_report_and_notebook_05_on_your_backend(app_copy, tmp_path):
     conf = app_copy / "conf.yaml"
     conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
     out = tmp_path / "report"
+    # (C9 on it: test_run_why_and_checklist_on_your_backend_from_the_command_line)
     build = build_report(out, target="olv", app_dir=app_copy, notebooks=["03_checklist", "05_your_backend"],
-                         params={"03_checklist": {"items": "C8,C9"}, "05_your_backend": {"cycles": 3}},
+                         params={"03_checklist": {"items": "C8"}, "05_your_backend": {"cycles": 3}},
                          concurrency=2, timeout=600)
     # THEN both notebooks ran on it with only their parameters changed
     assert not build.failed, [(r.name, r.error) for r in build.failed]
@@ -122,7 +161,9 @@ def test_report_and_notebook_05_on_your_backend(app_copy, tmp_path):
     page = build.path.read_text()
     # the report names the app, its verdicts, and how leaklab ran it
     assert f"target olv ({app_copy.resolve()})" in page
-    assert ">C8<" in page and "confirmed" in page and "_warm_up_agent" in page
+    verdicts = page[page.index("Verdicts: the checklist"):page.index("id='03_checklist'")]
+    assert re.search(r">C8</td>\s*<td[^>]*>[^<]*</td>\s*<td[^>]*>confirmed</td>", verdicts), verdicts
+    assert "_warm_up_agent" in verdicts
     assert "How leaklab ran this backend" in page and "leaklab&#x27;s fake OpenAI-compatible server" in page
     assert "04_prove_the_fix" not in page or "planted fault variants" in page
     assert external_assets(page) == []

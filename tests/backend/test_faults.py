@@ -1,5 +1,9 @@
 """Each fault, measured plainly (gc, psutil, the filesystem, SQLite): its effect
-when on, its absence when off."""
+when on, its absence when off. C2, C4, C6 and C9 are measured in a run's
+summary instead (tests/test_session.py): with the fault on, the agent's
+memory, the cache folder and the engine's per-client state grow each cycle,
+close() runs for none of the contexts; with none, nothing is flagged and
+close() runs for each."""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ from leaklab.backend.service_context import ServiceContext
 from leaklab.driver.client import SessionClient, open_half_open
 from tests.conftest import kill_children, reference_backend, run_async, server_children
 
-# Also run by .ci/run on Python 3.10 with numpy<2, pandas<3 and mcp<2.
-pytestmark = pytest.mark.lowest_env
+# Also run by .ci/run on Python 3.10 with numpy<2, pandas<3 and mcp<2: the
+# tests marked lowest_env, where the behaviour rests on what those versions change.
 
 
 def live_session_contexts() -> int:
@@ -56,18 +60,7 @@ def test_c1_proxy_forward_tasks(on):
     assert (pending >= 2) if on else (pending == 0)
 
 
-@pytest.mark.parametrize("on", [True, False])
-def test_c2_agent_memory_shared_and_unbounded(on):
-    async def scenario():
-        async with reference_backend("C2" if on else None, memory_limit=4) as (app, srv):
-            await chat_cycles(srv, 3)
-            return len(app.state.default_context.agent_engine.memory)
-
-    shared = run_async(scenario())
-    # user + assistant(tool call) + tool + assistant per turn land in the default agent
-    assert shared >= 12 if on else shared == 0
-
-
+@pytest.mark.lowest_env  # the MCP SDK's task-bound cancel scopes (mcp<2 too)
 @pytest.mark.parametrize("on", [True, False])
 def test_c3_mcp_children_survive_close(on):
     async def scenario():
@@ -86,42 +79,19 @@ def test_c3_mcp_children_survive_close(on):
 
 
 @pytest.mark.parametrize("on", [True, False])
-def test_c4_tts_files_left_on_abrupt_close(on):
-    async def scenario():
-        async with reference_backend("C4" if on else None) as (app, srv):
-            await chat_cycles(srv, 2, playback=False)
-            return sorted(p.suffix for p in app.state.cache_dir.iterdir())
-
-    files = run_async(scenario())
-    assert (len(files) >= 2 and set(files) == {".wav"}) if on else files == []
-
-
-@pytest.mark.parametrize("on", [True, False])
 def test_c5_each_turn_reads_the_whole_table(on):
     async def scenario():
         async with reference_backend("C5" if on else None, history_limit=2) as (app, srv):
-            await chat_cycles(srv, 3)
+            await chat_cycles(srv, 2)
             history = app.state.history
             return history.row_count(), len(history.recall("mao_pro_001", 2))
 
     rows, read = run_async(scenario())
-    assert rows == 6
-    assert read == (6 if on else 2)
+    assert rows == 4  # user + assistant per turn
+    assert read == (4 if on else 2)
 
 
-@pytest.mark.parametrize("on", [True, False])
-def test_c6_shared_engine_keeps_per_client_state(on):
-    async def scenario():
-        async with reference_backend("C6" if on else None) as (app, srv):
-            for _ in range(3):
-                async with SessionClient(srv.url("/client-ws")):
-                    pass
-            await asyncio.sleep(0.2)
-            return len(app.state.default_context.asr_engine.client_streams)
-
-    assert run_async(scenario()) == (3 if on else 0)
-
-
+@pytest.mark.lowest_env  # uvicorn's and websockets' ping/pong
 @pytest.mark.parametrize("on", [True, False])
 def test_c7_half_open_client_stays_forever(on):
     async def scenario():
@@ -139,64 +109,32 @@ def test_c7_half_open_client_stays_forever(on):
     assert after == (1 if on else 0)
 
 
+@pytest.mark.lowest_env  # asyncio task cancellation (the fixes cancel the init task)
 @pytest.mark.parametrize("faults, heavy, retained_now, retained_later", [
     ("C8", 1.0, 2, 0),           # transient: released when the init ends
     ("C8", "inf", 2, 2),          # never ends: leak
-    (None, "inf", 0, 0),          # full fix
-    ("C8-proposed", "inf", 0, 0),  # their fix works while close() runs...
+    (None, "inf", 0, None),       # full fix
+    ("C8-proposed", "inf", 0, None),  # their fix works while close() runs...
     ("C8-proposed,C9", "inf", 2, 2),  # ...and not when C9 keeps close() from running
-    ("C9", "inf", 0, 0),          # the full fix does not depend on close()
+    ("C9", "inf", 0, None),       # the full fix does not depend on close()
 ])
 def test_c8_switch_then_close_retains_context(faults, heavy, retained_now, retained_later):
     async def scenario():
+        # counted from here: contexts an earlier test's leaked fault keeps are not ours
+        before = live_session_contexts()
         async with reference_backend(faults, heavy_init_s=heavy) as (app, srv):
             for i in range(2):
                 async with SessionClient(srv.url("/client-ws")) as tab:
                     await tab.send({"type": "switch-config", "file": "shizuku.yaml"})
                     await tab.recv_until("config-switched")
             await asyncio.sleep(0.3)
-            now = live_session_contexts()
+            now = live_session_contexts() - before
+            if retained_later is None:  # none retained: nothing to see released or kept
+                return now, None
             await asyncio.sleep(1.2)
-            return now, live_session_contexts()
+            return now, live_session_contexts() - before
 
     assert run_async(scenario()) == (retained_now, retained_later)
-
-
-@pytest.mark.parametrize("on", [True, False])
-def test_c9_close_never_runs(on, monkeypatch):
-    calls = []
-    original = ServiceContext.close
-
-    async def counting_close(self):
-        calls.append(self.client_uid)
-        await original(self)
-
-    monkeypatch.setattr(ServiceContext, "close", counting_close)
-
-    async def scenario():
-        async with reference_backend("C9" if on else None) as (app, srv):
-            for _ in range(3):
-                async with SessionClient(srv.url("/client-ws")):
-                    pass
-            await asyncio.sleep(0.2)
-            return len(app.state.handler.client_contexts)
-
-    remaining = run_async(scenario())
-    session_closes = [c for c in calls if c is not None]
-    assert remaining == 0  # the dict is cleared either way: only close() is skipped
-    assert len(session_closes) == (0 if on else 3)
-
-
-def test_no_faults_leave_no_children_after_chat_and_shutdown():
-    async def scenario():
-        async with reference_backend() as (app, srv):
-            await chat_cycles(srv, 2)
-            during = len(server_children())
-        return during, len(server_children())
-
-    during, after_shutdown = run_async(scenario())
-    assert during <= 2  # at most the last session's, still shutting down
-    assert after_shutdown == 0
 
 
 def test_unknown_fault_and_option_are_clear_errors():

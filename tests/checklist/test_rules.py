@@ -383,6 +383,40 @@ def test_c2_ruled_out_cites_memory_and_agents():
     assert "not timed" in ev["answer"]
 
 
+C2_OWN = {**C2_ROLES, "session_type": "Sess", "session_memory": "brain.memory"}
+
+
+def test_c2_memory_of_ended_sessions_still_held_confirmed():
+    # GIVEN flat shared memory, the agent type not watched, but the live
+    # sessions' own memory +2 messages per session
+    rec = record("C2", roles={**C2_OWN, "agent_type": None}, runs={"main": summary(
+        containers=[box("hub.agent.memory", flat(3.0)), box("Sess[*].brain.memory", leak(0.0, 10.0, 2.0))])})
+    verdict, ev = judge(rec)
+    # THEN confirmed through the per-session count, measured apart from the shared one
+    assert verdict == CONFIRMED, ev
+    assert "memory of sessions that ended is still held: Sess[*].brain.memory 0.0 -> 10.0" in ev["answer"]
+
+
+def test_c2_shared_flat_but_per_session_not_measured_is_inconclusive():
+    # GIVEN flat shared memory and neither the agent type nor the sessions' own memory declared
+    rec = record("C2", roles={"shared_memory": ("hub.agent.memory",)}, runs={"main": summary(
+        containers=[box("hub.agent.memory", flat(3.0))])})
+    # WHEN judged THEN inconclusive: half the question was not measured, and what to declare
+    ev = assert_missing(rec, "each session's own agent memory")
+    assert "hub.agent.memory 3.0 -> 3.0" in ev["answer"] and "roles.session_memory" in ev["answer"]
+
+
+def test_c2_ruled_out_cites_the_sessions_own_memory():
+    # GIVEN flat shared memory and live sessions holding nothing after each cycle
+    rec = record("C2", roles=C2_OWN, runs={"main": summary(
+        containers=[box("hub.agent.memory", flat(3.0)), box("Sess[*].brain.memory", flat(0.0))],
+        types={"Brain": flat(1.0)})})
+    verdict, ev = judge(rec)
+    # THEN ruled out, citing the per-session count too
+    assert verdict == RULED_OUT, ev
+    assert "the live sessions' own memory 0.0 -> 0.0 messages" in ev["answer"]
+
+
 def test_c2_shared_memory_container_absent_is_inconclusive():
     # GIVEN the role names a path the census never measured
     rec = record("C2", roles=C2_ROLES, runs={"main": summary(containers=[box("hub.other", leak(0.0, 5.0))])})

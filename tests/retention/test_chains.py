@@ -1,9 +1,10 @@
-"""find_chains / analyze_survivors: the chain, its labels and its root kind."""
+"""find_chains / analyze_survivors / analyze_tracker: the chain, its labels and its root kind."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import sys
 import threading
 import types
@@ -12,8 +13,8 @@ import weakref
 import objgraph
 import pytest
 
-from leaklab.probes import TaskCreationRecorder
-from leaklab.retention import ROOT_KINDS, analyze_survivors, find_chains
+from leaklab.probes import InstanceTracker, TaskCreationRecorder
+from leaklab.retention import ROOT_KINDS, analyze_survivors, analyze_tracker, find_chains
 from tests.conftest import run_async
 
 
@@ -382,3 +383,53 @@ def test_dict_keys_group_by_name_not_by_id(leaky_module):
     del survivors
     # THEN the four session-<n>-<uuid> keys are one reason, 'default_context' another
     assert sorted(g.count for g in report.groups) == [1, 4]
+
+
+class Warmed:
+    """Stands for a ServiceContext whose heavy init holds a megabyte of state."""
+
+    def __init__(self) -> None:
+        self.state = bytearray(1 << 20)
+
+    async def _init(self) -> None:
+        await asyncio.sleep(3600)
+
+
+def test_analyze_tracker_explains_the_trackers_survivors_and_lets_them_go():
+    async def main():
+        # GIVEN three tracked instances, each held by an untracked pending task
+        recorder = TaskCreationRecorder().install()
+        tracker = InstanceTracker({"Warmed": Warmed}).install()
+        try:
+            line = sys._getframe().f_lineno + 1
+            tasks = [asyncio.create_task(Warmed()._init()) for _ in range(3)]
+            await asyncio.sleep(0)
+            # WHEN the tracker's survivors are analysed
+            report = analyze_tracker(tracker, creation_sites=recorder, names=["Warmed"])
+            await _cancel(tasks)
+            del tasks
+            gc.collect()
+            left = tracker.counts()["Warmed"]
+        finally:
+            tracker.uninstall()
+            recorder.uninstall()
+        return report, line, left
+
+    report, line, left = run_async(main())
+    # THEN the three are one group held by the task, named where it was created
+    (group,) = report.groups
+    assert (group.type, group.count, group.root_kind) == ("Warmed", 3, "pending_task")
+    task, local = group.chain.edges
+    assert task.kind == "task" and "Warmed._init (pending" in task.label
+    assert task.where.endswith(f"test_chains.py:{line}")
+    assert local.label == "coroutine frame local 'self'"
+    # what cutting the task frees: the state each holds
+    assert group.retained_bytes >= 3 * (1 << 20)
+    assert group.deep_bytes >= group.shallow_bytes > 0
+    out = json.loads(json.dumps(report.as_dict()))
+    assert set(out) == {"groups", "elapsed_s"}
+    assert set(out["groups"][0]) == {"type", "count", "root_kind", "chain", "shallow_bytes", "deep_bytes",
+                                     "retained_bytes"}
+    assert set(out["groups"][0]["chain"][0]) == {"kind", "label", "where"}
+    # and the analysis kept none of them alive once their task was gone
+    assert left == 0

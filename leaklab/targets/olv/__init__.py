@@ -236,6 +236,7 @@ def olv_target(
             session_tasks="handler.current_conversation_tasks",
             shared_memory=("default_context.agent_engine._memory",),
             session_memory="agent_engine._memory",
+            open_sessions="handler.client_contexts",
             shared_engines=("default_context.asr_engine", "default_context.tts_engine", "default_context.vad_engine"),
             tts_cache="cache_dir",
             history=("json_dir", "chat_history_dir"),
