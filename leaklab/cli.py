@@ -347,12 +347,29 @@ def format_summary(summary: dict) -> str:
                      f"{_num(conn['per_cycle'])}/cycle: {conn['verdict']}")
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(format_lifecycle(name, v))
+    lines.extend(format_survivors(summary))
     orphans = summary.get("orphans") or {}
     lines.append("after shutdown: " + ", ".join(f"{k} {v}" for k, v in orphans.items()))
+    for line in summary.get("reaped") or []:
+        lines.append(f"  ended, left running by the backend: {line}")
     if summary.get("errors"):
         lines.append("errors: " + "; ".join(summary["errors"][:5]))
     lines.append(f"saved: {summary.get('path')}")
     return "\n".join(lines)
+
+
+def format_survivors(summary: dict) -> list[str]:
+    """One line per watched type the cycles created that is still alive
+    after the timeline, whatever its slope (a flat count can still pin one
+    session for good)."""
+    s = summary.get("survivors") or {}
+    out = []
+    for name, n in (s.get("alive") or {}).items():
+        still_open = (s.get("open") or {}).get(name, 0)
+        opened = f" ({still_open} of them an open session)" if still_open else ""
+        out.append(f"survivors: {n} {name} created by the cycles still alive after the timeline{opened}: "
+                   "`leaklab why` shows the chain")
+    return out
 
 
 def format_lifecycle(name: str, v: dict) -> str:

@@ -56,6 +56,8 @@ CHILD_SAMPLE_S = 0.1
 #: After shutdown: how long subprocesses and threads the backend closed may
 #: take to end before they count as left behind.
 STOP_GRACE_S = 3.0
+#: Seconds a process the backend left gets after SIGTERM, before SIGKILL.
+REAP_GRACE_S = 2.0
 MAX_STEP_TIMEOUT_S = 120.0
 
 
@@ -95,6 +97,13 @@ class RunResult:
     step_timeout_s: float | None = None
     target_notes: list[str] = dataclasses.field(default_factory=list)
     orphans: dict[str, int] | None = None
+    #: watched instances the cycles created that were still alive after the
+    #: timeline, by type (counted whatever the slope); ``open``: of them, the
+    #: sessions still registered as open (``roles.open_sessions``)
+    survivors: dict[str, int] = dataclasses.field(default_factory=dict)
+    survivors_open: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: processes the backend left running that stopping the session ended
+    reaped: list[str] = dataclasses.field(default_factory=list)
     interrupted: bool = False
     path: Path | None = None
     elapsed_s: float = 0.0
@@ -122,9 +131,10 @@ class RunResult:
                         failed_cycles=self.failed_cycles)
         out.update(
             run_id=self.run_id, target=self.target, scenario=self.scenario, faults=self.faults,
-            cycles=self.cycles_done, orphans=self.orphans, errors=self.errors,
+            cycles=self.cycles_done, orphans=self.orphans, reaped=self.reaped, errors=self.errors,
             failed_cycles=self.failed_cycles,
             judged_cycles=self.cycles_done - len(self.failed_cycles),
+            survivors={"alive": dict(self.survivors), "open": dict(self.survivors_open)},
             step_timeout_s=_round(self.step_timeout_s), target_notes=self.target_notes,
             interrupted=self.interrupted, elapsed_s=round(self.elapsed_s, 2),
             path=str(self.path) if self.path else None,
@@ -195,6 +205,9 @@ class LeakSession:
         self.server: RunningServer | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._baseline: Any = None
+        self._children: Any = None
+        #: what :meth:`stop` ended that the backend left running, one line each
+        self.reaped: list[str] = []
         self._tracker: Any = None
         self._calls: Any = None
         #: lifecycle label -> watched type name, for the labels counted per object
@@ -218,6 +231,7 @@ class LeakSession:
         if self._stack is not None:
             raise RuntimeError("session already started")
         self._baseline = probes.baseline()
+        self._children = probes.ChildWatch(self._baseline)
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:
@@ -294,6 +308,14 @@ class LeakSession:
             self.orphans = left.counts()
             self.orphan_threads = _own_threads(left.thread_names)
             self.orphans["threads"] = len(self.orphan_threads)
+            # What the backend started and left running (still our child, or
+            # re-parented when its own parent died) does not outlive the
+            # session: terminated, then killed after a grace period.
+            if self._children is not None and self._children.left():
+                self.reaped = await asyncio.to_thread(self._children.reap, REAP_GRACE_S)
+                if self.reaped:
+                    logger.warning("leaklab: ended %d process(es) the backend left running: %s",
+                                   len(self.reaped), "; ".join(self.reaped))
         return self.orphans or {}
 
     def survivors(self, since: float | None = None) -> dict[str, list[Any]]:
@@ -311,6 +333,34 @@ class LeakSession:
             if objs:
                 out[name] = objs
         return out
+
+    def _count_survivors(self, since: float) -> tuple[dict[str, int], dict[str, int]]:
+        """How many of each watched type the run created are alive now
+        (after a collection), and how many of the sessions among them are
+        still registered as open."""
+        gc.collect()
+        alive = self.survivors(since)
+        try:
+            counts = {name: len(objs) for name, objs in alive.items()}
+            session_type = self.target.roles.session_type
+            open_counts: dict[str, int] = {}
+            if session_type in alive and self.target.roles.open_sessions and self.app is not None:
+                name, _, rest = self.target.roles.open_sessions.partition(".")
+                roots = self.target.roots(self.app)
+                registry = probes.attribute_path(roots.get(name), rest) if rest else roots.get(name)
+                values = getattr(registry, "values", None)
+                try:
+                    open_ids = {id(v) for v in values()} if callable(values) else set()
+                except Exception:
+                    open_ids = set()
+                n_open = sum(1 for o in alive[session_type] if id(o) in open_ids)
+                if n_open:
+                    open_counts[session_type] = n_open
+            return counts, open_counts
+        finally:
+            for objs in alive.values():
+                objs.clear()
+            alive.clear()
 
     def instances(self, name: str) -> list[Any]:
         """Strong references to every live instance of the watched type
@@ -338,6 +388,31 @@ class LeakSession:
         survivors = self.survivors(since)
         try:
             return analyze_survivors(survivors, creation_sites=self.task_sites)
+        finally:
+            survivors.clear()
+
+    def compare_with_objgraph(self, type_name: str | None = None, since: float | None = None) -> Any:
+        """One survivor seen by objgraph, pympler and leaklab side by side
+        (:func:`leaklab.retention.compare_with_objgraph`): of ``type_name``
+        (default: the session type if one survived, else the first watched
+        type that did), created since ``since``. ``None`` when nothing
+        survived. Holds no reference to it after."""
+        from .retention import compare_with_objgraph
+
+        self.thaw()
+        gc.collect()
+        survivors = self.survivors(since)
+        try:
+            names = [type_name] if type_name else [self.target.roles.session_type, *survivors]
+            name = next((n for n in names if n and survivors.get(n)), None)
+            if name is None:
+                return None
+            one = survivors[name][0]
+            survivors.clear()
+            try:
+                return compare_with_objgraph(one, creation_sites=self.task_sites)
+            finally:
+                del one
         finally:
             survivors.clear()
 
@@ -439,6 +514,7 @@ class LeakSession:
             if self.measure:
                 result.timeline = await self._timeline(
                     self._timeline_duration(half_open=len(self._half_open) > half_open_before))
+                result.survivors, result.survivors_open = self._count_survivors(t0)
         except (asyncio.CancelledError, KeyboardInterrupt):
             result.interrupted = True
             result.elapsed_s = time.monotonic() - t0
@@ -488,7 +564,7 @@ class LeakSession:
         # Child processes a session starts (stdio MCP servers) may be gone by
         # the census: the peak while the cycle runs says they existed.
         while True:
-            state.children_peak = max(state.children_peak, probes.live_children())
+            state.children_peak = max(state.children_peak, self._children.note())
             await asyncio.sleep(CHILD_SAMPLE_S)
 
     async def _run_cycle(self, scen: Scenario, state: CycleState) -> str | None:
@@ -749,6 +825,7 @@ def save_run(result: RunResult, runs_dir: Path) -> Path:
             "elapsed_s": round(result.elapsed_s, 3), "expected_growth": list(result.expected_growth),
             "failed_cycles": result.failed_cycles, "step_timeout_s": result.step_timeout_s,
             "target_notes": result.target_notes,
+            "survivors": {"alive": result.survivors, "open": result.survivors_open},
             "versions": _versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -836,10 +913,12 @@ async def run_async(
         result = await session.run(scenario, cycles, after_cycles=after_cycles)
     except RunInterrupted as exc:
         exc.result.orphans = await session.stop()
+        exc.result.reaped = list(session.reaped)
         raise
     finally:
         orphans = await session.stop()
     result.orphans = orphans
+    result.reaped = list(session.reaped)
     return result
 
 

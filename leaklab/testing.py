@@ -58,8 +58,12 @@ class LeakCheck:
         """The ``AssertionError`` text: what leaked, and who keeps it alive."""
         r = self.result
         faults = ",".join(r.faults) or "none"
+        leak_n = sum(1 for p in self.problems if ": leaks," in p)
+        kept_n = sum(1 for p in self.problems if ": retained," in p)
+        what = " and ".join(part for part in (f"{leak_n} watched type(s) leak" if leak_n else "",
+                                               f"{kept_n} retained" if kept_n else "") if part)
         head = (
-            f"leaklab: {len(self.problems)} watched type(s) leak in {r.cycles_done} cycle(s) of "
+            f"leaklab: {what or 'no problem'} in {r.cycles_done} cycle(s) of "
             f"{r.scenario!r} (target {r.target!r}, faults {faults})"
         )
         lines = [head, *(f"  {p}" for p in self.problems)]
@@ -106,18 +110,31 @@ def _end_counts(result: RunResult, name: str) -> tuple[float, float]:
 
 
 def _problems(result: RunResult, summary: Mapping[str, Any], types: Sequence[str]) -> tuple[list[str], list[str]]:
+    """One line per watched type that leaks (grows cycle after cycle) or is
+    retained (instances the cycles created still alive after the timeline,
+    whatever the slope: a flat count can pin one session for good), and the
+    types to explain. The line says which of the two it is."""
     lines, retained = [], []
+    counted = "survivors" in summary
     for name in types:
         verdict = (summary.get("types", {}).get(name) or {})
         base, end = _end_counts(result, name)
-        kept = end > base
-        if verdict.get("verdict") == "leak" or kept:
-            note = f" ({verdict['note']})" if verdict.get("note") else ""
-            lines.append(
-                f"{name}: verdict {verdict.get('verdict', 'unknown')}{note}; "
-                f"{end:g} alive at the end vs {base:g} at baseline"
-            )
-        if kept:
+        if counted:
+            kept_n = result.survivors.get(name, 0) - result.survivors_open.get(name, 0)
+        else:  # a run without a census: what the end count shows
+            kept_n = int(max(0.0, end - base))
+        leaks = verdict.get("verdict") == "leak"
+        note = f" ({verdict['note']})" if verdict.get("note") else ""
+        counts = f"{end:g} alive at the end vs {base:g} at baseline"
+        if leaks:
+            per = verdict.get("per_cycle")
+            lines.append(f"{name}: leaks, {per:+.2g} per cycle (verdict leak{note}); {counts}"
+                         + (f"; {kept_n} created by the cycles still alive" if kept_n else ""))
+        elif kept_n > 0:
+            v = verdict.get("verdict", "unknown")
+            lines.append(f"{name}: retained, {kept_n} created by the cycles still alive after the timeline "
+                         f"({'no steady growth: ' if v == 'none' else ''}verdict {v}{note}); {counts}")
+        if kept_n > 0 or leaks:
             retained.append(name)
     return lines, retained
 

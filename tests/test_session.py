@@ -17,7 +17,8 @@ from leaklab.cli import format_lifecycle
 from leaklab.driver.scenarios import CycleState
 from leaklab.probes import CallCounter, InstanceTracker
 from leaklab.session import LeakSession, run_async
-from tests.conftest import kill_children, run_async as run_on_loop
+from tests.conftest import kill_children, server_children
+from tests.conftest import run_async as run_on_loop
 
 
 def summary_of(scenario, cycles, faults=None, tmp_path=None, timeline_s=None, **options):
@@ -111,6 +112,11 @@ def test_no_faults_nothing_flagged_nothing_left_and_run_saved(scenario, no_fault
     else:
         assert s["flagged"] == [], (scenario, s["flagged"])
     assert s["errors"] == []
+    # nothing the cycles created is alive after the timeline, but the proxy's own open session
+    if scenario == "proxy-chat":
+        assert s["survivors"]["open"] == {"ServiceContext": 1}, s["survivors"]
+    elif scenario != "reconnect-storm":
+        assert s["survivors"] == {"alive": {}, "open": {}}, s["survivors"]
     # close() ran for every context still open when its session ended
     close = s["lifecycle"]["ServiceContext.close"]
     ended = SESSIONS_ENDED.get(scenario, 3)
@@ -205,8 +211,12 @@ def test_c2_c3_c4_c6_children_cache_files_and_containers_grow(tmp_path):
     # WHEN 3 abrupt chats run
     try:
         _, s = summary_of("abrupt-chat", 3, "C2,C3,C4,C6", tmp_path, timeline_s=0.5)
+        # the MCP servers the backend left running were ended when the session stopped, and said so
+        left_after_stop = server_children()
     finally:
         kill_children()
+    assert left_after_stop == [], left_after_stop
+    assert len(s["reaped"]) >= 4 and all(r.endswith(": terminated") for r in s["reaped"]), s["reaped"]
     # THEN each shows in the summary where the rules read it: a resource, a
     # folder's files, a container named by its path from the app's roots
     v = s["resources"]["children"]
@@ -220,7 +230,7 @@ def test_c2_c3_c4_c6_children_cache_files_and_containers_grow(tmp_path):
     # the memory of the sessions that ended is measured apart: flat (C2 puts it on the shared agent)
     own = container(s, "ServiceContext[*].agent_engine.memory")
     assert own is not None and own["verdict"] == "none" and own["end"] == 0, own
-    assert s["orphans"]["children"] >= 4  # counted at the end too, before they are killed
+    assert s["orphans"]["children"] >= 4  # counted at the end too, before they were ended
 
 
 def test_c5_llm_latency_slope(tmp_path):

@@ -18,6 +18,7 @@ from .files import DirSnapshot, SqliteSnapshot, dir_snapshot, sqlite_snapshot
 from .instances import InstanceTracker
 from .lifecycle import CallCounter, TimedMethod
 from .process import (
+    ChildWatch,
     Orphans,
     ProcessBaseline,
     ProcessSnapshot,
@@ -29,6 +30,7 @@ from .process import (
 from .tasks import CreationSite, TaskCensus, TaskCreationRecorder, task_census, task_label
 
 __all__ = [
+    "ChildWatch",
     "live_children",
     "CallCounter",
     "ContainerCensus",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import psutil
 
-__all__ = ["Orphans", "ProcessBaseline", "ProcessSnapshot", "baseline", "orphans_after", "process_snapshot"]
+__all__ = ["ChildWatch", "Orphans", "ProcessBaseline", "ProcessSnapshot", "baseline", "orphans_after", "process_snapshot"]
 
 _MB = 1024 * 1024
 DEFAULT_HOSTS: tuple[str, ...] = ("127.0.0.1",)
@@ -177,3 +177,72 @@ def orphans_after(before: ProcessBaseline) -> Orphans:
         thread_names=tuple(threads[ident] for ident in new_threads),
         listening_ports=tuple(sorted(_listening_ports(proc, before.hosts) - before.listening_ports)),
     )
+
+
+class ChildWatch:
+    """Every descendant process seen since a baseline (pid and start time),
+    so that one the backend left can be found at the end even after it was
+    re-parented away from this process (to init, when its own parent died).
+
+    :meth:`note` is cheap enough to call while cycles run (it is what counts
+    the live children); :meth:`reap` ends what is left.
+    """
+
+    def __init__(self, before: ProcessBaseline) -> None:
+        self._before = before.children
+        self.seen: dict[int, tuple[float, str]] = {}
+
+    def note(self) -> int:
+        """Record the live descendants now; how many there are."""
+        proc = psutil.Process()
+        n = 0
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                n += 1
+                if child.pid not in self._before and child.pid not in self.seen:
+                    self.seen[child.pid] = (child.create_time(), _describe(child))
+        return n
+
+    def left(self) -> list[psutil.Process]:
+        """Seen processes still running (same pid and start time), ours or re-parented."""
+        self.note()
+        out = []
+        for pid, (started, _) in self.seen.items():
+            with contextlib.suppress(psutil.Error):
+                p = psutil.Process(pid)
+                if p.create_time() == started and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+        return out
+
+    def reap(self, grace_s: float = 2.0) -> list[str]:
+        """Terminate what is left, kill what is still there after ``grace_s``;
+        one line per process ended: ``pid N (cmd): terminated|killed``."""
+        procs = self.left()
+        if not procs:
+            return []
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.terminate()
+        gone, alive = psutil.wait_procs(procs, timeout=grace_s)
+        for p in alive:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        _, still = psutil.wait_procs(alive, timeout=2.0)
+        out = []
+        for p in procs:
+            how = "terminated" if p in gone else ("did not die" if p in still else "killed")
+            out.append(f"pid {p.pid} ({self.seen[p.pid][1]}): {how}")
+        return out
+
+
+def _describe(proc: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        cmd = proc.cmdline()
+        if cmd:
+            text = " ".join(cmd)
+            return text if len(text) <= 80 else text[:77] + "..."
+    with contextlib.suppress(psutil.Error):
+        return proc.name()
+    return "?"

@@ -212,6 +212,11 @@ class TaskCreationRecorder:
         except TypeError:
             return None
 
+    def tasks(self) -> list[asyncio.Future[Any]]:
+        """The recorded tasks still alive (done or not). The caller must drop
+        the list."""
+        return list(self._sites.keys())
+
     def live_sites(self) -> dict[str, int]:
         """Recorded tasks not yet done, by creation site, most frequent first."""
         counts: Counter[str] = Counter()

@@ -85,8 +85,9 @@ def verdict_frame(summary: Mapping[str, Any], *, include_none: bool = False) -> 
 
     Returns:
         Rows ``metric, start, end, per_cycle, verdict, lifetime_s``; flagged
-        metrics first. A reply-time row (``slows``/``none``) and lifecycle
-        rows (``calls of expected``) are added.
+        metrics first. A reply-time row (``slows``/``none``), lifecycle
+        rows (``calls of expected``) and survivor rows (instances the cycles
+        created still alive after the timeline, ``N still alive``) are added.
     """
     rows: list[dict[str, Any]] = []
 
@@ -119,6 +120,13 @@ def verdict_frame(summary: Mapping[str, Any], *, include_none: bool = False) -> 
         if expected and (include_none or (calls or 0) < expected):
             rows.append({"metric": f"lifecycle:{name}", "start": None, "end": calls, "per_cycle": None,
                          "verdict": f"{calls} calls of {expected}", "lifetime_s": None})
+    survivors = summary.get("survivors") or {}
+    for name, n in (survivors.get("alive") or {}).items():
+        still_open = (survivors.get("open") or {}).get(name, 0)
+        if n > still_open:  # created by the cycles, alive after the timeline, whatever the slope
+            rows.append({"metric": f"survivors:{name}", "start": None, "end": n, "per_cycle": None,
+                         "verdict": f"{n - still_open} still alive" + (f" (+{still_open} open)" if still_open else ""),
+                         "lifetime_s": None})
     order = {"leak": 0, "slows": 1, "transient": 2}
     frame = pd.DataFrame(rows, columns=["metric", "start", "end", "per_cycle", "verdict", "lifetime_s"])
     frame["metric"] = frame["metric"].map(_text)
@@ -204,6 +212,13 @@ def type_growth(diff: Any) -> pd.DataFrame:
     frame["type"] = frame["type"].map(_text)
     frame["KiB"] = (frame.pop("bytes") / 1024).round(1)
     return frame.rename(columns={"count": "objects gained"}).set_index("type")
+
+
+def objgraph_growth(rows: Sequence[tuple[str, int, int]]) -> pd.DataFrame:
+    """``objgraph.growth()``'s rows (type, count now, increase) as a table."""
+    frame = pd.DataFrame([{"type": _text(t), "count": n, "increase": d} for t, n, d in rows],
+                         columns=["type", "count", "increase"])
+    return frame.set_index("type")
 
 
 def allocations(growth: Sequence[Any], *, frames: int = 3) -> pd.DataFrame:

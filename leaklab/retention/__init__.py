@@ -9,10 +9,13 @@ strings and numbers; nothing here prints or keeps module-level state.
     sizes     shallow, deep (pympler) and retained (dominator-style) sizes
     report    analyze_survivors: survivors grouped by chain shape, with sizes
     growth    between two cycles: pympler summary diff, tracemalloc diff
+    hidden    holders gc cannot see (a cancelled task's stored error)
+    compare   objgraph and pympler beside leaklab's chain, for one survivor
     render    pictures of a chain: graphviz when ``dot`` exists, else pure SVG
 """
 
 from .chains import ROOT_KINDS, find_chains
+from .compare import ObjgraphComparison, compare_with_objgraph
 from .edges import Chain, Edge, format_where
 from .growth import AllocationGrowth, SummaryDiff, TypeGrowth, summary_diff, tracemalloc_diff
 from .render import ChainPicture, chain_to_dot, render_chain
@@ -26,6 +29,7 @@ __all__ = [
     "Chain",
     "ChainPicture",
     "Edge",
+    "ObjgraphComparison",
     "RetentionGroup",
     "RetentionReport",
     "SummaryDiff",
@@ -33,6 +37,7 @@ __all__ = [
     "analyze_survivors",
     "analyze_tracker",
     "chain_to_dot",
+    "compare_with_objgraph",
     "deep_size",
     "find_chains",
     "format_where",

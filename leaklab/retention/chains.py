@@ -20,10 +20,14 @@ A branch stops at a *root*:
                        weakref -> key edge, so objgraph never finds these; the
                        search looks the data dicts up explicitly.
 
-When a branch runs out of referrers the holder is ``untracked``: something
-``gc`` cannot see (a C extension's static, or a local variable of a function
-running on some thread's stack: CPython 3.11 does not traverse executing
-frames). ``depth_limit`` means ``max_depth`` levels were not enough.
+When a branch runs out of referrers at an exception or a traceback, the
+holders CPython keeps out of gc's sight are consulted
+(:mod:`leaklab.retention.hidden`: a cancelled Task's stored CancelledError)
+and the search goes on from the task. When a branch runs out otherwise, the
+holder is ``untracked``: something ``gc`` cannot see (a C extension's static,
+or a local variable of a function running on some thread's stack: CPython
+3.11 does not traverse executing frames), and the label says what was tried.
+``depth_limit`` means ``max_depth`` levels were not enough.
 
 Cost: one heap scan per level, plus, inside that C scan, a comparison per
 reference and frontier node -- so a level over a frontier of ``F`` nodes costs
@@ -46,6 +50,7 @@ from typing import Any
 
 from .._compat import referrers_of, separate_generator_frame
 from .edges import Chain, Edge, LabelContext, describe_path
+from .hidden import HiddenHolders
 
 __all__ = ["ROOT_KINDS", "Chain", "Edge", "find_chains"]
 
@@ -109,7 +114,7 @@ def find_chains(
     try:
         ctx = LabelContext.build(creation_sites)
         try:
-            found = search(targets, ctx, max_depth=max_depth, ignore=[objects, *ignore])
+            found = search(targets, ctx, max_depth=max_depth, ignore=[objects, *ignore], creation_sites=creation_sites)
             with paused_gc():
                 return [_label(f, ctx, max_depth) for f in found]
         finally:
@@ -201,7 +206,8 @@ def _value_reaches(value: Any, key: Any, stop: set[int]) -> bool:
         queue.clear()
 
 
-def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore: Iterable[Any]) -> list[_Found]:
+def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore: Iterable[Any],
+           creation_sites: Any = None) -> list[_Found]:
     """Multi-source backward BFS (internal: the result holds live objects).
 
     Returns one :class:`_Found` per target and records the weak-key data dicts
@@ -217,14 +223,37 @@ def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore:
             ignore_ids.add(id(frame))
         frame = frame.f_back
     del frame
-    state = _Search(targets, ignore_ids, _Roots(ctx), ctx.keep)
+    hidden = HiddenHolders(creation_sites)
+    ignore_ids.update((id(hidden.keep), id(hidden._objects)))
+    state = _Search(targets, ignore_ids, _Roots(ctx), ctx.keep, hidden)
     try:
         with paused_gc():
             found = state.run(max_depth)
         ctx.wkd_data_ids.update(state.wkd_data)
+        ctx.hidden_edges.update(hidden.edges)
+        ctx.tried.update(hidden.tried)
+        ctx.keep.extend(hidden.keep)  # ids in hidden_edges stay valid while labelling
+        ctx.weak_dict_names.update(_weak_dict_names(state.entry_dicts, ctx))
         return found
     finally:
         state.release()
+        hidden.release()
+
+
+def _weak_dict_names(entry_dicts: dict[int, Any], ctx: LabelContext) -> dict[int, str]:
+    """Weak-key entry (its weakref's id) -> the module global naming its
+    dictionary (``anyio._backends._asyncio._task_states``), where one does."""
+    if not entry_dicts:
+        return {}
+    wanted = {id(w): w for w in entry_dicts.values()}
+    names: dict[int, str] = {}
+    for d in ctx.keep:
+        if type(d) is not dict or id(d) not in ctx.module_dicts:
+            continue
+        for key, value in list(d.items()):
+            if id(value) in wanted and id(value) not in names and isinstance(key, str):
+                names[id(value)] = f"{ctx.module_dicts[id(d)]}.{key}"
+    return {eid: names[id(w)] for eid, w in entry_dicts.items() if id(w) in names}
 
 
 @contextlib.contextmanager
@@ -248,8 +277,12 @@ class _Search:
     while one of its bits is not done. Ids stay valid because :attr:`nodes`
     holds every visited object until :meth:`release`."""
 
-    def __init__(self, targets: Sequence[Any], ignore_ids: set[int], roots: _Roots, keep: list[Any]) -> None:
+    def __init__(self, targets: Sequence[Any], ignore_ids: set[int], roots: _Roots, keep: list[Any],
+                 hidden: HiddenHolders | None = None) -> None:
         self.roots = roots
+        self.hidden = hidden
+        self.wkd_of_data: dict[int, Any] = {}  # weak-key dict's data id -> the dict object
+        self.entry_dicts: dict[int, Any] = {}  # immortal entry (weakref id) -> its WeakKeyDictionary
         self.keep = keep  # holds the weak-key data dicts recognised by id
         self.nodes: dict[int, Any] = {}
         self.ignore_ids = ignore_ids
@@ -271,6 +304,8 @@ class _Search:
 
     def release(self) -> None:
         self.nodes.clear()
+        self.wkd_of_data.clear()
+        self.entry_dicts.clear()
 
     def run(self, max_depth: int) -> list[_Found]:
         frontier_ids = list(dict.fromkeys(self.target_ids))
@@ -311,6 +346,7 @@ class _Search:
                     if type(data) is dict:
                         self.wkd_data.add(id(data))
                         self.keep.append(data)
+                        self.wkd_of_data[id(data)] = r
         touched: list[int] = []
         held: set[int] = set()
         target_set = set(self.target_ids)
@@ -337,9 +373,33 @@ class _Search:
                 held.add(cid)
             touched.append(rid)
         del refs
-        self.dead.update(fset - held)
+        for nid in fset - held:
+            if self.hidden is not None and self._hidden_holder(nid, touched):
+                continue
+            self.dead.add(nid)
         self._propagate(touched)
         return touched
+
+    def _hidden_holder(self, nid: int, touched: list[int]) -> bool:
+        """A branch ended at ``nid``: a holder gc cannot see (a cancelled
+        task's stored error), recorded as an edge; whether one was found."""
+        obj = self.nodes[nid]
+        if not isinstance(obj, (BaseException, types.TracebackType)):
+            return False
+        task = self.hidden.holder_of(obj) if self.hidden is not None else None
+        if task is None:
+            return False
+        tid = id(task)
+        if tid not in self.nodes:
+            self.nodes[tid] = task
+            self.owners[tid] = 0
+            kind = self.roots.kind(task)
+            if kind is not None:
+                self.root_kind[tid] = kind
+        self.up.setdefault(nid, []).append(tid)
+        self.owners[tid] |= self.owners[nid]
+        touched.append(tid)
+        return True
 
     def _weak_entries(self, data: dict[Any, Any], hits: list[int], touched: list[int], held: set[int]) -> list[int]:
         """``data`` is a ``WeakKeyDictionary.data`` holding frontier values. An
@@ -363,6 +423,8 @@ class _Search:
                 plain.append(vid)
                 continue
             eid = id(kr)
+            if id(data) in self.wkd_of_data:
+                self.entry_dicts[eid] = self.wkd_of_data[id(data)]
             if eid not in self.nodes:
                 self.nodes[eid] = kr
                 self.owners[eid] = 0

@@ -137,6 +137,12 @@ class LabelContext:
     running_tasks: set[int] = dataclasses.field(default_factory=set)
     wkd_data_ids: set[int] = dataclasses.field(default_factory=set)
     keep: list[Any] = dataclasses.field(default_factory=list, repr=False)
+    #: (id of a task, id of what it holds where gc cannot see) -> how
+    hidden_edges: dict[tuple[int, int], str] = dataclasses.field(default_factory=dict)
+    #: id of an object a branch ended at -> what was tried to find its holder
+    tried: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: id of a weak-key entry's weakref -> the module global of its dictionary
+    weak_dict_names: dict[int, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, creation_sites: Any = None) -> LabelContext:
@@ -209,6 +215,8 @@ def describe_path(
             if frozen
             else "not visible to gc: a C extension's static, or a local of a function running on a thread's stack"
         )
+        if id(path[0]) in ctx.tried:
+            why += f"; {ctx.tried[id(path[0])]}"
         edges.append(Edge("untracked", f"C-level or untracked holder of {_type_name(path[0])} ({why})", None, "untracked"))
     elif root_kind == "depth_limit":
         edges.append(Edge("depth_limit", f"search stopped after {max_depth} levels at {_type_name(path[0])}", None, "depth_limit"))
@@ -236,6 +244,9 @@ def _describe(path: Sequence[Any], i: int, root_kind: str, ctx: LabelContext, pr
     if i == 0 and root_kind == "immortal_weak_key" and isinstance(holder, weakref.ref):
         return _weak_entry(holder, ctx), 1
     if issubclass(tp, asyncio.Task):
+        hidden = ctx.hidden_edges.get((id(holder), id(held)))
+        if hidden is not None:
+            return _hidden_task_edge(holder, held, hidden, ctx), 1
         return _task(holder, held, ctx), 1
     if issubclass(tp, types.ModuleType):
         name = getattr(holder, "__name__", "?")
@@ -518,8 +529,27 @@ def _weak_entry(kr: weakref.ref, ctx: LabelContext) -> Edge:
     if issubclass(type(key), asyncio.Task):
         desc = f"{desc} ({_task_state(key, ctx)})"
         where = ctx.creation_site(key)
+    owner = ctx.weak_dict_names.get(id(kr))
+    if owner is not None:
+        label = f"{owner}[{desc}] (a WeakKeyDictionary entry whose value refers back to its key: the key can never die)"
+        return Edge("weak_key_entry", label, where, f"{owner}[{_obj_text(key)}]")
     label = f"WeakKeyDictionary entry [key {desc}]: its value refers back to its key, so the key can never die"
     return Edge("weak_key_entry", label, where, f"WeakKeyDictionary entry [key {_obj_text(key)}]")
+
+
+def _hidden_task_edge(task: Any, held: Any, note: str, ctx: LabelContext) -> Edge:
+    """A done task holding its stored error where gc cannot see
+    (:mod:`leaklab.retention.hidden`)."""
+    name = task_label(task)
+    state = _task_state(task, ctx)
+    site = ctx.creation_site(task)
+    where = site
+    if site is None:
+        code = getattr(task.get_coro(), "cr_code", None)
+        where = format_where(code.co_filename, code.co_firstlineno) if code is not None else None
+    made = f", created at {site}" if site else (f", coroutine defined at {where}" if where else "")
+    return Edge("task", f"done Task {name} ({state}{made}) {note}", where,
+                f"done Task {name} ({state}) @{where} {note.split(' (matched')[0]}")
 
 
 def _task(task: Any, held: Any, ctx: LabelContext) -> Edge:

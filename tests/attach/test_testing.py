@@ -32,7 +32,8 @@ def test_fails_with_the_chain_on_c8_with_an_init_that_never_ends():
                        options={"heavy_init_s": "inf"}, types=("ServiceContext",), **FAST)
     message = str(info.value)
     # THEN the message names the type, the verdict, and the chain from the pending task
-    assert "ServiceContext: verdict leak" in message
+    assert message.startswith("leaklab: 1 watched type(s) leak in 4 cycle(s)"), message
+    assert "ServiceContext: leaks, +1 per cycle (verdict leak" in message
     # (the baseline may count an app an earlier test left in FastAPI's own lru_cache)
     alive, base = map(int, re.search(r"(\d+) alive at the end vs (\d+) at baseline", message).groups())
     assert alive - base == 4, message
@@ -65,7 +66,7 @@ def test_fixture_form_on_the_olv_app(leak_check, olv_app):
     with pytest.raises(AssertionError) as info:
         leak_check("olv", app_dir=olv_app, scenario="switch-then-close", cycles=3, **FAST)
     message = str(info.value)
-    assert "ServiceContext: verdict leak" in message
+    assert "ServiceContext: leaks, +1 per cycle (verdict leak" in message
     pytest.importorskip("leaklab.retention")
     assert "ServiceContext._warm_up_agent (pending" in message
     assert "open_llm_vtuber/service_context.py:" in message
@@ -90,3 +91,30 @@ def test_plugin_form_gives_the_fixture(tmp_path):
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )
     assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_flat_count_that_pins_one_session_is_retained_and_the_headline_agrees():
+    # GIVEN a run whose ServiceContext count is flat (1 -> 2 in the first
+    # cycle, then 2: the verdict is none) but one context the cycles created
+    # is alive after the timeline
+    from leaklab.session import RunResult
+    from leaklab.testing import LeakCheck, _problems
+
+    records = [{"cycle": c, "t": float(c), "type:ServiceContext": n, "tasks": 5} for c, n in enumerate([1, 2, 2, 2, 2])]
+    result = RunResult("r1", "olv:app", "abrupt-chat", [], {}, 4, records, [{"t": 5.0, "type:ServiceContext": 2}],
+                       survivors={"ServiceContext": 1})
+    summary = result.summary()
+    assert summary["types"]["ServiceContext"]["verdict"] == "none"
+    # WHEN the guard judges it
+    problems, explain = _problems(result, summary, ["ServiceContext"])
+    message = LeakCheck(result, tuple(problems)).message()
+    # THEN it is reported as retained, not as a leak, in the headline and the detail alike, and explained
+    assert explain == ["ServiceContext"]
+    assert message.splitlines()[0] == "leaklab: 1 retained in 4 cycle(s) of 'abrupt-chat' (target 'olv:app', faults none)"
+    (line,) = problems
+    assert line.startswith("ServiceContext: retained, 1 created by the cycles still alive after the timeline "
+                           "(no steady growth: verdict none"), line
+    assert line.endswith("; 2 alive at the end vs 1 at baseline"), line
+    # and an open session among the survivors is not one
+    result.survivors_open = {"ServiceContext": 1}
+    assert _problems(result, result.summary(), ["ServiceContext"]) == ([], [])
