@@ -7,8 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 
 class UsageError(Exception):
@@ -49,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="drive session cycles against a backend and measure each one")
     _add_target_args(p)
-    p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, reconnect-storm, proxy-chat")
+    p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, "
+                   "reconnect-storm, proxy-chat, or a step list: 'connect,switch,text-until-synth,close' "
+                   "(what `leaklab hunt` prints)")
     p.add_argument("--cycles", type=int, default=10)
     p.add_argument("--settle", type=float, default=0.3, help="seconds to wait after each cycle before the census")
     p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("why", help="run a scenario, then show who keeps the survivors alive")
     _add_target_args(p)
-    p.add_argument("--scenario", default="switch-then-close")
+    p.add_argument("--scenario", default="switch-then-close", help="a scenario name or a step list, as for run")
     p.add_argument("--cycles", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_why)
@@ -70,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="experiments at a time, each in its own process (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_checklist)
+
+    p = sub.add_parser("hunt", help="search the protocol's lifecycles for the ones that leak, minimise and map them")
+    _add_target_args(p)
+    p.add_argument("--budget", type=float, default=300.0, metavar="SECONDS",
+                   help="seconds for the whole hunt (default 300)")
+    p.add_argument("--cycles", type=int, default=3, help="cycles per candidate (at least 3)")
+    p.add_argument("--sequences", action="append", default=[], metavar="STEPS",
+                   help="a candidate step list to try instead of the generated ones (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_hunt)
 
     p = sub.add_parser("report", help="execute the notebooks headless and write one offline HTML report")
     _add_target_args(p)
@@ -258,6 +271,58 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hunt(args: argparse.Namespace) -> int:
+    import json
+
+    from .driver.scenarios import UnknownScenarioError, get_scenario
+    from .hunt import hunt
+
+    logging.basicConfig(level=logging.CRITICAL, format="%(levelname)s %(name)s: %(message)s")
+    if not args.budget > 0:
+        raise UsageError("--budget must be a positive number of seconds")
+    for seq in args.sequences:
+        try:
+            get_scenario(seq)
+        except UnknownScenarioError as exc:
+            raise UsageError(str(exc)) from None
+    ta = _TargetArgs(args)
+    try:
+        result = hunt(ta.target, budget_s=args.budget, cycles=args.cycles, sequences=args.sequences or None,
+                      runs_dir=args.runs_dir, progress=not args.json, step_timeout_s=args.step_timeout)
+    except KeyboardInterrupt:
+        print("interrupted (what was found so far is saved in the runs folder)", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.as_dict(), default=str))
+        return 0
+    print(format_hunt(result))
+    return 0
+
+
+def format_hunt(result: Any) -> str:
+    """The hunt's findings as text: each minimal sequence, replayable as written."""
+    lines = [f"hunt: target={result.target} ({len(result.tried)} sequences in {result.elapsed_s:.0f} s, "
+             f"budget {result.budget_s:.0f} s)", *(f"  {n}" for n in result.notes)]
+    if result.not_tried:
+        lines.append(f"  not tried (budget): {len(result.not_tried)}: {'; '.join(result.not_tried[:4])}")
+    if not result.findings:
+        lines.append("no sequence leaked")
+    for f in result.findings:
+        grows = ", ".join(f"{m} {v:+.2g}/cycle" for m, v in f.metrics.items())
+        life = f" ({f.lifetime_s:.1f} s)" if f.lifetime_s is not None else ""
+        lines.append(f"{f.sequence}: {f.confirmed}{life}; checklist: {f.where()}")
+        lines.append(f"    grows: {grows}" + ("" if f.minimised else " (not fully minimised: budget)"))
+        if f.found_as != f.sequence:
+            lines.append(f"    found as {f.found_as}")
+        for g in f.chains[:2]:
+            chain = " → ".join(e.get("label", "?") for e in g.get("chain") or [])
+            lines.append(f"    {g.get('count')} × {g.get('type')} [{g.get('root_kind')}]: {chain}")
+        lines.append(f"    replay: leaklab run --scenario '{f.sequence}'   why: leaklab why --scenario '{f.sequence}'")
+    if result.path:
+        lines.append(f"saved: {result.path}")
+    return "\n".join(lines)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     if args.cycles is not None and args.cycles < 1:
         raise UsageError("--cycles must be at least 1")
@@ -310,7 +375,9 @@ def format_summary(summary: dict) -> str:
     """A readable verdict table of one run."""
     lines = [
         f"run {summary['run_id']}: target={summary['target']} scenario={summary['scenario']} "
-        f"faults={','.join(summary['faults']) or 'none'} cycles={summary['cycles']} ({summary['elapsed_s']} s)",
+        # planted faults are the reference backend's switches: on your backend there are none to name
+        + (f"faults={','.join(summary['faults']) or 'none'} " if summary['faults'] or summary['target'] == "reference" else "")
+        + f"cycles={summary['cycles']} ({summary['elapsed_s']} s)",
         *(f"  setup: {note}" for note in summary.get("target_notes") or []),
         f"judged {summary.get('judged_cycles', summary['cycles'])} of {summary['cycles']} cycles"
         + (f" (failed: {', '.join(map(str, summary['failed_cycles']))})" if summary.get("failed_cycles") else "")

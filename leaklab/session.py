@@ -391,6 +391,16 @@ class LeakSession:
         finally:
             survivors.clear()
 
+    async def hunt(self, **kwargs: Any) -> Any:
+        """Search this backend's lifecycles for the ones that leak
+        (:func:`leaklab.hunt.hunt_async`), screening on this session's backend
+        (started; left running); findings are confirmed on fresh ones."""
+        from .hunt import hunt_async
+
+        if self._stack is None:
+            raise RuntimeError("LeakSession.hunt(): start() the session first")
+        return await hunt_async(session=self, **kwargs)
+
     def compare_with_objgraph(self, type_name: str | None = None, since: float | None = None) -> Any:
         """One survivor seen by objgraph, pympler and leaklab side by side
         (:func:`leaklab.retention.compare_with_objgraph`): of ``type_name``

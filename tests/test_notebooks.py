@@ -36,6 +36,7 @@ SMALL = {
     "03_checklist": {"items": "C8,C9"},
     "04_prove_the_fix": {"cycles": 3},
     "05_your_backend": {"cycles": 3, "scenario": "open-close"},
+    "06_hunt": {"sequences": ["connect,switch"], "budget_s": 120},
 }
 
 
@@ -205,10 +206,25 @@ def test_your_backend_attaches_by_import_path(small_report):
     assert "ServiceContext" in watched and "BasicMemoryAgent" in watched
 
 
+def test_hunt_finds_the_switch_leak_and_maps_it(small_report):
+    run = run_of(small_report[0], "06_hunt")
+    html = "".join("".join(h) for h in outputs(run, "text/html"))
+    rows = {r[0]: r for r in table_rows(html) if r and r[0].startswith(("connect", "proxy", "half-open"))}
+    # the switch is C8's, confirmed on a fresh backend (the hunt's search itself: tests/hunt/)
+    assert list(rows) == ["connect,switch"], rows
+    assert rows["connect,switch"][2] == "leak" and rows["connect,switch"][3] == "C8", rows
+    pictures = "".join("".join(svg) for svg in outputs(run, "image/svg+xml"))
+    assert "_finish_heavy_init" in pictures
+    # and the report lists it under the checklist's verdicts
+    page = small_report[0].path.read_text()
+    verdicts = page[page.index("Verdicts: the checklist"):page.index("id='00_quickstart'")]
+    assert "Found by the hunt" in verdicts and "<code>connect,switch</code>" in verdicts
+
+
 def test_executing_left_no_kernel_process_thread_or_connection_file(small_report):
     build, leftovers, elapsed = small_report
     assert leftovers == {"children": [], "threads": [], "connection_files": []}
-    print(f"six notebooks executed in {elapsed:.0f} s; processes ended after their kernel: "
+    print(f"{len(NOTEBOOKS)} notebooks executed in {elapsed:.0f} s; processes ended after their kernel: "
           f"{ {r.name: r.leftover_processes for r in build.runs} }")
 
 

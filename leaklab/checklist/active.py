@@ -99,6 +99,48 @@ def grow_sqlite(db: Path, *, min_rows: int) -> int:
     return sqlite_rows(db)
 
 
+def sqlite_marks(db: Path) -> dict[str, int]:
+    """Per table, the highest rowid now (what :func:`shrink_sqlite` goes back to)."""
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
+        out = {}
+        for table in _sqlite_tables(con):
+            with contextlib.suppress(sqlite3.Error):
+                out[table] = con.execute(f'SELECT COALESCE(MAX(rowid), 0) FROM "{table}"').fetchone()[0]
+        return out
+
+
+def shrink_sqlite(db: Path, marks: dict[str, int]) -> int:
+    """Delete the rows added since ``marks``; returns the rows after."""
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
+        for table, top in marks.items():
+            with contextlib.suppress(sqlite3.Error):
+                con.execute(f'DELETE FROM "{table}" WHERE rowid > ?', (top,))
+        con.commit()
+    return sqlite_rows(db)
+
+
+def json_marks(folder: Path) -> dict[str, int]:
+    """Per JSON list file, its entries now (what :func:`shrink_json_dir` goes back to)."""
+    out = {}
+    for path in _json_files(folder):
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, list):
+                out[str(path)] = len(data)
+    return out
+
+
+def shrink_json_dir(folder: Path, marks: dict[str, int]) -> int:
+    """Cut every JSON list file back to its entries at ``marks``; returns the entries after."""
+    for name, n in marks.items():
+        path = Path(name)
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, list) and len(data) > n:
+                path.write_text(json.dumps(data[:n]), encoding="utf-8")
+    return json_entries(folder)
+
+
 def _json_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.json") if p.is_file())
 
@@ -137,8 +179,9 @@ def _median_latency(summary_records: list[dict[str, Any]], metric: str) -> float
 
 
 async def grow_store(session: Any, roles: Mapping[str, Any], facts: dict[str, Any], scenario: str, cycles: int) -> dict[str, Any]:
-    """Run ``scenario`` at two sizes of the history store; return the two
-    runs by name (``small``, ``large``); medians and sizes go in ``facts``."""
+    """Run ``scenario`` at two sizes of the history store, then at the small
+    size again; return the runs by name (``small``, ``large``, ``back``);
+    medians and sizes go in ``facts``."""
     history = roles.get("history")
     if not history:
         return {}
@@ -152,20 +195,29 @@ async def grow_store(session: Any, roles: Mapping[str, Any], facts: dict[str, An
     if kind == "sqlite":
         count, grow, unit = sqlite_rows, grow_sqlite, "rows"
         grow_kw = "min_rows"
+        mark, shrink = sqlite_marks, shrink_sqlite
     else:
         count, grow, unit = json_entries, grow_json_dir, "entries"
         grow_kw = "min_entries"
+        mark, shrink = json_marks, shrink_json_dir
     facts["store"] = f"{kind} {resource}"
     facts["unit"] = unit
     if count(where) == 0:
         facts["store_error"] = f"the {kind} store at {resource} is empty after the cycles: nothing to grow"
         return {}
     runs: dict[str, Any] = {}
-    for phase, size in (("small", 200), ("large", 800)):
-        facts[f"size_{phase}"] = grow(where, **{grow_kw: size})
-        runs[phase] = await session.run(scenario, cycles)
+    # small, large, then small again (the large growth taken back out): a
+    # slow-down the store causes goes away with it; one that comes with
+    # time (something else piling up) does not.
+    facts["size_small"] = grow(where, **{grow_kw: 200})
+    runs["small"] = await session.run(scenario, cycles)
+    marks = mark(where)
+    facts["size_large"] = grow(where, **{grow_kw: 800})
+    runs["large"] = await session.run(scenario, cycles)
+    facts["size_back"] = shrink(where, marks)
+    runs["back"] = await session.run(scenario, cycles)
     metric = "llm_ms" if any("llm_ms" in r for r in runs["small"].records) else "latency_end_ms"
     facts["latency_metric"] = "llm" if metric == "llm_ms" else "reply"
-    facts["latency_small_ms"] = _median_latency(runs["small"].records, metric)
-    facts["latency_large_ms"] = _median_latency(runs["large"].records, metric)
+    for phase in ("small", "large", "back"):
+        facts[f"latency_{phase}_ms"] = _median_latency(runs[phase].records, metric)
     return runs

@@ -354,10 +354,24 @@ def rule_c5(record: Record) -> Result:
     unit = facts.get("unit", "rows")
     sizes = f"store {facts.get('size_small')} -> {facts.get('size_large')} {unit}"
     what = "time in the LLM call" if metric == "llm" else "reply time"
-    if b > 1.5 * a and b - a > 20:
-        ev["answer"] = f"{sizes}: {what} {a:.0f} -> {b:.0f} ms: each turn reads the whole store"
+    c = facts.get("latency_back_ms")
+    ev["latency_back_ms"] = c
+    slower = b > 1.5 * a and b - a > 20
+    if slower and c is None:
+        ev["missing"] = "the reply time with the store shrunk back"
+        ev["answer"] = (f"cannot tell: {sizes}: {what} {a:.0f} -> {b:.0f} ms, but it was not measured with the "
+                        "store back at its small size, so the store and time passing cannot be told apart")
+        return INCONCLUSIVE, ev
+    back = f", back to {facts.get('size_back')} {unit}: {c:.0f} ms" if c is not None else ""
+    if slower and b > 1.5 * c and b - c > 20:
+        ev["answer"] = f"{sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: each turn reads the whole store"
         return CONFIRMED, ev
-    ev["answer"] = f"{sizes}: {what} {a:.0f} -> {b:.0f} ms: the per-turn read does not grow with the store"
+    if slower:
+        ev["missing"] = "a slow-down that follows the store's size"
+        ev["answer"] = (f"cannot tell: {sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: the turns stayed slow with "
+                        "the store shrunk back, so something else slowed them (it piles up with time)")
+        return INCONCLUSIVE, ev
+    ev["answer"] = f"{sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: the per-turn read does not grow with the store"
     return RULED_OUT, ev
 
 

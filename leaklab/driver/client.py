@@ -102,12 +102,15 @@ class SessionClient:
             if or_error and frame.get("type") == "error":
                 return frames
 
-    async def text_turn(self, text: str, *, complete_playback: bool = True, timeout_s: float | None = None) -> TurnTiming:
+    async def text_turn(self, text: str, *, complete_playback: bool = True, timeout_s: float | None = None,
+                        stop_at: str | None = None) -> TurnTiming:
         """Send ``text-input`` and follow the turn.
 
         With ``complete_playback`` the client acknowledges playback and reads
         to ``conversation-chain-end``; without it, it stops right after the
         first ``backend-synth-complete`` (an abrupt tab close follows).
+        ``stop_at="audio"`` stops at the first ``audio`` frame instead (a tab
+        closed while the reply is being spoken).
         """
         started = time.perf_counter()
         await self.send({"type": "text-input", "text": text})
@@ -126,6 +129,8 @@ class SessionClient:
                 raise ProtocolViolation(f"server error during turn: {frame.get('message')}")
             if kind == "audio" and first_audio is None:
                 first_audio = time.perf_counter() - started
+                if stop_at == "audio":
+                    return TurnTiming(first_audio, None, kinds)
             if kind == "backend-synth-complete":
                 if not complete_playback:
                     return TurnTiming(first_audio, None, kinds)

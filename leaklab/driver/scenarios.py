@@ -107,13 +107,27 @@ def switch(file: str | None = None) -> Step:
     return step
 
 
-def text(message: str = "hello there", *, complete_playback: bool = True) -> Step:
-    """One text turn; its latency is recorded."""
+def text(message: str = "hello there", *, complete_playback: bool = True, stop_at: str | None = None) -> Step:
+    """One text turn; its latency is recorded. ``complete_playback=False``:
+    stop after ``backend-synth-complete``; ``stop_at="audio"``: after the
+    first audio frame."""
 
     async def step(state: CycleState) -> None:
         assert state.client is not None
-        timing = await state.client.text_turn(message, complete_playback=complete_playback, timeout_s=state.timeout_s * 3)
+        timing = await state.client.text_turn(message, complete_playback=complete_playback,
+                                              timeout_s=state.timeout_s * 3, stop_at=stop_at)
         state.turns.append(timing)
+
+    return step
+
+
+def fetch_configs() -> Step:
+    """``fetch-configs``: the character list the page asks for on load."""
+
+    async def step(state: CycleState) -> None:
+        assert state.client is not None
+        await state.client.send({"type": "fetch-configs"})
+        await state.client.recv_until("config-files", or_error=True)
 
     return step
 
@@ -206,18 +220,94 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def get_scenario(name: str | Scenario) -> Scenario:
-    """A scenario by name.
+#: The steps a scenario can be written with, on the command line:
+#: ``connect,switch,text-until-synth,close``.
+STEP_WORDS: dict[str, str] = {
+    "connect": "open a tab and read its greeting",
+    "proxy-connect": "open a tab on the proxy path",
+    "fetch-configs": "ask for the character list",
+    "switch": "switch-config to the next character (switch:FILE for one file)",
+    "text": "a text turn, played back to conversation-chain-end",
+    "text-until-audio": "a text turn, left at its first audio frame",
+    "text-until-synth": "a text turn, left after backend-synth-complete, before playback completes",
+    "close": "close the tab (close frame)",
+    "abort": "kill the tab (TCP reset, no close frame)",
+    "half-open": "another client that completes the handshake, then goes silent",
+    "wait": "wait:SECONDS",
+}
+
+
+def _step(word: str) -> Step:
+    name, _, arg = word.partition(":")
+    if name == "connect":
+        return connect()
+    if name == "proxy-connect":
+        return connect(proxy=True)
+    if name == "fetch-configs":
+        return fetch_configs()
+    if name == "switch":
+        return switch(arg or None)
+    if name == "text":
+        return text()
+    if name == "text-until-audio":
+        return text(complete_playback=False, stop_at="audio")
+    if name == "text-until-synth":
+        return text(complete_playback=False)
+    if name == "close":
+        return close()
+    if name == "abort":
+        return abort()
+    if name == "half-open":
+        return half_open()
+    if name == "wait":
+        try:
+            return wait(float(arg))
+        except ValueError:
+            raise UnknownScenarioError(f"wait needs seconds: 'wait:0.5', not {word!r}") from None
+    raise UnknownScenarioError(f"unknown step {name!r} in a step list; valid: {', '.join(STEP_WORDS)}")
+
+
+def steps_scenario(text_form: str) -> Scenario:
+    """A scenario written as a step list: ``"connect,switch,text-until-synth,close"``
+    (see :data:`STEP_WORDS`). Its name is the list itself, so the run's saved
+    metadata replays it as written.
 
     Raises:
-        UnknownScenarioError: listing valid names.
+        UnknownScenarioError: an unknown step, or a step that needs an open
+            tab before any ``connect``.
+    """
+    words = [w.strip() for w in text_form.split(",") if w.strip()]
+    if not words:
+        raise UnknownScenarioError("an empty step list")
+    open_tab = False
+    for w in words:
+        base = w.partition(":")[0]
+        if base in ("connect", "proxy-connect"):
+            open_tab = True
+        elif base in ("close", "abort"):
+            open_tab = False
+        elif base in ("switch", "fetch-configs", "text", "text-until-audio", "text-until-synth") and not open_tab:
+            raise UnknownScenarioError(f"step {w!r} needs an open tab: put 'connect' before it ({text_form!r})")
+    steps = [_step(w) for w in words]
+    return Scenario(",".join(words), steps, "step list: " + ", ".join(words))
+
+
+def get_scenario(name: str | Scenario) -> Scenario:
+    """A scenario by name, or a step list (``connect,switch,close``).
+
+    Raises:
+        UnknownScenarioError: listing valid names and steps.
     """
     if isinstance(name, Scenario):
         return name
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise UnknownScenarioError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIOS)}") from None
+        pass
+    if "," in name or name.partition(":")[0] in STEP_WORDS:
+        return steps_scenario(name)
+    raise UnknownScenarioError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIOS)}, "
+                               f"or a step list of {', '.join(STEP_WORDS)} (connect,switch,text-until-synth,close)")
 
 
 def describe() -> dict[str, Any]:

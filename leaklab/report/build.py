@@ -479,7 +479,40 @@ def _failure(run: NotebookRun) -> str:
     return f"<p class='failure'><b>{html.escape(run.name)} failed</b>: {html.escape(run.error or '')}</p>"
 
 
-def _combined(runs: list[NotebookRun], skipped: Mapping[str, str]) -> str:
+def hunt_findings(runs_dir: Path) -> list[dict[str, Any]]:
+    """The findings of the hunts saved in ``runs_dir`` (``hunt-*/hunt.json``), in order."""
+    import json
+
+    out: list[dict[str, Any]] = []
+    if runs_dir.is_dir():
+        for path in sorted(runs_dir.glob("hunt-*/hunt.json")):
+            try:
+                out.extend(json.loads(path.read_text(encoding="utf-8")).get("findings") or [])
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _hunt_rows(findings: list[dict[str, Any]]) -> str:
+    """The hunt's findings under the checklist's verdicts: which lifecycle
+    leaks, and the item it is (or that it is on no item)."""
+    if not findings:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td><code>{esc(str(f.get('sequence')))}</code></td>"
+        f"<td>{esc(', '.join(f'{m} {v:+.2g}/cycle' for m, v in (f.get('metrics') or {}).items()))}</td>"
+        f"<td>{esc(str(f.get('confirmed')))}</td><td>{esc(str(f.get('where')))}</td></tr>"
+        for f in findings)
+    off = sum(1 for f in findings if not f.get("on_checklist"))
+    return ("<h3>Found by the hunt</h3>"
+            f"<p>Sequences the hunt found leaking (<a href='#06_hunt'>06_hunt</a>); {off} not on the checklist. "
+            "Replay one as written: <code>leaklab run --scenario '&lt;sequence&gt;'</code>.</p>"
+            "<table><tr><th>sequence</th><th>grows</th><th>confirmed</th><th>checklist</th></tr>"
+            f"{rows}</table>")
+
+
+def _combined(runs: list[NotebookRun], skipped: Mapping[str, str], findings: list[dict[str, Any]] | None = None) -> str:
     table, verdicts = _verdict_table(runs)
     parts = ["<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
     parts.extend(_failure(r) for r in runs if not r.ok)
@@ -491,6 +524,7 @@ def _combined(runs: list[NotebookRun], skipped: Mapping[str, str]) -> str:
                      "how to read a verdict: <code>confirmed</code> the cause is present and measured, "
                      "<code>transient</code> it retains and then releases, <code>ruled_out</code> the experiment "
                      "could have shown it and did not.</p>")
+    parts.append(_hunt_rows(list(findings or [])))
     parts.append("</section>")
     for run in runs:
         parts.append(f"<section id='{html.escape(run.name)}'><h2 class='nb-title'>{html.escape(_title(run.nb, run.name))}</h2>")
@@ -672,7 +706,7 @@ async def build_report_async(
     shown_target = target_file if target_file is not None else target
     if app_dir is not None:
         shown_target = f"{target} ({Path(app_dir).expanduser().resolve()})"
-    body = _setup_section(target_notes(runs_dir)) + _combined(runs, skipped)
+    body = _setup_section(target_notes(runs_dir)) + _combined(runs, skipped, hunt_findings(runs_dir))
     nav_combined = [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
     subtitle = (f"target {shown_target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
                 f"Python {sys.version.split()[0]}")

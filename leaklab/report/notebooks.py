@@ -46,6 +46,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "03_checklist",
     "04_prove_the_fix",
     "05_your_backend",
+    "06_hunt",
 )
 """The notebooks, in reading order."""
 

@@ -26,6 +26,7 @@ from ..analysis import census_frame, split_latency, timeline_frame
 __all__ = [
     "counts_per_cycle",
     "fix_comparison",
+    "hunt_candidates",
     "latency_split",
     "metric_label",
     "metric_panels",
@@ -327,4 +328,30 @@ def retention_sizes(report: Any) -> Figure:
     ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle("what the survivors keep alive")
     _legend(fig, ax)
+    return fig
+
+
+def hunt_candidates(result: Any) -> Figure:
+    """What each candidate sequence grew, against its own baseline: one bar
+    per sequence tried (how many metrics grew cycle after cycle), the ones
+    that became a finding in red. ``result``: a
+    :class:`~leaklab.hunt.HuntResult` or its ``as_dict()``."""
+    data = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+    tried = data.get("tried") or []
+    found = {f.get("found_as") for f in data.get("findings") or []}
+    fig = Figure(figsize=(8, max(2.5, 0.28 * len(tried) + 1.2)), layout="constrained")
+    ax = fig.add_subplot()
+    if not tried:
+        _no_data(ax, "no sequence tried")
+        return fig
+    names = [t["sequence"] for t in tried]
+    counts = [len(t.get("leaks") or []) for t in tried]
+    colors = [_VERDICT_COLORS["leak"] if n in found else ("#7f8c8d" if c else _VERDICT_COLORS["none"])
+              for n, c in zip(names, counts)]
+    y = list(range(len(names)))[::-1]
+    ax.barh(y, counts, color=colors)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlabel("metrics growing cycle after cycle (count)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"hunt on {data.get('target')}: red, first seen here (a finding)", fontsize=10)
     return fig

@@ -148,11 +148,16 @@ def c4_present() -> dict[str, Any]:
     return record("C4", roles=C4_ROLES, runs={"main": c4_summary(leak(0.0, 10.0, 2.0))})
 
 
-def c5_record(small_ms: float | None, large_ms: float | None, **runs: Any) -> dict[str, Any]:
-    all_runs = {"main": summary(), "small": summary(judged=3), "large": summary(judged=3), **runs}
+def c5_record(small_ms: float | None, large_ms: float | None, back_ms: float | None = -1.0,
+              **runs: Any) -> dict[str, Any]:
+    """Small, large, then small again (``back_ms``; -1: as fast as small)."""
+    all_runs = {"main": summary(), "small": summary(judged=3), "large": summary(judged=3),
+                "back": summary(judged=3), **runs}
+    back = small_ms if back_ms == -1.0 else back_ms
     return record("C5", roles=C5_ROLES, runs={k: v for k, v in all_runs.items() if v is not None}, facts={
-        "store": "sqlite history_db", "size_small": 200, "size_large": 800, "unit": "rows", "latency_metric": "llm",
-        "latency_small_ms": small_ms, "latency_large_ms": large_ms})
+        "store": "sqlite history_db", "size_small": 200, "size_large": 800, "size_back": 200, "unit": "rows",
+        "latency_metric": "llm", "latency_small_ms": small_ms, "latency_large_ms": large_ms,
+        "latency_back_ms": back})
 
 
 def c5_present() -> dict[str, Any]:
@@ -552,6 +557,18 @@ def test_c5_reply_slows_with_store_size_confirmed():
     assert verdict == CONFIRMED
     assert "store 200 -> 800 rows: time in the LLM call 50 -> 200 ms" in ev["answer"]
     assert (ev["latency_small_ms"], ev["latency_large_ms"]) == (50.0, 200.0)
+
+
+def test_c5_slow_down_that_stays_with_the_store_shrunk_back_is_not_the_store():
+    # GIVEN 50 -> 200 ms with the store grown, and still 190 ms with it back at its small size
+    rec = c5_record(50.0, 200.0, 190.0)
+    # WHEN judged THEN inconclusive: something that piles up with time, not the store
+    ev = assert_missing(rec, "follows the store's size")
+    assert "back to 200 rows: 190 ms" in ev["answer"] and "something else slowed them" in ev["answer"]
+
+
+def test_c5_slow_down_without_the_shrunk_back_run_is_inconclusive():
+    assert_missing(c5_record(50.0, 200.0, None), "shrunk back")
 
 
 def test_c5_flat_reply_time_ruled_out_with_numbers():

@@ -1,0 +1,414 @@
+"""Run, rank, minimise, confirm, explain and map candidate sequences.
+
+1. **Screen**: every candidate runs a few cycles on one live backend (reused,
+   and said so). Each run is judged against its own baseline (its census 0),
+   so what an earlier candidate left alive is flat in a later one, not
+   growth. A metric is attributed to the first (shortest, plainest)
+   candidate that shows it growing cycle after cycle.
+2. **Minimise**: steps are dropped one at a time while the finding's first
+   metric still leaks (delta debugging on a short list).
+3. **Confirm** the minimal sequence on a fresh backend with the full timeline
+   (the target's release time, the server's ping when half-open clients
+   were made): ``leak``, ``transient`` (released by itself) or ``not
+   reproduced``; the survivors' chains are taken there.
+4. **Map** each finding to the checklist items whose signals (read through
+   the target's roles) match its metrics *and* whose experiment runs the same
+   lifecycle (the same steps beyond connect/close/abort); a finding no item's
+   experiment runs is **not on the checklist**, with the items whose signals
+   it shares named.
+
+Nothing here names a backend's classes, attributes or faults: the metrics are
+the census's, the mapping goes through :class:`~leaklab.checklist.items.Item`
+signals and the target's roles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..checklist.items import ITEMS, signal_columns
+from ..session import LeakSession, RunInterrupted, default_runs_dir
+from ..targets import Target, resolve_target
+from .candidates import candidates, essential_steps, trigger_steps
+
+__all__ = ["Finding", "HuntResult", "hunt", "hunt_async", "leak_signature"]
+
+#: Seconds of timeline after a screening run (growth that outlasts it is a
+#: candidate; the confirmation decides leak or transient).
+SCREEN_TIMELINE_S = 0.5
+SCREEN_SETTLE_S = 0.1
+#: Default budget: minutes, not hours.
+DEFAULT_BUDGET_S = 300.0
+
+# Which metrics say most about a leak, first (a finding is minimised on its first).
+_PRIORITY = ("type:", "children", "task:", "container:", "lifecycle:", "cache_", "fds", "threads", "tasks")
+
+
+def _priority(metric: str) -> tuple[int, str]:
+    for i, prefix in enumerate(_PRIORITY):
+        if metric.startswith(prefix):
+            return i, metric
+    return len(_PRIORITY), metric
+
+
+def leak_signature(summary: Mapping[str, Any]) -> dict[str, float]:
+    """What grows cycle after cycle in a run's summary: metric -> per cycle.
+
+    Counted: watched types, tasks by coroutine, resources (children, fds,
+    files, rows), containers and threads whose verdict is ``leak``; a
+    lifecycle method that ran for fewer of the ended sessions' objects (or
+    calls) than expected. Growth by design (history rows) is ``normal``, not
+    counted; process gauges (RSS, gc object counts) and reply times are left
+    out: over a few cycles they move with everything, and a slow-down is
+    the checklist's to measure (its store probe), not a hunt's.
+    """
+    out: dict[str, float] = {}
+
+    def add(metric: str, v: Mapping[str, Any] | None) -> None:
+        if v and v.get("verdict") == "leak":
+            out[metric] = float(v.get("per_cycle") or 0.0)
+
+    for name, v in (summary.get("types") or {}).items():
+        add(f"type:{name}", v)
+    tasks = summary.get("tasks") or {}
+    for name, v in (tasks.get("by_coroutine") or {}).items():
+        add(f"task:{name}", v)
+    for name, v in (summary.get("resources") or {}).items():
+        add(name, v)
+    for c in summary.get("containers") or []:
+        add(f"container:{c['path']}", c)
+    if "threads" in (summary.get("other") or {}):
+        add("threads", summary["other"]["threads"])
+    judged = max(1, int(summary.get("judged_cycles") or summary.get("cycles") or 1))
+    for label, v in (summary.get("lifecycle") or {}).items():
+        objects = v.get("objects") or {}
+        if objects.get("of"):
+            missing = objects["of"] - objects.get("ran_for", 0)
+        elif v.get("expected"):
+            missing = v["expected"] - (v.get("calls") or 0)
+        else:
+            missing = 0
+        if missing > 0:
+            out[f"lifecycle:{label}"] = missing / judged
+    return dict(sorted(out.items(), key=lambda kv: _priority(kv[0])))
+
+
+@dataclasses.dataclass
+class Finding:
+    """One leaking lifecycle.
+
+    Attributes:
+        sequence: the minimal step list (replay: ``leaklab run --scenario '<sequence>'``).
+        found_as: the candidate it was first seen in.
+        metrics: metric -> per-cycle growth in the screening run (the metrics
+            first seen growing in ``found_as``: what the finding is about).
+        signature: everything that grew in ``found_as``'s screening run.
+        confirmed: ``leak``, ``transient`` or ``not reproduced`` on a fresh
+            backend; ``not confirmed (budget)`` when time ran out.
+        confirm_metrics: metric -> per cycle in the confirming run.
+        lifetime_s: for a transient, how long until it was released.
+        items: checklist items whose signals match and whose experiment runs
+            this lifecycle; empty: not on the checklist.
+        similar: items whose signals match but whose experiment runs another
+            sequence.
+        chains: the retention groups of the confirming run's survivors.
+        minimised: whether minimisation ran to the end.
+    """
+
+    sequence: str
+    found_as: str
+    metrics: dict[str, float]
+    signature: dict[str, float] = dataclasses.field(default_factory=dict)
+    confirmed: str = "not confirmed (budget)"
+    confirm_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    lifetime_s: float | None = None
+    items: list[str] = dataclasses.field(default_factory=list)
+    similar: list[str] = dataclasses.field(default_factory=list)
+    chains: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    minimised: bool = False
+
+    @property
+    def on_checklist(self) -> bool:
+        return bool(self.items)
+
+    def where(self) -> str:
+        """``C8`` / ``C2, C3``, or ``not on the checklist (signals like C8's)``."""
+        if self.items:
+            return ", ".join(self.items)
+        like = f" (signals like {', '.join(self.similar)}'s; their experiments run other steps)" if self.similar else ""
+        return "not on the checklist" + like
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["on_checklist"] = self.on_checklist
+        d["where"] = self.where()
+        return d
+
+
+@dataclasses.dataclass
+class HuntResult:
+    """What a hunt tried and found; saved as ``hunt.json`` in the runs folder."""
+
+    target: str
+    faults: list[str]
+    findings: list[Finding]
+    tried: list[dict[str, Any]]
+    not_tried: list[str]
+    budget_s: float
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+    notes: list[str] = dataclasses.field(default_factory=list)
+    path: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "faults": self.faults, "findings": [f.as_dict() for f in self.findings],
+                "tried": self.tried, "not_tried": self.not_tried, "budget_s": self.budget_s,
+                "elapsed_s": round(self.elapsed_s, 1), "interrupted": self.interrupted, "notes": self.notes,
+                "path": str(self.path) if self.path else None}
+
+    def frame(self) -> Any:
+        import pandas as pd
+
+        rows = [{"sequence": f.sequence, "grows per cycle": ", ".join(f"{m} {v:+.2g}" for m, v in f.metrics.items()),
+                 "confirmed": f.confirmed + (f" ({f.lifetime_s:.1f} s)" if f.lifetime_s is not None else ""),
+                 "checklist": f.where()} for f in self.findings]
+        return pd.DataFrame(rows, columns=["sequence", "grows per cycle", "confirmed", "checklist"])
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = (f"<p>hunt on {html.escape(self.target)}: {len(self.tried)} sequences tried in "
+                f"{self.elapsed_s:.0f} s (budget {self.budget_s:.0f} s), {len(self.findings)} leaking"
+                + (f"; {len(self.not_tried)} not tried (budget)" if self.not_tried else "") + "</p>")
+        if not self.findings:
+            return head + "<p>No sequence leaked.</p>"
+        return head + self.frame().to_html(index=False, escape=True)
+
+
+def _map(sequence: str, metrics: Mapping[str, float], roles: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(items whose signals match and whose experiment runs this lifecycle,
+    items whose signals match only)."""
+    exact, similar = [], []
+    steps = essential_steps(sequence)
+    for item in ITEMS:
+        if not signal_columns(item, roles, metrics, limit=100):
+            continue
+        trigger = trigger_steps(item.scenario)
+        if trigger is not None and essential_steps(trigger) == steps:
+            exact.append(item.id)
+        else:
+            similar.append(item.id)
+    return exact, similar
+
+
+async def _screen(session: LeakSession, sequence: str, cycles: int) -> tuple[dict[str, float], dict[str, Any]]:
+    result = await session.run(sequence, cycles)
+    s = result.summary()
+    info = {"sequence": sequence, "failed_cycles": len(result.failed_cycles),
+            "errors": result.errors[:2], "elapsed_s": round(result.elapsed_s, 2)}
+    if s.get("judged_cycles", 0) < cycles:  # a failed cycle: not judged on too little
+        return {}, info
+    return leak_signature(s), info
+
+
+def _valid(words: list[str]) -> bool:
+    from ..driver.scenarios import UnknownScenarioError, steps_scenario
+
+    try:
+        steps_scenario(",".join(words))
+    except UnknownScenarioError:
+        return False
+    return True
+
+
+async def _minimise(session: LeakSession, sequence: str, metric: str, cycles: int, deadline: float) -> tuple[str, bool]:
+    """Drop steps while ``metric`` still leaks; (sequence, ran to the end)."""
+    words = sequence.split(",")
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(words)):
+            if time.monotonic() > deadline:
+                return ",".join(words), False
+            trial = words[:i] + words[i + 1:]
+            if not trial or not _valid(trial):
+                continue
+            sig, _ = await _screen(session, ",".join(trial), cycles)
+            if metric in sig:
+                words = trial
+                changed = True
+                break
+    return ",".join(words), True
+
+
+async def _confirm(target: Target, finding: Finding, cycles: int, session_kwargs: Mapping[str, Any]) -> None:
+    """The minimal sequence on a fresh backend, with the default timeline."""
+    session = LeakSession(target, runs_dir=False, progress=False, **session_kwargs)
+    await session.start()
+    try:
+        result = await session.run(finding.sequence, cycles)
+        s = result.summary()
+        finding.confirm_metrics = leak_signature(s)
+        primary = next(iter(finding.metrics))
+        if primary in finding.confirm_metrics:
+            finding.confirmed = "leak"
+        else:
+            v = _verdict_of(s, primary)
+            if v is not None and v.get("verdict") == "transient":
+                finding.confirmed = "transient"
+                finding.lifetime_s = v.get("lifetime_s")
+            else:
+                finding.confirmed = "not reproduced"
+        if finding.confirmed in ("leak", "transient") and s.get("survivors", {}).get("alive"):
+            report = session.explain()
+            first = target.roles.session_type
+            finding.chains = sorted(report.as_dict().get("groups", []),
+                                    key=lambda g: (g.get("type") != first, -int(g.get("count") or 0)))
+    finally:
+        await session.stop()
+
+
+def _verdict_of(summary: Mapping[str, Any], metric: str) -> dict[str, Any] | None:
+    ns, _, name = metric.partition(":")
+    if ns == "type":
+        return (summary.get("types") or {}).get(name)
+    if ns == "task":
+        return ((summary.get("tasks") or {}).get("by_coroutine") or {}).get(name)
+    if ns == "container":
+        return next((c for c in summary.get("containers") or [] if c.get("path") == name), None)
+    return (summary.get("resources") or {}).get(metric) or (summary.get("other") or {}).get(metric)
+
+
+async def hunt_async(
+    target: str | Target = "reference",
+    *,
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    cycles: int = 3,
+    sequences: list[str] | None = None,
+    runs_dir: Path | str | bool | None = None,
+    progress: bool = True,
+    step_timeout_s: float | None = None,
+    on_progress: Any = None,
+    session: LeakSession | None = None,
+) -> HuntResult:
+    """Search the target's lifecycles for the ones that leak.
+
+    Args:
+        target: a :class:`Target` or a name :func:`~leaklab.targets.resolve_target` takes.
+        budget_s: seconds for the whole hunt; candidates left when it runs
+            out are listed as not tried, findings not minimised or confirmed
+            say so.
+        cycles: cycles per run (at least 3: fewer cannot be judged).
+        sequences: candidate step lists (default: :func:`candidates`).
+        runs_dir: where ``hunt.json`` is saved (``False``: not saved).
+        on_progress: ``callable(text)`` for each step (the CLI's bar).
+        session: a started :class:`LeakSession` to screen on (its target is
+            hunted; it is left running); default: one made and stopped here.
+    """
+    started = time.monotonic()
+    deadline = started + budget_s
+    cycles = max(3, int(cycles))
+    resolved = (session.target if session is not None else
+                resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
+                               watch=watch))
+    roles = resolved.roles.as_dict()
+    todo = list(sequences) if sequences else candidates(proxy=resolved.proxy_path is not None,
+                                                        characters=len(resolved.characters))
+    result = HuntResult(resolved.name, sorted(resolved.faults), [], [], [], budget_s)
+    result.notes.append(f"screened on one backend, reused for every candidate, each run against its own "
+                        f"baseline; {cycles} cycles each; findings confirmed on a fresh backend")
+    kwargs: dict[str, Any] = {"step_timeout_s": step_timeout_s} if step_timeout_s else {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.monitor_interval = 0
+        bar = tqdm(total=len(todo), desc="hunt", unit="seq", leave=False)
+
+    def tell(text: str) -> None:
+        if bar is not None:
+            best = result.findings[0].sequence if result.findings else "none yet"
+            bar.set_postfix_str(f"{text} | first finding: {best}"[:100])
+        if on_progress is not None:
+            on_progress(text)
+
+    seen: set[str] = set()
+    try:
+        own = session is None
+        screen = session if session is not None else LeakSession(
+            resolved, runs_dir=False, progress=False, settle_s=SCREEN_SETTLE_S, timeline_s=SCREEN_TIMELINE_S, **kwargs)
+        saved = (screen.settle_s, screen.timeline_s, screen.runs_dir, screen.progress)
+        screen.settle_s, screen.timeline_s, screen.runs_dir, screen.progress = (
+            SCREEN_SETTLE_S, SCREEN_TIMELINE_S, None, False)
+        if own:
+            await screen.start()
+        try:
+            for i, seq in enumerate(todo):
+                if time.monotonic() > deadline:
+                    result.not_tried = todo[i:]
+                    break
+                tell(seq)
+                sig, info = await _screen(screen, seq, cycles)
+                info["leaks"] = sorted(sig)
+                result.tried.append(info)
+                new = {m: v for m, v in sig.items() if m not in seen}
+                if new:
+                    seen.update(new)
+                    result.findings.append(Finding(seq, seq, new, dict(sig)))
+                if bar is not None:
+                    bar.update(1)
+            for finding in result.findings:
+                if time.monotonic() > deadline:
+                    break
+                tell(f"minimising {finding.sequence}")
+                primary = next(iter(finding.metrics))
+                finding.sequence, finding.minimised = await _minimise(screen, finding.sequence, primary, cycles,
+                                                                      deadline)
+        finally:
+            screen.settle_s, screen.timeline_s, screen.runs_dir, screen.progress = saved
+            if own:
+                await screen.stop()
+        for finding in result.findings:
+            finding.items, finding.similar = _map(finding.sequence, finding.metrics, roles)
+        for finding in result.findings:
+            if time.monotonic() > deadline:
+                break
+            tell(f"confirming {finding.sequence}")
+            await _confirm(resolved, finding, cycles, kwargs)
+    except (asyncio.CancelledError, KeyboardInterrupt, RunInterrupted):
+        result.interrupted = True
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        result.elapsed_s = time.monotonic() - started
+        if runs_dir is not False:
+            result.path = _save(result, Path(runs_dir) if runs_dir else default_runs_dir())
+    return result
+
+
+def _save(result: HuntResult, runs_dir: Path) -> Path:
+    folder = runs_dir / f"hunt-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".hunt.json.tmp"
+    result.path = folder / "hunt.json"
+    tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str))
+    tmp.replace(result.path)
+    return result.path
+
+
+def hunt(*args: Any, **kwargs: Any) -> HuntResult:
+    """Sync form of :func:`hunt_async` (owns its event loop)."""
+    return asyncio.run(hunt_async(*args, **kwargs))
