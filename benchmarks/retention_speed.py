@@ -111,6 +111,7 @@ def _objgraph_chains(measured: list[Session], ignore: tuple[int, ...]) -> list[i
     told to ignore with the benchmark's own lists (on 3.11+ a coroutine's
     locals are held by the coroutine object, which it would follow)."""
     ours = (*ignore, id(measured), id(sys._getframe()))
+    lengths: list[int] = []
     for obj in measured:
         chain = objgraph.find_backref_chain(obj, objgraph.is_proper_module, extra_ignore=ours)
         lengths.append(len(chain))

@@ -314,8 +314,9 @@ class LeakSession:
             if self._children is not None and self._children.left():
                 self.reaped = await asyncio.to_thread(self._children.reap, REAP_GRACE_S)
                 if self.reaped:
-                    logger.warning("leaklab: ended %d process(es) the backend left running: %s",
-                                   len(self.reaped), "; ".join(self.reaped))
+                    more = f"; and {len(self.reaped) - 3} more" if len(self.reaped) > 3 else ""
+                    logger.warning("leaklab: ended %d process(es) the backend left running: %s%s",
+                                   len(self.reaped), "; ".join(self.reaped[:3]), more)
         return self.orphans or {}
 
     def survivors(self, since: float | None = None) -> dict[str, list[Any]]:

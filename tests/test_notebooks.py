@@ -158,6 +158,11 @@ def test_who_keeps_it_alive_names_the_task_and_the_allocating_line(small_report)
     assert "pending_task" in html and "ServiceContext._finish_heavy_init" in html
     assert "leaklab/backend/service_context.py:" in html  # tracemalloc allocation site
     assert len(outputs(run, "image/svg+xml")) >= 1
+    # objgraph and pympler beside the chain: what objgraph found, leaklab's root, both pictures
+    assert "objgraph finds" in html and "leaklab: root <code>pending_task</code>" in html
+    assert "pympler refbrowser" in html and html.count("<svg") >= 2
+    # and objgraph's growth table
+    assert ">increase<" in html
 
 
 def table_rows(html_table):

@@ -209,13 +209,23 @@ async def grow_store(session: Any, roles: Mapping[str, Any], facts: dict[str, An
     # small, large, then small again (the large growth taken back out): a
     # slow-down the store causes goes away with it; one that comes with
     # time (something else piling up) does not.
+    # Where the backend talks to leaklab's fake LLM, what each call's prompt
+    # carried is measured too (the store read into the prompt).
+    from ..fakes.openai import llm_usage
+
+    async def timed_run(phase: str) -> None:
+        chats0, chars0 = llm_usage()
+        runs[phase] = await session.run(scenario, cycles)
+        chats1, chars1 = llm_usage()
+        facts[f"prompt_{phase}_chars"] = round((chars1 - chars0) / (chats1 - chats0)) if chats1 > chats0 else None
+
     facts["size_small"] = grow(where, **{grow_kw: 200})
-    runs["small"] = await session.run(scenario, cycles)
+    await timed_run("small")
     marks = mark(where)
     facts["size_large"] = grow(where, **{grow_kw: 800})
-    runs["large"] = await session.run(scenario, cycles)
+    await timed_run("large")
     facts["size_back"] = shrink(where, marks)
-    runs["back"] = await session.run(scenario, cycles)
+    await timed_run("back")
     metric = "llm_ms" if any("llm_ms" in r for r in runs["small"].records) else "latency_end_ms"
     facts["latency_metric"] = "llm" if metric == "llm_ms" else "reply"
     for phase in ("small", "large", "back"):

@@ -356,6 +356,15 @@ def rule_c5(record: Record) -> Result:
     what = "time in the LLM call" if metric == "llm" else "reply time"
     c = facts.get("latency_back_ms")
     ev["latency_back_ms"] = c
+    prompts = [facts.get(f"prompt_{p}_chars") for p in ("small", "large", "back")]
+    ev["prompt_chars"] = prompts
+    pa, pb, pc = prompts
+    prompt_text = (f"; the prompt of each LLM call {pa} -> {pb} chars, back to {pc}"
+                   if None not in prompts else "")
+    if None not in prompts and pb > 1.5 * max(pa, pc) and pb - max(pa, pc) > 200:
+        ev["answer"] = (f"{sizes}{prompt_text}: each turn reads the whole store into the prompt "
+                        f"({what} {a:.0f} -> {b:.0f} ms)")
+        return CONFIRMED, ev
     slower = b > 1.5 * a and b - a > 20
     if slower and c is None:
         ev["missing"] = "the reply time with the store shrunk back"
@@ -371,7 +380,8 @@ def rule_c5(record: Record) -> Result:
         ev["answer"] = (f"cannot tell: {sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: the turns stayed slow with "
                         "the store shrunk back, so something else slowed them (it piles up with time)")
         return INCONCLUSIVE, ev
-    ev["answer"] = f"{sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: the per-turn read does not grow with the store"
+    ev["answer"] = (f"{sizes}: {what} {a:.0f} -> {b:.0f} ms{back}{prompt_text}: "
+                    "the per-turn read does not grow with the store")
     return RULED_OUT, ev
 
 

@@ -68,6 +68,9 @@ THREAD_NAME = "leaklab-fake-openai"
 """Name of the thread :class:`FakeOpenAIServer` runs uvicorn in."""
 
 PROMPT_CHARS_HEADER = "x-fake-prompt-chars"
+#: Fake servers of this process, for :func:`llm_usage` (weak: a stopped,
+#: dropped server goes).
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 # WAV output: 16 kHz mono 16-bit, 20 ms of tone per input character, capped.
 _SAMPLE_RATE = 16_000
@@ -100,6 +103,7 @@ class FakeOpenAIStats:
         self._lock = threading.Lock()
         self._requests = 0
         self._prompt_chars = 0
+        self._chats = 0
 
     def add_request(self) -> None:
         """Count one HTTP request (any path, any outcome)."""
@@ -110,6 +114,13 @@ class FakeOpenAIStats:
         """Add the prompt size of one chat completion request."""
         with self._lock:
             self._prompt_chars += n
+            self._chats += 1
+
+    @property
+    def chat_requests(self) -> int:
+        """Chat completion requests whose prompt was counted."""
+        with self._lock:
+            return self._chats
 
     @property
     def requests_served(self) -> int:
@@ -609,6 +620,18 @@ def _stop_at_exit(ref: weakref.ReferenceType[FakeOpenAIServer]) -> None:
             pass
 
 
+def llm_usage() -> tuple[int, int]:
+    """``(chat requests, prompt characters)`` so far, summed over the fake
+    servers alive in this process: what the backend under test sent its LLM
+    (the difference between two calls is a run's). ``(0, 0)`` when none
+    exists (a backend talking to a real LLM)."""
+    chats = chars = 0
+    for server in list(_LIVE):
+        chats += server._stats.chat_requests
+        chars += server._stats.prompt_chars
+    return chats, chars
+
+
 class FakeOpenAIServer:
     """Runs the fake OpenAI app on uvicorn in a background thread.
 
@@ -647,6 +670,7 @@ class FakeOpenAIServer:
             sentences=sentences,
         )
         self._stats: FakeOpenAIStats = self.app.state.fake_openai_stats
+        _LIVE.add(self)
         self._port_wanted = port
         self._startup_timeout_s = startup_timeout_s
         # Serialises start/stop; never held while a request is served.

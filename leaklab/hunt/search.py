@@ -47,6 +47,8 @@ SCREEN_SETTLE_S = 0.1
 #: Default budget: minutes, not hours.
 DEFAULT_BUDGET_S = 300.0
 
+# Process gauges: they move with everything over a few cycles.
+_GAUGES = frozenset({"rss_mb", "gc_objects", "tracemalloc_mb"})
 # Which metrics say most about a leak, first (a finding is minimised on its first).
 _PRIORITY = ("type:", "children", "task:", "container:", "lifecycle:", "cache_", "fds", "threads", "tasks")
 
@@ -81,7 +83,8 @@ def leak_signature(summary: Mapping[str, Any]) -> dict[str, float]:
     for name, v in (tasks.get("by_coroutine") or {}).items():
         add(f"task:{name}", v)
     for name, v in (summary.get("resources") or {}).items():
-        add(name, v)
+        if name not in _GAUGES:
+            add(name, v)
     for c in summary.get("containers") or []:
         add(f"container:{c['path']}", c)
     if "threads" in (summary.get("other") or {}):

@@ -225,16 +225,37 @@ class ChildWatch:
         for p in procs:
             with contextlib.suppress(psutil.Error):
                 p.terminate()
-        gone, alive = psutil.wait_procs(procs, timeout=grace_s)
+        alive = _wait_ended(procs, grace_s)
         for p in alive:
             with contextlib.suppress(psutil.Error):
                 p.kill()
-        _, still = psutil.wait_procs(alive, timeout=2.0)
+        still = _wait_ended(alive, 2.0)
         out = []
         for p in procs:
-            how = "terminated" if p in gone else ("did not die" if p in still else "killed")
+            how = "terminated" if p not in alive else ("did not die" if p in still else "killed")
             out.append(f"pid {p.pid} ({self.seen[p.pid][1]}): {how}")
         return out
+
+
+def _wait_ended(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Poll until each process has exited (a zombie counts: its parent, often
+    the event loop's child watcher, reaps it -- waiting here would take its
+    exit status from under it); the ones still running after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    left = list(procs)
+    while left:
+        running = []
+        for p in left:
+            with contextlib.suppress(psutil.Error):
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    running.append(p)
+        left = running
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    return left
 
 
 def _describe(proc: psutil.Process) -> str:

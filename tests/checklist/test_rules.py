@@ -571,6 +571,17 @@ def test_c5_slow_down_without_the_shrunk_back_run_is_inconclusive():
     assert_missing(c5_record(50.0, 200.0, None), "shrunk back")
 
 
+def test_c5_prompt_carrying_the_store_confirmed_whatever_the_noise_in_reply_time():
+    # GIVEN reply times that drift down (a noisy machine), but each LLM call's
+    # prompt 4x bigger with the store grown, and back with it shrunk
+    rec = c5_record(900.0, 700.0, 500.0)
+    rec["facts"].update(prompt_small_chars=2_000, prompt_large_chars=8_000, prompt_back_chars=2_100)
+    verdict, ev = judge(rec)
+    # THEN confirmed on the prompt, with the numbers
+    assert verdict == CONFIRMED, ev
+    assert "the prompt of each LLM call 2000 -> 8000 chars, back to 2100" in ev["answer"]
+
+
 def test_c5_flat_reply_time_ruled_out_with_numbers():
     # GIVEN the same time at both sizes
     verdict, ev = judge(c5_record(50.0, 52.0))
