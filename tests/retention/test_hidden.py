@@ -170,12 +170,14 @@ def test_objgraph_and_pympler_beside_our_chain_say_where_gc_stops():
     # THEN objgraph finds no chain, and the comparison says it stops at the error gc cannot see
     assert not comparison.objgraph_found and comparison.objgraph_hops == 1
     assert comparison.leaklab.root_kind == "immortal_weak_key"
-    assert comparison.where_it_stops.startswith("gc shows no holder of the CancelledError: done Task conversation"), \
+    # (the error itself, or on 3.10 sometimes its traceback: gc shows neither's holder)
+    assert comparison.where_it_stops.startswith(("gc shows no holder of the CancelledError: done Task conversation",
+                                                 "gc shows no holder of the traceback: done Task conversation")), \
         comparison.where_it_stops
     # objgraph's own picture (its back-references) and pympler's tree, as text
     assert comparison.objgraph_dot.startswith("digraph ObjectGraph") and "Session" in comparison.objgraph_dot
     assert comparison.pympler_tree.splitlines()[0] == "Session"
-    assert "frame" in comparison.pympler_tree and "CancelledError" in comparison.pympler_tree
+    assert "frame" in comparison.pympler_tree and "traceback" in comparison.pympler_tree
     page = comparison._repr_html_()
     assert "objgraph finds no chain to a module" in page and "<svg" in page
     # and looking kept nothing alive
