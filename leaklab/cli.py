@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checklist", help="C1-C9 as experiments: a measured verdict for each")
     _add_target_args(p)
     p.add_argument("--items", default="all", help="C1,...,C9 or all")
-    p.add_argument("--jobs", type=int, default=2, help="experiments at a time, each in its own process (default 2)")
+    p.add_argument("--jobs", type=int, default=3, help="experiments at a time, each in its own process (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_checklist)
 

@@ -55,7 +55,7 @@ def test_cli_checklist_json_runs_items_in_their_own_processes():
                           "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
-    assert {"items", "elapsed_s", "jobs"} <= set(d) and d["jobs"] == 2
+    assert {"items", "elapsed_s", "jobs"} <= set(d) and d["jobs"] == 3
     assert [(i["id"], i["verdict"]) for i in d["items"]] == [("C9", "confirmed"), ("C6", "ruled_out")]
     assert "0 of 4" in d["items"][0]["evidence"]["answer"]
     assert "stayed flat" in d["items"][1]["evidence"]["answer"]
