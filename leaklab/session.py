@@ -19,7 +19,6 @@ import dataclasses
 import gc
 import json
 import logging
-import math
 import os
 import platform
 import time

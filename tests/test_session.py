@@ -231,14 +231,3 @@ def test_c2_c3_c4_c6_children_cache_files_and_containers_grow(tmp_path):
     own = container(s, "ServiceContext[*].agent_engine.memory")
     assert own is not None and own["verdict"] == "none" and own["end"] == 0, own
     assert s["orphans"]["children"] >= 4  # counted at the end too, before they were ended
-
-
-def test_c5_llm_latency_slope(tmp_path):
-    # GIVEN each turn reading the whole history table into the prompt (C5), and
-    # an LLM whose latency grows with the prompt
-    _, s = summary_of("chat", 5, "C5", tmp_path, timeline_s=0.5, llm_latency_per_kchar_s=0.3)
-    # THEN the LLM's share of the reply slows; the table's growth is the
-    # expected kind (one row a message)
-    # (end-to-end latency carries MCP start-up noise; the LLM share is what a bigger prompt slows)
-    assert s["latency_ms"]["llm"]["verdict"] == "slows", s["latency_ms"]
-    assert s["resources"]["db_rows"]["verdict"] == "normal"

@@ -17,7 +17,7 @@ def test_hunt_finds_minimises_and_maps_the_switch_leak_and_its_replay_leaks_the_
     # leaks nothing, one that leaks with more steps than it needs
     async def go():
         found = await hunt_async("reference", faults="C8", options={"heavy_init_s": "inf"}, budget_s=240,
-                                 sequences=["connect,close", "connect,fetch-configs,switch,close"], runs_dir=tmp_path,
+                                 sequences=["connect,close", "connect,switch,close"], runs_dir=tmp_path,
                                  progress=False)
         # and the printed sequence replayed as `leaklab run --scenario` takes it
         replay = await run_session("reference", found.findings[0].sequence if found.findings else "connect,close", 3,
@@ -30,11 +30,10 @@ def test_hunt_finds_minimises_and_maps_the_switch_leak_and_its_replay_leaks_the_
     finally:
         kill_children()
     # THEN one finding: the switch, minimised to its two steps, confirmed a leak on a fresh backend
-    assert [t["sequence"] for t in result.tried] == ["connect,close", "connect,fetch-configs,switch,close"]
+    assert [t["sequence"] for t in result.tried] == ["connect,close", "connect,switch,close"]
     assert result.tried[0]["leaks"] == []
     (finding,) = result.findings
-    assert (finding.found_as, finding.sequence, finding.minimised) == ("connect,fetch-configs,switch,close",
-                                                                       "connect,switch", True)
+    assert (finding.found_as, finding.sequence, finding.minimised) == ("connect,switch,close", "connect,switch", True)
     assert finding.metrics["type:ServiceContext"] == pytest.approx(1.0, abs=0.3)
     assert finding.confirmed == "leak" and finding.items == ["C8"], finding
     # explained on the confirming run: the init task, where it was created
