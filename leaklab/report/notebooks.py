@@ -153,7 +153,7 @@ def strip_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def strip_files(paths: Iterable[Path | str] | None = None) -> list[Path]:
-    """Strip notebook files in place (default: the six in ``notebooks/``);
+    """Strip notebook files in place (default: every one in ``notebooks/``);
     returns the ones that changed. ``python -m leaklab.report strip`` runs it."""
     changed = []
     for path in (Path(p) for p in (paths or notebooks())):
