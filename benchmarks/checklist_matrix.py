@@ -1,6 +1,6 @@
 """The checklist's confusion matrix and timing, on two backends.
 
-    python benchmarks/checklist_matrix.py [--backend reference|olv|both] [--jobs 2] [--json]
+    python benchmarks/checklist_matrix.py [--backend reference|olv|both] [--jobs N] [--json]
 
 For each backend, runs the whole checklist with every fault on, none, and
 each fault alone, and prints the wall time of each run and a mark per item:
@@ -29,7 +29,7 @@ IDS = [f"C{i}" for i in range(1, 10)]
 MARK = {"confirmed": "X", "transient": "t", "inconclusive": "?", "not_applicable": "-", "ruled_out": "."}
 
 
-async def _checklist(backend: str, faults: str, jobs: int) -> dict:
+async def _checklist(backend: str, faults: str, jobs: int | None) -> dict:
     started = time.monotonic()
     if backend == "reference":
         result = await run_checklist_async("reference", faults=faults, progress=False, jobs=jobs)
@@ -59,7 +59,7 @@ def _score(runs: dict) -> dict:
     }
 
 
-async def main(backends: list[str], jobs: int, rows: list[str]) -> dict:
+async def main(backends: list[str], jobs: int | None, rows: list[str]) -> dict:
     out: dict = {}
     for backend in backends:
         runs = {}
@@ -84,7 +84,7 @@ def show(res: dict) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--backend", choices=["reference", "olv", "both"], default="both")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=None, help="experiments at a time (default: the checklist's, 3)")
     p.add_argument("--rows", default="all,none," + ",".join(IDS), help="fault sets to run (comma list)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
