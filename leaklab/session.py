@@ -344,15 +344,8 @@ class LeakSession:
             counts = {name: len(objs) for name, objs in alive.items()}
             session_type = self.target.roles.session_type
             open_counts: dict[str, int] = {}
-            if session_type in alive and self.target.roles.open_sessions and self.app is not None:
-                name, _, rest = self.target.roles.open_sessions.partition(".")
-                roots = self.target.roots(self.app)
-                registry = probes.attribute_path(roots.get(name), rest) if rest else roots.get(name)
-                values = getattr(registry, "values", None)
-                try:
-                    open_ids = {id(v) for v in values()} if callable(values) else set()
-                except Exception:
-                    open_ids = set()
+            if session_type in alive and self.app is not None:
+                open_ids = self._open_session_ids(self.target.roots(self.app))
                 n_open = sum(1 for o in alive[session_type] if id(o) in open_ids)
                 if n_open:
                     open_counts[session_type] = n_open
@@ -729,6 +722,16 @@ class LeakSession:
                 sessions.clear()
         return rec
 
+    def _open_session_ids(self, roots: Mapping[str, Any]) -> set[int]:
+        """Ids of the sessions registered as open (``roles.open_sessions``,
+        a dict of session objects); empty when the role is not declared."""
+        path = self.target.roles.open_sessions
+        values = getattr(probes.root_path(roots, path), "values", None) if path else None
+        try:
+            return {id(v) for v in values()} if callable(values) else set()
+        except Exception:  # resized by another thread, a hostile mapping
+            return set()
+
     def _session_memory(self, roots: Mapping[str, Any], sessions: list[Any], in_use: frozenset[int]) -> dict[str, int]:
         """What the sessions that ended still hold in their own agents
         (``roles.session_memory`` summed over the live ``roles.session_type``
@@ -742,21 +745,8 @@ class LeakSession:
             return {}
         if roles.session_type not in self._tracker.counts():
             return {}  # not watched: not measured
-        shared = set()
-        for path in roles.shared_memory:
-            name, _, rest = path.partition(".")
-            held = probes.attribute_path(roots.get(name), rest) if rest else roots.get(name)
-            if held is not None:
-                shared.add(id(held))
-        registry = None
-        if roles.open_sessions:
-            name, _, rest = roles.open_sessions.partition(".")
-            registry = probes.attribute_path(roots.get(name), rest) if rest else roots.get(name)
-        values = getattr(registry, "values", None)
-        try:
-            open_ids = {id(v) for v in values()} if callable(values) else set()
-        except Exception:
-            open_ids = set()
+        shared = {id(held) for path in roles.shared_memory if (held := probes.root_path(roots, path)) is not None}
+        open_ids = self._open_session_ids(roots)
         ended = [s for s in sessions if id(s) not in in_use and id(s) not in open_ids]
         try:
             total = probes.held_by_instances(ended, roles.session_memory, shared)

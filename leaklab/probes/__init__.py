@@ -13,7 +13,14 @@ references only).
     containers  lengths of containers reachable from long-lived roots, by path
 """
 
-from .containers import ContainerCensus, attribute_path, container_census, container_lengths, held_by_instances
+from .containers import (
+    ContainerCensus,
+    attribute_path,
+    container_census,
+    container_lengths,
+    held_by_instances,
+    root_path,
+)
 from .files import DirSnapshot, SqliteSnapshot, dir_snapshot, sqlite_snapshot
 from .instances import InstanceTracker
 from .lifecycle import CallCounter, TimedMethod
@@ -49,6 +56,7 @@ __all__ = [
     "container_census",
     "container_lengths",
     "held_by_instances",
+    "root_path",
     "dir_snapshot",
     "orphans_after",
     "process_snapshot",

@@ -304,6 +304,14 @@ def attribute_path(obj: Any, path: str) -> Any:
     return obj
 
 
+def root_path(roots: Mapping[str, Any], path: str) -> Any:
+    """The object at a census path from ``roots`` (``handler.client_contexts``:
+    ``roots["handler"].client_contexts``); ``None`` where a link is missing."""
+    name, _, rest = path.partition(".")
+    root = roots.get(name)
+    return attribute_path(root, rest) if rest and root is not None else root
+
+
 def held_by_instances(instances: list[Any], path: str, exclude: Mapping[int, Any] | set[int] = frozenset()) -> int:
     """The summed length of ``instance.<path>`` over ``instances``, leaving out
     the containers whose id is in ``exclude`` (ones shared by every session,
