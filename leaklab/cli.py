@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(p)
     p.add_argument("--items", default="all", help="C1,...,C9 or all")
     p.add_argument("--jobs", type=int, default=3, help="experiments at a time, each in its own process (default 3)")
+    p.add_argument("--hunt", default=None, metavar="latest|PATH",
+                   help="add rows for a saved hunt's findings no item covers: 'latest' (this target's newest in "
+                        "the runs folder) or a hunt.json")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_checklist)
 
@@ -84,11 +87,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_hunt)
 
+    p = sub.add_parser("compare", help="your code against another version of it (a folder or a git revision): "
+                                       "fixed / still leaks / new leak / unchanged")
+    _add_target_args(p)
+    p.add_argument("--against", required=True, metavar="FOLDER|REVISION",
+                   help="the version before your change: a second checkout's folder, a second target file or "
+                        "import path, or a git revision of your app's repository (checked out into a temporary "
+                        "worktree, removed afterwards)")
+    p.add_argument("--items", default="all", help="checklist items run on both: C1,...,C9, all or none (default all)")
+    p.add_argument("--scenario", action="append", default=[], metavar="STEPS",
+                   help="a scenario or step list run on both (repeatable)")
+    p.add_argument("--hunt", default="latest", metavar="latest|PATH|none",
+                   help="a saved hunt whose leaking sequences run on both (default: this target's latest, if any)")
+    p.add_argument("--cycles", type=int, default=None, help="cycles per unit (default: an item's own; 5 a scenario)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2: a "
+                                                      "unit's two sides together)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_compare)
+
     p = sub.add_parser("report", help="execute the notebooks headless and write one offline HTML report")
     _add_target_args(p)
     p.add_argument("--cycles", type=int, default=None, help="cycles for every notebook (default: each notebook's own)")
     p.add_argument("--out", default="report", help="output folder (default: report/)")
     p.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time, each in its own kernel (default 2)")
+    p.add_argument("--against", default=None, metavar="FOLDER|REVISION",
+                   help="your code before the change (a folder or a git revision): the report opens with the "
+                        "before/after table (see `leaklab compare`)")
     p.set_defaults(func=_cmd_report)
     return parser
 
@@ -249,8 +273,18 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
     try:
         if args.jobs < 1:
             raise UsageError("--jobs must be at least 1")
+        findings = None
+        if args.hunt is not None:
+            from .hunt import checklist_rows, load_findings
+
+            try:
+                findings = load_findings(args.hunt, target=ta.target.name if args.hunt == "latest" else None)
+            except (FileNotFoundError, ValueError) as exc:
+                raise UsageError(f"--hunt: {exc}") from None
         result = run_checklist(ta.target, items=args.items, progress=not args.json, jobs=args.jobs,
                                step_timeout_s=args.step_timeout)
+        if findings is not None:
+            result.extra_rows = checklist_rows(findings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -261,6 +295,11 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
     for o in result.outcomes:
         print(f"{o.id:<4} {o.verdict:<15} {o.title}")
         print(f"     {o.evidence.get('answer', '')}")
+    for r in result.extra_rows:
+        print(f"{r['id']:<4} {r['verdict']:<15} {r['title']}")
+        print(f"     {r['evidence'].get('answer', '')}")
+    if args.hunt is not None and not result.extra_rows:
+        print(f"hunt ({args.hunt}): every finding is on the checklist, or there were none")
     lat = result.latency_split
     if lat:
         llm, backend = lat.get("llm") or {}, lat.get("backend") or {}
@@ -305,6 +344,10 @@ def format_hunt(result: Any) -> str:
              f"budget {result.budget_s:.0f} s)", *(f"  {n}" for n in result.notes)]
     if result.not_tried:
         lines.append(f"  not tried (budget): {len(result.not_tried)}: {'; '.join(result.not_tried[:4])}")
+    broke = [t for t in result.tried if t.get("unresponsive") or t.get("failed_cycles")]
+    for t in broke:
+        lines.append(f"  {t['sequence']}: {t['failed_cycles']} failed cycles, not judged: "
+                     f"{(t.get('errors') or ['?'])[0]}")
     if not result.findings:
         lines.append("no sequence leaked")
     for f in result.findings:
@@ -320,6 +363,57 @@ def format_hunt(result: Any) -> str:
         lines.append(f"    replay: leaklab run --scenario '{f.sequence}'   why: leaklab why --scenario '{f.sequence}'")
     if result.path:
         lines.append(f"saved: {result.path}")
+    return "\n".join(lines)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from .checklist import UnknownItemError
+    from .compare import AgainstError, compare
+    from .driver.scenarios import UnknownScenarioError
+
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.cycles is not None and args.cycles < 1:
+        raise UsageError("--cycles must be at least 1")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    ta = _TargetArgs(args)
+    hunt = None if args.hunt in ("none", "") else args.hunt
+    try:
+        result = compare(ta.name, against=args.against, app_dir=ta.app_dir, target_file=ta.target_file,
+                         faults=ta.faults if ta.name != "reference" else None, options=ta.options or None,
+                         watch=ta.watch or None, items=None if args.items == "none" else args.items,
+                         scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
+                         progress=not args.json, step_timeout_s=args.step_timeout)
+    except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.as_dict(), default=str))
+        return 0
+    print(format_comparison(result))
+    return 0
+
+
+def format_comparison(result: Any) -> str:
+    """The before/after table as text, then the chains on each side."""
+    counts = ", ".join(f"{n} {c}" for c, n in result.counts().items())
+    lines = [f"compare ({result.elapsed_s:.0f} s): {counts}", *(f"  {n}" for n in result.notes)]
+    width = max((len(r.unit) for r in result.rows), default=4)
+    for r in result.rows:
+        lines.append(f"{r.unit:<{width}}  {r.metric:<34} {r.before:>22} -> {r.after:<22} {r.change}")
+        if r.detail and r.change in ("can't tell", "fixed", "new leak", "worse"):
+            lines.append(f"{'':<{width}}    {r.detail[:220]}")
+    for unit in [*result.outcomes, *result.runs]:
+        chains = result.chains(unit)
+        if any(chains.values()):
+            lines.append(f"held by, {unit}:")
+            for side, found in chains.items():
+                for line in found[:2] or ["nothing"]:
+                    lines.append(f"  {side}: {line[:200]}")
     return "\n".join(lines)
 
 
@@ -347,7 +441,7 @@ def _report(args: argparse.Namespace, ta: _TargetArgs) -> int:
     started = time.monotonic()
     tqdm.monitor_interval = 0  # no monitor thread left behind
     own = ta.name != "reference"
-    total = sum(1 for n in NOTEBOOKS if not own or n not in REFERENCE_ONLY)
+    total = sum(1 for n in NOTEBOOKS if not own or args.against is not None or n not in REFERENCE_ONLY)
     print(f"executing {total} notebooks (target {ta.target.name}); kernel logs in {args.out}/logs/",
           file=sys.stderr, flush=True)
     bar = tqdm(total=total, unit="notebook", file=sys.stderr)
@@ -361,7 +455,7 @@ def _report(args: argparse.Namespace, ta: _TargetArgs) -> int:
     try:
         build = build_report(args.out, target=ta.name or "reference", app_dir=ta.app_dir, target_file=ta.target_file,
                              faults=explicit_faults, options=ta.options or None, step_timeout_s=args.step_timeout,
-                             cycles=args.cycles, concurrency=args.jobs, env=env,
+                             cycles=args.cycles, concurrency=args.jobs, env=env, against=args.against,
                              on_start=bar.set_description, on_progress=progress)
     finally:
         bar.close()

@@ -3,8 +3,8 @@
     items     the items as data: where, hypothesis, question, experiment
     rules     pure functions: an experiment's record -> (verdict, evidence)
     active    steps that intervene: close MCP clients, grow the history store
-    engine    run one item, the whole checklist (items in parallel
-              processes), or one item on several fault sets (prove_fix)
+    engine    run one item, or the whole checklist (items in parallel
+              processes)
     worker    one experiment in a process of its own
 
 Verdicts: ``confirmed`` (the cause is present and measured), ``transient``
@@ -16,12 +16,12 @@ judged: the evidence says what).
 """
 
 from .engine import (
+    DEFAULT_JOBS,
     ChecklistResult,
     Outcome,
     measure,
+    in_child,
     outcome_of,
-    prove_fix,
-    prove_fix_async,
     run_checklist,
     run_checklist_async,
     run_experiment,
@@ -30,6 +30,7 @@ from .items import ITEMS, Item, UnknownItemError, get_items, signal_columns
 from .rules import MIN_JUDGED_CYCLES, RULES, VERDICTS, judge_record
 
 __all__ = [
+    "DEFAULT_JOBS",
     "ITEMS",
     "MIN_JUDGED_CYCLES",
     "RULES",
@@ -42,8 +43,7 @@ __all__ = [
     "judge_record",
     "measure",
     "outcome_of",
-    "prove_fix",
-    "prove_fix_async",
+    "in_child",
     "run_checklist",
     "run_checklist_async",
     "run_experiment",

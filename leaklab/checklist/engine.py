@@ -6,8 +6,8 @@ record judged by :mod:`.rules`.
 few at a time, when the target can be named again in a child (any target
 :func:`~leaklab.targets.resolve_target` made): experiments are independent,
 a child starts from a clean heap, and nothing one leaves behind (children,
-threads, frozen objects) is measured by the next. :func:`prove_fix_async`
-runs one item on several fault sets side by side.
+threads, frozen objects) is measured by the next. The same item on several
+backends side by side is :mod:`leaklab.compare`'s.
 """
 
 from __future__ import annotations
@@ -88,20 +88,9 @@ def _timeline_s(item: Item, session: LeakSession) -> float:
 def _proxy_mounted(target: Target, app: Any) -> tuple[bool | None, str]:
     """Whether the proxy route is mounted: ``True``, ``False`` (measured:
     not applicable) or ``None`` (cannot tell: undeclared)."""
-    from ..targets.routes import iter_routes
+    from ..targets.routes import proxy_mounted
 
-    paths = {getattr(r, "path", None) for r in iter_routes(app)}
-    if target.proxy_path is None:
-        ws = sorted(p for r in iter_routes(app) if type(r).__name__ == "APIWebSocketRoute" or
-                    type(r).__name__ == "WebSocketRoute" for p in [getattr(r, "path", None)]
-                    if p and p != target.ws_path)
-        if ws:
-            return None, (f"cannot tell: the app has WebSocket routes {', '.join(ws)} besides {target.ws_path}, "
-                          "but the target declares no proxy_path")
-        return False, f"the app has no WebSocket route besides {target.ws_path}: no proxy to test"
-    if target.proxy_path in paths:
-        return True, f"{target.proxy_path} is mounted"
-    return False, f"no route at {target.proxy_path}: the proxy is off in this backend's config"
+    return proxy_mounted(app, target.proxy_path, target.ws_path)
 
 
 def _children_peak(run: RunResult) -> tuple[float | None, float | None]:
@@ -271,6 +260,9 @@ class ChecklistResult:
     outcomes: list[Outcome]
     elapsed_s: float
     jobs: int = 1
+    #: rows the checklist has no item for, shown under its own (the hunt's
+    #: findings no item covers): ``{"id", "title", "verdict", "evidence"}``
+    extra_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def latency_split(self) -> dict[str, Any]:
@@ -281,16 +273,17 @@ class ChecklistResult:
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "faults": self.faults,
                 "items": [o.as_dict() for o in self.outcomes], "latency_split": self.latency_split,
-                "elapsed_s": round(self.elapsed_s, 2), "jobs": self.jobs}
+                "elapsed_s": round(self.elapsed_s, 2), "jobs": self.jobs, "extra_rows": self.extra_rows}
 
     def table(self):
-        """The verdict table as a DataFrame."""
+        """The verdict table as a DataFrame (the extra rows last)."""
         import pandas as pd
 
-        return pd.DataFrame(
-            [{"id": o.id, "cause": o.title, "verdict": o.verdict, "answer": o.evidence.get("answer", "")}
-             for o in self.outcomes]
-        ).set_index("id")
+        rows = [{"id": o.id, "cause": o.title, "verdict": o.verdict, "answer": o.evidence.get("answer", "")}
+                for o in self.outcomes]
+        rows += [{"id": r["id"], "cause": r["title"], "verdict": r["verdict"],
+                  "answer": (r.get("evidence") or {}).get("answer", "")} for r in self.extra_rows]
+        return pd.DataFrame(rows, columns=["id", "cause", "verdict", "answer"]).set_index("id")
 
 
 def _expected_cost(item: Item) -> float:
@@ -302,12 +295,17 @@ def _expected_cost(item: Item) -> float:
     return item.cycles * runs * turn + wait
 
 
-async def _in_child(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    """Run one experiment in a fresh interpreter; its record."""
+async def in_child(spec: dict[str, Any], timeout_s: float, *, module: str = "leaklab.checklist.worker",
+                   sys_path: Sequence[str] = ()) -> dict[str, Any]:
+    """Run one experiment (or, with another ``module``, one unit of work that
+    reads a JSON spec on stdin and prints a JSON line) in a fresh
+    interpreter; its record. ``sys_path``: folders put first on the child's
+    ``sys.path`` (a second checkout of the same package)."""
+    path = [*sys_path, os.getcwd(), os.environ.get("PYTHONPATH", "")]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "leaklab.checklist.worker",
+        sys.executable, "-m", module,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)},
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps(spec).encode()), timeout_s)
@@ -324,7 +322,7 @@ async def _in_child(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
-        return {"item": spec["item"], "roles": {}, "runs": {}, "facts": {},
+        return {"item": spec.get("item"), "roles": {}, "runs": {}, "facts": {},
                 "error": f"the experiment's process exited {proc.returncode}: {' | '.join(tail)}"}
     return json.loads(lines[-1])
 
@@ -380,7 +378,7 @@ async def run_checklist_async(
             async def one(item: Item) -> None:
                 async with gate:
                     t0 = time.monotonic()
-                    record = await _in_child({**spec, "item": item.id, "session": kwargs}, item_timeout_s)
+                    record = await in_child({**spec, "item": item.id, "session": kwargs}, item_timeout_s)
                     outcomes[item.id] = outcome_of(item, record, time.monotonic() - t0)
                 if bar is not None:
                     bar.update(1)
@@ -400,62 +398,5 @@ def run_checklist(*args: Any, **kwargs: Any) -> ChecklistResult:
     return asyncio.run(run_checklist_async(*args, **kwargs))
 
 
-async def prove_fix_async(
-    item: str = "C8",
-    target: str = "reference",
-    variants: Mapping[str, Sequence[str]] | None = None,
-    *,
-    options: Mapping[str, Any] | None = None,
-    cycles: int | None = None,
-    jobs: int | None = None,
-    item_timeout_s: float = 600.0,
-    **session_kwargs: Any,
-) -> dict[str, Outcome]:
-    """The same experiment on several fault sets, side by side.
-
-    The default variants answer CHECKLIST.md's last question: the faulty
-    backend, exactly the proposed fix, and the full fix — each with and
-    without C9 (where ``close()`` is never reached).
-
-    Args:
-        jobs: variants at a time, each in its own process (default 3; ``1``:
-            one after another in this process).
-        item_timeout_s: bound on one variant in a child process.
-    """
-    variants = variants or {
-        "faulty (C8)": ("C8",),
-        "proposed fix": ("C8-proposed",),
-        "full fix": (),
-        "faulty + C9": ("C8", "C9"),
-        "proposed fix + C9": ("C8-proposed", "C9"),
-        "full fix + C9": ("C9",),
-    }
-    (chosen,) = get_items([item])
-    # Resolved up front: a bad target, fault or option fails before any run.
-    resolved = {name: resolve_target(target, faults=list(faults), options=options) for name, faults in variants.items()}
-    jobs = DEFAULT_JOBS if jobs is None else max(1, int(jobs))
-    if jobs == 1 or any(t.spec is None for t in resolved.values()):
-        return {name: await run_experiment(chosen, t, cycles=cycles, **session_kwargs)
-                for name, t in resolved.items()}
-    gate = asyncio.Semaphore(jobs)
-    kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
-    outcomes: dict[str, Outcome] = {}
-
-    async def one(name: str, t: Target) -> None:
-        async with gate:
-            t0 = time.monotonic()
-            record = await _in_child({**t.spec, "item": chosen.id, "cycles": cycles, "session": kwargs},
-                                     item_timeout_s)
-            outcomes[name] = outcome_of(chosen, record, time.monotonic() - t0)
-
-    await asyncio.gather(*(one(n, t) for n, t in resolved.items()))
-    return {name: outcomes[name] for name in resolved}
-
-
-def prove_fix(*args: Any, **kwargs: Any) -> dict[str, Outcome]:
-    """Sync form of :func:`prove_fix_async`."""
-    return asyncio.run(prove_fix_async(*args, **kwargs))
-
-
-__all__ = ["ChecklistResult", "Outcome", "measure", "outcome_of", "prove_fix", "prove_fix_async",
-           "run_checklist", "run_checklist_async", "run_experiment", "INCONCLUSIVE"]
+__all__ = ["ChecklistResult", "Outcome", "in_child", "measure", "outcome_of", "run_checklist", "run_checklist_async",
+           "run_experiment", "INCONCLUSIVE", "DEFAULT_JOBS"]

@@ -31,7 +31,10 @@ class CycleState:
     characters: tuple[str, ...]
     cycle: int
     timeout_s: float
-    client: SessionClient | None = None
+    #: open tabs by number (``tab:N`` selects one; ``connect`` opens the selected one)
+    tabs: dict[int, SessionClient] = dataclasses.field(default_factory=dict)
+    #: the tab the next step acts on
+    active_tab: int = 1
     sessions_ended: int = 0
     turns: list[TurnTiming] = dataclasses.field(default_factory=list)
     #: most live child processes seen while the cycle ran (sampled by the session)
@@ -46,6 +49,18 @@ class CycleState:
 
     def url(self, path: str) -> str:
         return f"ws://{self.host}:{self.port}{path}"
+
+    @property
+    def client(self) -> SessionClient | None:
+        """The selected tab's client (``None``: that tab is not open)."""
+        return self.tabs.get(self.active_tab)
+
+    @client.setter
+    def client(self, value: SessionClient | None) -> None:
+        if value is None:
+            self.tabs.pop(self.active_tab, None)
+        else:
+            self.tabs[self.active_tab] = value
 
 
 Step = Callable[[CycleState], Awaitable[None]]
@@ -64,13 +79,14 @@ class Scenario:
             for step in self.steps:
                 await step(state)
         finally:
-            # A failed step must not leave a tab open into the next cycle.
-            if state.client is not None:
+            # A failed step (or a tab left open) must not reach the next cycle.
+            for number in sorted(state.tabs):
+                client = state.tabs.pop(number)
                 started = time.monotonic()
-                await state.client.abort()
-                state.client = None
+                await client.abort()
                 state.sessions_ended += 1
                 state.closed_at.append(started)
+            state.active_tab = 1
 
 
 def connect(*, proxy: bool = False) -> Step:
@@ -172,6 +188,16 @@ def half_open() -> Step:
     return step
 
 
+def tab(number: int) -> Step:
+    """Act on tab ``number`` from here on (``tab:2,connect`` opens a second tab
+    while the first stays open: two sessions at once)."""
+
+    async def step(state: CycleState) -> None:
+        state.active_tab = number
+
+    return step
+
+
 def wait(seconds: float) -> Step:
     async def step(state: CycleState) -> None:
         await asyncio.sleep(seconds)
@@ -233,6 +259,7 @@ STEP_WORDS: dict[str, str] = {
     "close": "close the tab (close frame)",
     "abort": "kill the tab (TCP reset, no close frame)",
     "half-open": "another client that completes the handshake, then goes silent",
+    "tab": "tab:N: the next steps act on tab N (tab:2,connect opens a second tab beside the first)",
     "wait": "wait:SECONDS",
 }
 
@@ -259,6 +286,14 @@ def _step(word: str) -> Step:
         return abort()
     if name == "half-open":
         return half_open()
+    if name == "tab":
+        try:
+            number = int(arg)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise UnknownScenarioError(f"step {word!r}: write tab:N with N a tab number from 1")
+        return tab(number)
     if name == "wait":
         try:
             return wait(float(arg))
@@ -279,16 +314,22 @@ def steps_scenario(text_form: str) -> Scenario:
     words = [w.strip() for w in text_form.split(",") if w.strip()]
     if not words:
         raise UnknownScenarioError("an empty step list")
-    open_tab = False
-    for w in words:
-        base = w.partition(":")[0]
-        if base in ("connect", "proxy-connect"):
-            open_tab = True
-        elif base in ("close", "abort"):
-            open_tab = False
-        elif base in ("switch", "fetch-configs", "text", "text-until-audio", "text-until-synth") and not open_tab:
-            raise UnknownScenarioError(f"step {w!r} needs an open tab: put 'connect' before it ({text_form!r})")
     steps = [_step(w) for w in words]
+    open_tabs: set[str] = set()
+    active = "1"
+    for w in words:
+        base, _, arg = w.partition(":")
+        if base == "tab":
+            active = str(int(arg))
+        elif base in ("connect", "proxy-connect"):
+            if active in open_tabs:
+                raise UnknownScenarioError(f"step {w!r}: tab {active} is already open; close it first or "
+                                           f"open another with tab:N ({text_form!r})")
+            open_tabs.add(active)
+        elif base in ("close", "abort"):
+            open_tabs.discard(active)
+        elif base in ("switch", "fetch-configs", "text", "text-until-audio", "text-until-synth") and active not in open_tabs:
+            raise UnknownScenarioError(f"step {w!r} needs an open tab: put 'connect' before it ({text_form!r})")
     return Scenario(",".join(words), steps, "step list: " + ", ".join(words))
 
 

@@ -6,7 +6,8 @@ after connect, inside the switch's init window (a switch, then the end), at
 the first audio frame (``text-until-audio``), after ``backend-synth-complete``
 before playback (``text-until-synth``), after ``conversation-chain-end``
 (``text``) — as a clean ``close`` or an ``abort`` (no close frame). Plus a
-half-open client, a reconnect, and the proxy path when the target has one.
+half-open client, a reconnect, two tabs open at once (``tab:2``), and the
+proxy path when the target has one.
 Shorter and plainer sequences come first, so a leak is first found by the
 simplest sequence that shows it; the ones with several clients a cycle last.
 """
@@ -72,6 +73,9 @@ def candidates(*, proxy: bool = False, characters: int = 2) -> list[str]:
     # until the server's ping drops it, so what it pins is first claimed by a
     # one-tab sequence that pins it for good.
     out.append(("connect", "close", "connect", "abort"))
+    # Two sessions at once: the second tab chats while the first stays open.
+    out.append(("connect", "tab:2", "connect", "text", "close", "tab:1", "close"))
+    out.append(("connect", "tab:2", "connect", "text-until-synth", "abort", "tab:1", "abort"))
     out.append(("half-open",))
     return [",".join(seq) for seq in out]
 

@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from ..checklist.items import ITEMS, signal_columns
-from ..session import LeakSession, RunInterrupted, default_runs_dir
+from ..session import BackendUnresponsive, LeakSession, RunInterrupted, default_runs_dir
 from ..targets import Target, resolve_target
+from ..targets.routes import proxy_mounted
 from .candidates import candidates, essential_steps, trigger_steps
 
-__all__ = ["Finding", "HuntResult", "hunt", "hunt_async", "leak_signature"]
+__all__ = ["Finding", "HuntResult", "checklist_rows", "hunt", "hunt_async", "leak_signature", "load_findings"]
 
 #: Seconds of timeline after a screening run (growth that outlasts it is a
 #: candidate; the confirmation decides leak or transient).
@@ -212,7 +213,11 @@ def _map(sequence: str, metrics: Mapping[str, float], roles: Mapping[str, Any]) 
 
 
 async def _screen(session: LeakSession, sequence: str, cycles: int) -> tuple[dict[str, float], dict[str, Any]]:
-    result = await session.run(sequence, cycles)
+    try:
+        result = await session.run(sequence, cycles)
+    except BackendUnresponsive as exc:  # this sequence broke every cycle: said, and the hunt goes on
+        return {}, {"sequence": sequence, "failed_cycles": cycles, "errors": [str(exc)], "elapsed_s": None,
+                    "unresponsive": True}
     s = result.summary()
     info = {"sequence": sequence, "failed_cycles": len(result.failed_cycles),
             "errors": result.errors[:2], "elapsed_s": round(result.elapsed_s, 2)}
@@ -327,18 +332,12 @@ async def hunt_async(
                 resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
                                watch=watch))
     roles = resolved.roles.as_dict()
-    todo = list(sequences) if sequences else candidates(proxy=resolved.proxy_path is not None,
-                                                        characters=len(resolved.characters))
+    todo: list[str] = list(sequences) if sequences else []
     result = HuntResult(resolved.name, sorted(resolved.faults), [], [], [], budget_s)
     result.notes.append(f"screened on one backend, reused for every candidate, each run against its own "
                         f"baseline; {cycles} cycles each; findings confirmed on a fresh backend")
     kwargs: dict[str, Any] = {"step_timeout_s": step_timeout_s} if step_timeout_s else {}
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        tqdm.monitor_interval = 0
-        bar = tqdm(total=len(todo), desc="hunt", unit="seq", leave=False)
 
     def tell(text: str) -> None:
         if bar is not None:
@@ -358,6 +357,18 @@ async def hunt_async(
         if own:
             await screen.start()
         try:
+            if not todo:  # the running app says whether its proxy route is mounted
+                mounted, why = proxy_mounted(screen.app, resolved.proxy_path, resolved.ws_path)
+                if resolved.proxy_path is not None and not mounted:
+                    result.notes.append(f"proxied sequences left out: {why}")
+                todo = candidates(proxy=bool(mounted) and resolved.proxy_path is not None,
+                                  characters=len(resolved.characters))
+            if progress:
+                from tqdm.auto import tqdm
+
+                tqdm.monitor_interval = 0
+                bar = tqdm(total=len(todo), desc="hunt", unit="seq", leave=False)
+            broken = 0
             for i, seq in enumerate(todo):
                 if time.monotonic() > deadline:
                     result.not_tried = todo[i:]
@@ -366,6 +377,12 @@ async def hunt_async(
                 sig, info = await _screen(screen, seq, cycles)
                 info["leaks"] = sorted(sig)
                 result.tried.append(info)
+                broken = broken + 1 if info.get("unresponsive") else 0
+                if broken >= 3:
+                    result.not_tried = todo[i + 1:]
+                    result.notes.append(f"stopped: the backend failed every cycle of {broken} sequences in a row "
+                                        f"(last: {info['errors'][0]})")
+                    break
                 new = {m: v for m, v in sig.items() if m not in seen}
                 if new:
                     seen.update(new)
@@ -415,3 +432,67 @@ def _save(result: HuntResult, runs_dir: Path) -> Path:
 def hunt(*args: Any, **kwargs: Any) -> HuntResult:
     """Sync form of :func:`hunt_async` (owns its event loop)."""
     return asyncio.run(hunt_async(*args, **kwargs))
+
+
+def load_findings(source: Any = "latest", *, runs_dir: Path | str | None = None,
+                  target: str | None = None) -> list[dict[str, Any]]:
+    """A hunt's findings, as dicts.
+
+    Args:
+        source: a :class:`HuntResult`, a ``hunt.json`` (or its folder), or
+            ``"latest"``: the newest hunt saved in ``runs_dir`` (for
+            ``target`` when given). ``None``: no findings.
+
+    Raises:
+        FileNotFoundError: a path that is not a saved hunt.
+    """
+    if source is None:
+        return []
+    if isinstance(source, HuntResult):
+        return [f.as_dict() for f in source.findings]
+    if source == "latest":
+        folder = Path(runs_dir) if runs_dir else default_runs_dir()
+        for path in sorted(folder.glob("hunt-*/hunt.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if target is None or data.get("target") == target:
+                return list(data.get("findings") or [])
+        return []
+    path = Path(source)
+    if path.is_dir():
+        path = path / "hunt.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved hunt at {source} (a hunt.json, its folder, or 'latest')")
+    return list(json.loads(path.read_text(encoding="utf-8")).get("findings") or [])
+
+
+#: A finding's confirmation as a checklist verdict.
+_VERDICT_OF = {"leak": "confirmed", "transient": "transient"}
+
+
+def checklist_rows(findings: Any) -> list[dict[str, Any]]:
+    """The findings no checklist item covers, as rows of the checklist's
+    verdict table: ``{"id": "H1", "title", "verdict", "evidence": {"answer"}}``.
+
+    A finding confirmed on a fresh backend is ``confirmed``; one released by
+    itself ``transient``; one not reproduced or not confirmed in the budget
+    ``inconclusive`` (it was seen once, in the screen)."""
+    rows = []
+    dicts = [f.as_dict() if isinstance(f, Finding) else dict(f) for f in findings or ()]
+    for f in (d for d in dicts if not d.get("on_checklist", bool(d.get("items")))):
+        confirmed = str(f.get("confirmed") or "")
+        grows = ", ".join(f"{m} {float(v):+.2g}/cycle" for m, v in (f.get("metrics") or {}).items())
+        chain = next((" → ".join([*(str(e.get("label")) for e in g["chain"]), str(g.get("type"))])
+                      for g in f.get("chains") or [] if g.get("chain")), None)
+        life = f" after {f['lifetime_s']:.1f} s" if f.get("lifetime_s") is not None else ""
+        answer = (f"found by the hunt, on no item: {f['sequence']} grows {grows or 'nothing measured'}; "
+                  f"on a fresh backend: {confirmed}{life}"
+                  + (f"; held by {chain}" if chain else "")
+                  + f". Replay: leaklab run --scenario '{f['sequence']}'")
+        if f.get("similar"):
+            answer += f" (signals like {', '.join(f['similar'])}'s; their experiments run other steps)"
+        rows.append({"id": f"H{len(rows) + 1}", "title": f"not on the checklist: {f['sequence']}",
+                     "verdict": _VERDICT_OF.get(confirmed, "inconclusive"), "evidence": {"answer": answer}})
+    return rows

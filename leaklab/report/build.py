@@ -36,6 +36,7 @@ import nbformat
 import psutil
 
 from .notebooks import (
+    COMPARE_TABLE_TAG,
     INJECTED_TAG,
     NOTEBOOKS,
     NOTEBOOKS_DIR,
@@ -512,9 +513,59 @@ def _hunt_rows(findings: list[dict[str, Any]]) -> str:
             f"{rows}</table>")
 
 
+def _with_extra_rows(table: str, findings: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The checklist's verdict table with a row per hunt finding no item
+    covers (``H1``…), and those rows' verdicts."""
+    from ..hunt import checklist_rows
+    from .tables import VERDICT_COLORS
+
+    rows = checklist_rows(findings)
+    if not rows:
+        return table, []
+    esc = html.escape
+    tr = "".join(
+        f"<tr class='extra-row'><th>{esc(r['id'])}</th><td>{esc(r['title'])}</td>"
+        f"<td style='background-color:{VERDICT_COLORS.get(r['verdict'], '#fff')}'>{esc(r['verdict'])}</td>"
+        f"<td>{esc(str((r.get('evidence') or {}).get('answer', '')))}</td></tr>" for r in rows)
+    at = table.rfind("</tbody>")
+    at = at if at >= 0 else table.rfind("</table>")
+    if at < 0:
+        return table, []
+    return table[:at] + tr + table[at:], [r["verdict"] for r in rows]
+
+
+def _tagged_html(runs: Iterable[NotebookRun], tag: str) -> tuple[str, str] | None:
+    """``(notebook, html)``: the last HTML output of the first cell tagged ``tag``."""
+    for run in runs:
+        for cell in run.nb.cells:
+            if cell.cell_type != "code" or tag not in cell.get("metadata", {}).get("tags", []):
+                continue
+            for output in reversed(cell.get("outputs", [])):
+                data = output.get("data", {})
+                if "text/html" in data:
+                    text = data["text/html"]
+                    return run.name, "".join(text) if isinstance(text, list) else text
+    return None
+
+
+def _before_after(runs: list[NotebookRun]) -> str:
+    """The comparison's table, when the report was built ``--against``: first."""
+    found = _tagged_html([r for r in runs if r.params.get("against")], COMPARE_TABLE_TAG)
+    if found is None:
+        return ""
+    name, table = found
+    return ("<section id='before-after'><h2>Before and after: your fix, measured</h2>"
+            f"<p>The same experiments on the code before your change and after it, side by side "
+            f"(<a href='#{html.escape(name)}'>{html.escape(name)}</a> has the per-cycle charts and the chains).</p>"
+            f"{table}</section>")
+
+
 def _combined(runs: list[NotebookRun], skipped: Mapping[str, str], findings: list[dict[str, Any]] | None = None) -> str:
     table, verdicts = _verdict_table(runs)
-    parts = ["<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
+    if table is not None and findings:
+        table, more = _with_extra_rows(table, findings)
+        verdicts = verdicts + more
+    parts = [_before_after(runs), "<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
     parts.extend(_failure(r) for r in runs if not r.ok)
     if table is None:
         parts.append("<p class='failure'>The checklist notebook did not produce its verdict table.</p>")
@@ -620,6 +671,7 @@ async def build_report_async(
     cycles: int | None = None,
     notebooks: Iterable[str] | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    against: str | os.PathLike[str] | None = None,
     notebooks_dir: Path | None = None,
     concurrency: int = 1,
     timeout: float = 900,
@@ -643,6 +695,9 @@ async def build_report_async(
         cycles: cycles for every notebook (``None``: each notebook's own).
         notebooks: names to run (default all, in reading order).
         params: per-notebook extra parameters (``{"03_checklist": {"items": "C8,C9"}}``).
+        against: your code before the change (a folder or a git revision):
+            the prove-the-fix notebook compares the target with it, and its
+            before/after table opens the report.
         notebooks_dir: where the notebooks are (default the checkout's).
         concurrency: kernels at a time.
         timeout: seconds allowed per cell.
@@ -659,8 +714,13 @@ async def build_report_async(
     (out / "logs").mkdir(parents=True, exist_ok=True)
     names = list(notebooks or NOTEBOOKS)
     own_target = target != "reference" or target_file is not None
-    skipped = {n: "it compares the reference backend's planted fault variants; your target has none"
-               for n in names if n in REFERENCE_ONLY and own_target}
+    skipped = {n: "it compares the reference backend's planted fault variants; your target has none "
+                  "(give --against a folder or git revision to compare your fix)"
+               for n in names if n in REFERENCE_ONLY and own_target and against is None}
+    if against is not None:
+        where = Path(os.fspath(against)).expanduser()
+        extra = {"against": str(where.resolve()) if where.exists() else os.fspath(against)}
+        params = {**(params or {}), **{n: {**extra, **(params or {}).get(n, {})} for n in REFERENCE_ONLY}}
     env = dict(env or {})
     # Every run the notebooks save goes in the report's folder: the header
     # reads what the target changed to run there from the runs' metadata.
@@ -707,7 +767,8 @@ async def build_report_async(
     if app_dir is not None:
         shown_target = f"{target} ({Path(app_dir).expanduser().resolve()})"
     body = _setup_section(target_notes(runs_dir)) + _combined(runs, skipped, hunt_findings(runs_dir))
-    nav_combined = [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
+    nav_combined = ([("#before-after", "before/after")] if against is not None else []) + \
+        [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
     subtitle = (f"target {shown_target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
                 f"Python {sys.version.split()[0]}")
     path = out / "report.html"

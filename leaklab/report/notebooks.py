@@ -23,6 +23,7 @@ __all__ = [
     "NOTEBOOKS_DIR",
     "PARAMETERS_TAG",
     "VERDICT_TABLE_TAG",
+    "COMPARE_TABLE_TAG",
     "Definition",
     "definitions",
     "inject_parameters",
@@ -54,6 +55,8 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 VERDICT_TABLE_TAG = "verdict-table"
 """The cell whose output opens the HTML report (in ``03_checklist``)."""
+COMPARE_TABLE_TAG = "compare-table"
+"""The cell whose output opens a report built ``--against`` (in ``04_prove_the_fix``)."""
 
 
 def notebook_path(name: str, notebooks_dir: Path | None = None) -> Path:

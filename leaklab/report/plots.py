@@ -27,6 +27,7 @@ __all__ = [
     "counts_per_cycle",
     "fix_comparison",
     "hunt_candidates",
+    "comparison",
     "latency_split",
     "metric_label",
     "metric_panels",
@@ -298,6 +299,45 @@ def fix_comparison(outcomes: Mapping[str, Any], metric: str = "type:ServiceConte
     axes[0].set_ylim(0, top * 1.15 + 0.5)
     fig.suptitle(f"{metric_label(metric, short=True)} per cycle, side by side")
     return fig
+
+
+def comparison(result: Any, *, limit: int = 8) -> list[Figure]:
+    """One figure per changed measure of a :class:`~leaklab.compare.Comparison`:
+    its per-cycle values before and after, overlaid on one axis. A measure
+    with no per-cycle series (a lifecycle count) or the same constant on both
+    sides gets no figure (the table says it)."""
+    figures: list[Figure] = []
+    for row in result.rows:
+        if len(figures) >= limit or row.change in ("unchanged",):
+            continue
+        metrics: list[str]
+        if row.kind == "item":
+            sides = result.outcomes.get(row.unit, {})
+            names = {m for o in sides.values() for m in (o.series or {})}
+            metrics = sorted(names)
+        else:
+            metrics = [row.metric]
+        for metric in metrics:
+            series = result.series(row.unit, metric)
+            values = [v for vs in series.values() for v in vs if v is not None]
+            if not values or max(values) == min(values):
+                continue
+            fig = Figure(figsize=(6.5, 3.2), layout="constrained")
+            ax = fig.subplots()
+            for side, style in ((result.before.name, dict(color="#c0392b", marker="o")),
+                                (result.after.name, dict(color="#1e8449", marker="s", linestyle="--"))):
+                vs = series.get(side) or []
+                if vs:
+                    ax.plot(range(len(vs)), [v if v is not None else float("nan") for v in vs], label=side, **style)
+            _cycles_axis(ax)
+            ax.set_ylabel(metric_label(metric))
+            ax.set_ylim(bottom=0)
+            fig.suptitle(f"{row.unit}: {metric_label(metric, short=True)} per cycle, {row.change}", fontsize=10)
+            _legend(fig, ax)
+            figures.append(fig)
+            if len(figures) >= limit:
+                break
+    return figures
 
 
 def retention_sizes(report: Any) -> Figure:

@@ -22,6 +22,8 @@ __all__ = [
     "Card",
     "allocations",
     "checklist",
+    "comparison",
+    "comparison_chains",
     "fix",
     "item_card",
     "outcome_card",
@@ -38,6 +40,9 @@ VERDICT_COLORS: dict[str, str] = {
     "normal": "#d6eaf8",
     "not_applicable": "#e5e7e9",
     "inconclusive": "#f9e79f",
+    # a comparison's changes
+    "fixed": "#abebc6", "partly fixed": "#d5f5e3", "unchanged": "#e5e7e9", "still leaks": "#f5b7b1",
+    "new leak": "#ec7063", "worse": "#ec7063", "can't tell": "#f9e79f", "changed": "#fad7a0",
 }
 
 
@@ -156,11 +161,14 @@ def styled_verdicts(frame: pd.DataFrame, column: str = "verdict") -> Any:
     return styler.set_table_attributes('class="leaklab-table"')
 
 
-def checklist(outcomes: Iterable[Any]) -> Any:
+def checklist(outcomes: Iterable[Any], extra: Iterable[Mapping[str, Any]] = ()) -> Any:
     """The verdict table of checklist outcomes (``id, cause, verdict,
-    answer``), verdicts coloured, escaped: what opens the HTML report."""
+    answer``), verdicts coloured, escaped: what opens the HTML report.
+
+    ``extra``: rows in the same form for what no item covers (the hunt's
+    :func:`~leaklab.hunt.checklist_rows`), after the items."""
     rows = []
-    for o in outcomes:
+    for o in [*outcomes, *extra]:
         d = o.as_dict() if hasattr(o, "as_dict") else dict(o)
         rows.append({"id": d["id"], "cause": d["title"], "verdict": d["verdict"],
                      "answer": _text((d.get("evidence") or {}).get("answer", ""))})
@@ -176,6 +184,34 @@ def fix(outcomes: Mapping[str, Any]) -> Any:
         rows.append({"backend": name, "verdict": d["verdict"],
                      "answer": _text((d.get("evidence") or {}).get("answer", ""))})
     return styled_verdicts(pd.DataFrame(rows, columns=["backend", "verdict", "answer"]).set_index("backend"))
+
+
+def comparison(result: Any) -> Any:
+    """The before/after table of a :class:`~leaklab.compare.Comparison` (or
+    its ``as_dict()``): one row per item and per metric that grows on either
+    side, the change coloured, escaped. Items first, then scenarios."""
+    d = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+    before = d["before"].get("source") or "before"
+    after = d["after"].get("source") or "after"
+    rows = [{"unit": r["unit"], "measure": r["metric"], f"before: {_text(before)}": r["before"],
+             f"after: {_text(after)}": r["after"], "change": r["change"], "detail": _text(r.get("detail", ""))}
+            for r in d["rows"]]
+    columns = ["unit", "measure", f"before: {_text(before)}", f"after: {_text(after)}", "change", "detail"]
+    return styled_verdicts(pd.DataFrame(rows, columns=columns), column="change")
+
+
+def comparison_chains(result: Any) -> Any:
+    """What keeps the survivors alive on each side, per unit (one chain a
+    line; empty where nothing survived)."""
+    d = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+    rows = []
+    for unit, sides in (d.get("chains") or {}).items():
+        for side, lines in sides.items():
+            for line in lines[:4]:
+                rows.append({"unit": unit, "side": side, "held by": _text(line)})
+    if not rows:
+        rows.append({"unit": "-", "side": "-", "held by": "no survivor on either side"})
+    return styled_verdicts(pd.DataFrame(rows, columns=["unit", "side", "held by"]), column="")
 
 
 def item_card(item: Any) -> Card:

@@ -14,7 +14,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["closure_and_globals", "discover_roots", "iter_routes"]
+__all__ = ["closure_and_globals", "discover_roots", "iter_routes", "proxy_mounted"]
 
 _SKIP = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type, str, bytes,
          int, float, bool, type(None))
@@ -72,3 +72,20 @@ def discover_roots(app: Any, ws_paths: tuple[str, ...] = ("/client-ws",)) -> dic
             if not isinstance(value, _SKIP) and not callable(value) and name not in out:
                 out[name] = value
     return out
+
+
+def proxy_mounted(app: Any, proxy_path: str | None, ws_path: str) -> tuple[bool | None, str]:
+    """Whether a running app mounts its proxy route: ``True``, ``False``
+    (measured: no proxy here) or ``None`` (cannot tell: the target declares
+    no ``proxy_path`` but the app has other WebSocket routes); and why."""
+    paths = {getattr(r, "path", None) for r in iter_routes(app)}
+    if proxy_path is None:
+        ws = sorted(p for r in iter_routes(app) if type(r).__name__ in ("APIWebSocketRoute", "WebSocketRoute")
+                    for p in [getattr(r, "path", None)] if p and p != ws_path)
+        if ws:
+            return None, (f"cannot tell: the app has WebSocket routes {', '.join(ws)} besides {ws_path}, "
+                          "but the target declares no proxy_path")
+        return False, f"the app has no WebSocket route besides {ws_path}: no proxy to test"
+    if proxy_path in paths:
+        return True, f"{proxy_path} is mounted"
+    return False, f"no route at {proxy_path}: the proxy is off in this backend's config"

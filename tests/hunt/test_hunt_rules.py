@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from leaklab.driver.scenarios import UnknownScenarioError, get_scenario
-from leaklab.hunt import candidates, essential_steps, leak_signature
+from leaklab.hunt import candidates, checklist_rows, essential_steps, leak_signature
 from leaklab.hunt.search import _map
 from leaklab.targets.base import Roles
 
@@ -16,9 +16,10 @@ def test_candidates_short_first_multi_client_last_and_every_protocol_point():
     # each parses as a step list, as `leaklab run --scenario` takes it
     for seq in seqs:
         assert get_scenario(seq).name == seq
-    lengths = [len(s.split(",")) for s in seqs[:-2]]
+    lengths = [len(s.split(",")) for s in seqs[:-4]]
     assert lengths == sorted(lengths)
-    assert seqs[-2:] == ["connect,close,connect,abort", "half-open"]
+    assert seqs[-4:] == ["connect,close,connect,abort", "connect,tab:2,connect,text,close,tab:1,close",
+                         "connect,tab:2,connect,text-until-synth,abort,tab:1,abort", "half-open"]
     # an end at every protocol point, clean and abrupt
     for point in ("connect,close", "connect,abort", "connect,switch,close", "connect,text-until-audio,abort",
                   "connect,text-until-synth,close", "connect,text,close", "connect,switch,text-until-synth,close",
@@ -35,6 +36,40 @@ def test_step_lists_with_a_bad_step_are_clear_errors():
         get_scenario("switch,close")
     with pytest.raises(UnknownScenarioError, match="wait needs seconds"):
         get_scenario("connect,wait:soon")
+    # two tabs: a second connect needs another tab, and each tab is checked on its own
+    with pytest.raises(UnknownScenarioError, match="tab 1 is already open"):
+        get_scenario("connect,connect")
+    with pytest.raises(UnknownScenarioError, match="tab:N with N a tab number"):
+        get_scenario("connect,tab:0")
+    with pytest.raises(UnknownScenarioError, match="needs an open tab"):
+        get_scenario("connect,tab:2,text")
+    assert get_scenario("connect,tab:2,connect,text,close,tab:1,close").name == "connect,tab:2,connect,text,close,tab:1,close"
+
+
+def test_tabs_are_open_at_once_and_a_cycle_ends_every_one_left_open():
+    import asyncio
+
+    from leaklab.driver.scenarios import CycleState, Scenario, tab
+
+    class FakeClient:
+        def __init__(self) -> None:
+            self.aborted = False
+
+        async def abort(self) -> None:
+            self.aborted = True
+
+    async def open_tab(state: CycleState) -> None:
+        state.client = FakeClient()  # type: ignore[assignment]
+
+    state = CycleState("127.0.0.1", 0, "/ws", None, (), 1, 1.0)
+    seen: list[int] = []
+
+    async def count(state: CycleState) -> None:
+        seen.append(len(state.tabs))
+
+    asyncio.run(Scenario("two", [open_tab, tab(2), open_tab, count]).run_cycle(state))
+    assert seen == [2]  # both open at once
+    assert state.tabs == {} and state.sessions_ended == 2 and state.active_tab == 1
 
 
 def test_leak_signature_counts_growth_not_design_or_noise():
@@ -81,3 +116,47 @@ def test_mapping_needs_the_signal_and_the_lifecycle_of_the_items_experiment():
 def test_essential_steps_ignore_how_a_tab_opens_and_ends():
     assert essential_steps("connect,switch,close") == essential_steps("connect,switch,abort") == {"switch"}
     assert essential_steps("connect,switch:natori.yaml,text-until-synth") == {"switch", "text-until-synth"}
+
+
+def test_findings_no_item_covers_become_checklist_rows_with_an_honest_verdict():
+    findings = [
+        {"sequence": "connect,switch,close", "metrics": {"type:Sess": 1.0}, "confirmed": "leak", "items": ["C8"],
+         "on_checklist": True},
+        {"sequence": "connect,switch,text-until-synth,close", "metrics": {"type:Sess": 1.0}, "confirmed": "leak",
+         "items": [], "similar": ["C8"], "on_checklist": False,
+         "chains": [{"type": "Sess", "chain": [{"label": "task Sess._warm"}, {"label": "frame"}]}]},
+        {"sequence": "connect,tab:2,connect,text,close", "metrics": {"container:hub.cache": 2.0},
+         "confirmed": "not reproduced", "items": [], "on_checklist": False},
+        {"sequence": "half-open", "metrics": {"container:hub.registry": 1.0}, "confirmed": "transient",
+         "lifetime_s": 4.2, "items": [], "on_checklist": False},
+    ]
+    rows = checklist_rows(findings)
+    # one row per finding no item covers, numbered; the covered one has its item's row already
+    assert [r["id"] for r in rows] == ["H1", "H2", "H3"]
+    assert [r["verdict"] for r in rows] == ["confirmed", "inconclusive", "transient"]
+    first = rows[0]["evidence"]["answer"]
+    assert "connect,switch,text-until-synth,close" in rows[0]["title"]
+    assert "task Sess._warm → frame → Sess" in first and "signals like C8's" in first
+    assert "leaklab run --scenario 'connect,switch,text-until-synth,close'" in first
+    assert "after 4.2 s" in rows[2]["evidence"]["answer"]
+    assert checklist_rows([]) == []
+
+
+def test_a_saved_hunt_is_found_by_path_folder_or_as_the_targets_latest(tmp_path):
+    import json
+    import os
+
+    from leaklab.hunt import load_findings
+
+    for i, target in enumerate(("a", "b", "a")):
+        folder = tmp_path / f"hunt-{i}"
+        folder.mkdir()
+        (folder / "hunt.json").write_text(json.dumps({"target": target, "findings": [{"sequence": f"s{i}"}]}))
+        os.utime(folder / "hunt.json", (1000 + i, 1000 + i))
+    assert load_findings("latest", runs_dir=tmp_path, target="a") == [{"sequence": "s2"}]
+    assert load_findings("latest", runs_dir=tmp_path, target="b") == [{"sequence": "s1"}]
+    assert load_findings("latest", runs_dir=tmp_path, target="c") == []
+    assert load_findings(tmp_path / "hunt-0") == [{"sequence": "s0"}]
+    assert load_findings(None) == []
+    with pytest.raises(FileNotFoundError, match="no saved hunt at"):
+        load_findings(tmp_path / "nowhere")

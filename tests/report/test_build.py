@@ -28,6 +28,11 @@ GOOD = [
     new_code_cell("render_chain([{'kind': 'task', 'label': 'Task <coro> api_key=sk-abcdef123456', 'where': 'x.py:1'}])"),
     new_code_cell("tables.checklist([Outcome('C8', 'Untracked init', 'confirmed', {'answer': f'{cycles} cycles'})])",
                   metadata={"tags": ["verdict-table"]}),
+    # a hunt saved in the runs folder, with one finding no item covers
+    new_code_cell("import json, pathlib\nh = pathlib.Path(os.environ['LEAKLAB_RUNS_DIR']) / 'hunt-1'\n"
+                  "h.mkdir(parents=True)\n(h / 'hunt.json').write_text(json.dumps({'target': 't', 'findings': ["
+                  "{'sequence': 'connect,tab:2,connect,close', 'metrics': {'type:Sess': 1.0}, 'confirmed': 'leak',"
+                  " 'items': [], 'on_checklist': False, 'where': 'not on the checklist'}]}))"),
 ]
 BAD = [
     new_markdown_cell("# A failing notebook"),
@@ -101,8 +106,13 @@ def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
     # THEN no asset from the network, no script
     assert external_assets(page) == []
     assert "<script" not in page.lower()
-    # the verdict table comes before the first notebook's section
+    # the verdict table comes before the first notebook's section, with a row
+    # for the hunt's finding no item covers, inside the same table
     assert page.index("Untracked init") < page.index("id='good'")
+    table = page[page.index("Untracked init"):]
+    table = table[:table.index("</table>")]
+    assert "<th>H1</th><td>not on the checklist: connect,tab:2,connect,close</td>" in table
+    assert "1 confirmed" not in page and "2 confirmed" in page  # the summary line counts it
     assert "4 cycles" in page  # computed with the injected parameter
     # the pictures are inline: a PNG data URI (the plot) and an SVG (the chain)
     assert "data:image/png;base64," in page and "<svg" in page

@@ -1,0 +1,377 @@
+"""The same work on two (or more) backends, interleaved, and what changed.
+
+Units of work are checklist items (an experiment and its verdict) and
+scenarios (cycles of a step list: the hunt's leaking sequences, or ones the
+user names). Each unit runs on every side in a fresh child process; the
+sides of one unit run at the same time, so machine noise hits both alike.
+
+A unit's change, side ``before`` to side ``after``:
+
+* an item: its verdict before and after — ``fixed`` (confirmed or
+  transient, then ruled out), ``partly fixed`` (confirmed, then transient),
+  ``still leaks``, ``new leak``, ``worse`` (transient, then confirmed),
+  ``unchanged``, or ``can't tell`` (inconclusive, or a side that did not run:
+  the reason named);
+* a scenario: per metric that grows on either side (the hunt's
+  :func:`~leaklab.hunt.leak_signature`: watched types, tasks by coroutine,
+  resources, containers, lifecycle methods that did not run) — ``fixed``,
+  ``still leaks`` or ``new leak``, with the per-cycle numbers of both.
+
+Nothing here names a backend's classes or faults: metrics are the census's,
+items the checklist's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..checklist import DEFAULT_JOBS, Outcome, get_items, in_child, outcome_of, run_experiment
+from ..hunt import leak_signature, load_findings
+from ..targets import resolve_target
+from .checkouts import Side, checkouts
+
+__all__ = ["Change", "Comparison", "compare", "compare_async", "item_change", "prove_fix", "prove_fix_async",
+           "scenario_changes"]
+
+#: Cycles of a scenario unit when not given.
+DEFAULT_CYCLES = 5
+_LEAKS = frozenset({"confirmed"})
+_HALF = frozenset({"transient"})
+_CLEAN = frozenset({"ruled_out", "not_applicable"})
+
+
+@dataclasses.dataclass
+class Change:
+    """One row of the before/after table."""
+
+    unit: str
+    kind: str  # "item" | "scenario"
+    metric: str
+    before: str
+    after: str
+    change: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def item_change(before: str | None, after: str | None) -> str:
+    """What happened to an item's verdict (``None``: that side did not run)."""
+    if before is None or after is None or "inconclusive" in (before, after):
+        return "can't tell"
+    if before == after:
+        return "still leaks" if before in _LEAKS | _HALF else "unchanged"
+    if before in _LEAKS | _HALF and after in _CLEAN:
+        return "fixed"
+    if before in _LEAKS and after in _HALF:
+        return "partly fixed"
+    if before in _CLEAN and after in _LEAKS | _HALF:
+        return "new leak"
+    if before in _HALF and after in _LEAKS:
+        return "worse"
+    return "changed"
+
+
+def _lifecycle_text(summary: Mapping[str, Any], label: str) -> str | None:
+    v = (summary.get("lifecycle") or {}).get(label)
+    if not v:
+        return None
+    objects = v.get("objects") or {}
+    if objects.get("of"):
+        return f"ran for {objects.get('ran_for', 0)} of {objects['of']}"
+    if v.get("expected"):
+        return f"{v.get('calls') or 0} calls of {v['expected']} expected"
+    return None
+
+
+def scenario_changes(unit: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[Change]:
+    """Rows for one scenario run on both sides (each a worker's record:
+    ``summary`` or ``error``)."""
+    if not before or not after or before.get("error") or after.get("error"):
+        why = "; ".join(f"{n}: {r.get('error')}" for n, r in (("before", before or {}), ("after", after or {}))
+                        if not r or r.get("error")) or "a side did not run"
+        return [Change(unit, "scenario", "(run)", "ran" if before and not before.get("error") else "failed",
+                       "ran" if after and not after.get("error") else "failed", "can't tell", why)]
+    sb, sa = before["summary"], after["summary"]
+    lb, la = leak_signature(sb), leak_signature(sa)
+    rows = []
+    for metric in [*lb, *(m for m in la if m not in lb)]:
+        label = metric.partition(":")[2] if metric.startswith("lifecycle:") else None
+
+        def text(sig: Mapping[str, float], s: Mapping[str, Any]) -> str:
+            if label is not None:
+                return _lifecycle_text(s, label) or "not measured"
+            return f"{sig[metric]:+.2g}/cycle" if metric in sig else "flat"
+
+        change = "still leaks" if metric in lb and metric in la else "fixed" if metric in lb else "new leak"
+        rows.append(Change(unit, "scenario", metric, text(lb, sb), text(la, sa), change))
+    if not rows:
+        rows.append(Change(unit, "scenario", "(everything measured)", "flat", "flat", "unchanged",
+                           f"{sb.get('judged_cycles')} and {sa.get('judged_cycles')} cycles judged"))
+    return rows
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Before and after, unit by unit.
+
+    Attributes:
+        before, after: the two sides.
+        rows: the table (:class:`Change`), items first.
+        outcomes: item id -> side name -> :class:`~leaklab.checklist.Outcome`.
+        runs: scenario -> side name -> the worker's record (summary, records, groups).
+        notes: how it was run.
+    """
+
+    before: Side
+    after: Side
+    rows: list[Change]
+    outcomes: dict[str, dict[str, Outcome]]
+    runs: dict[str, dict[str, dict[str, Any]]]
+    elapsed_s: float = 0.0
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.change] = out.get(r.change, 0) + 1
+        return out
+
+    def series(self, unit: str, metric: str) -> dict[str, list[float | None]]:
+        """Per-cycle values of ``metric`` on each side (empty where not measured)."""
+        out: dict[str, list[float | None]] = {}
+        for side in (self.before.name, self.after.name):
+            if unit in self.outcomes:
+                out[side] = list((self.outcomes[unit].get(side).series or {}).get(metric, [])) \
+                    if self.outcomes[unit].get(side) else []
+            else:
+                records = (self.runs.get(unit, {}).get(side) or {}).get("records") or []
+                out[side] = [r.get(metric) for r in records] if any(metric in r for r in records) else []
+        return out
+
+    def chains(self, unit: str) -> dict[str, list[str]]:
+        """The survivors' chains on each side, one line each."""
+        out: dict[str, list[str]] = {}
+        for side in (self.before.name, self.after.name):
+            lines: list[str] = []
+            if unit in self.outcomes and self.outcomes[unit].get(side) is not None:
+                held = (self.outcomes[unit][side].evidence or {}).get("held_by") or []
+                if held:
+                    lines.append(" → ".join(str(e.get("label", "")) for e in held))
+            for g in (self.runs.get(unit, {}).get(side) or {}).get("groups") or []:
+                chain = " → ".join([*(str(e.get("label", "")) for e in g.get("chain") or []), str(g.get("type"))])
+                lines.append(f"{g.get('count')} × {g.get('type')} [{g.get('root_kind')}]: {chain}")
+            out[side] = lines
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"before": self.before.as_dict(), "after": self.after.as_dict(),
+                "rows": [r.as_dict() for r in self.rows], "counts": self.counts(),
+                "items": {u: {s: o.as_dict() for s, o in sides.items()} for u, sides in self.outcomes.items()},
+                "scenarios": {u: {s: {k: v for k, v in r.items() if k != "records"} for s, r in sides.items()}
+                              for u, sides in self.runs.items()},
+                "chains": {u: self.chains(u) for u in [*self.outcomes, *self.runs]},
+                "elapsed_s": round(self.elapsed_s, 1), "notes": self.notes}
+
+    def table(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([{"unit": r.unit, "measure": r.metric, "before": r.before, "after": r.after,
+                              "change": r.change, "detail": r.detail} for r in self.rows],
+                            columns=["unit", "measure", "before", "after", "change", "detail"])
+
+    def _repr_html_(self) -> str:
+        from ..report.tables import comparison
+
+        return comparison(self).to_html()
+
+
+async def _run_sides(
+    sides: Sequence[Side],
+    units: Sequence[tuple[str, str, int | None]],
+    *,
+    jobs: int,
+    timeout_s: float,
+    session_kwargs: Mapping[str, Any],
+    progress: bool = False,
+) -> tuple[dict[str, dict[str, Outcome]], dict[str, dict[str, dict[str, Any]]]]:
+    """Every unit on every side, each in a child; a unit's sides queued
+    together so they run at the same time."""
+    gate = asyncio.Semaphore(max(1, jobs))
+    outcomes: dict[str, dict[str, Outcome]] = {}
+    runs: dict[str, dict[str, dict[str, Any]]] = {}
+    kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.monitor_interval = 0
+        bar = tqdm(total=len(units) * len(sides), desc="compare", unit="run", leave=False)
+
+    async def one(kind: str, name: str, cycles: int | None, side: Side) -> None:
+        async with gate:
+            t0 = time.monotonic()
+            if kind == "item":
+                (item,) = get_items([name])
+                record = await in_child({**side.spec, "item": name, "cycles": cycles, "session": kwargs}, timeout_s,
+                                        sys_path=side.sys_path)
+                outcomes.setdefault(name, {})[side.name] = outcome_of(item, record, time.monotonic() - t0)
+            else:
+                record = await in_child({**side.spec, "scenario": name, "cycles": cycles or DEFAULT_CYCLES,
+                                         "session": kwargs}, timeout_s, module="leaklab.compare.worker",
+                                        sys_path=side.sys_path)
+                runs.setdefault(name, {})[side.name] = record
+        if bar is not None:
+            bar.set_postfix_str(f"{name} on {side.name}"[:60])
+            bar.update(1)
+
+    try:
+        await asyncio.gather(*(one(kind, name, cycles, side) for kind, name, cycles in units for side in sides))
+    finally:
+        if bar is not None:
+            bar.close()
+    return outcomes, runs
+
+
+def _units(items: Any, scenarios: Iterable[str], sequences: Iterable[str], cycles: int | None
+           ) -> list[tuple[str, str, int | None]]:
+    from ..driver.scenarios import get_scenario
+
+    out: list[tuple[str, str, int | None]] = []
+    seen: set[str] = set()
+    for seq in [*sequences, *scenarios]:
+        name = get_scenario(seq).name  # a bad one fails before any run
+        if name not in seen:
+            seen.add(name)
+            out.append(("scenario", name, cycles))
+    if items not in (None, "none", ""):
+        out.extend(("item", i.id, cycles) for i in get_items(items))
+    return out
+
+
+async def compare_async(
+    target: str | os.PathLike[str] | None = None,
+    *,
+    against: str | os.PathLike[str],
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+    items: Any = "all",
+    scenarios: Iterable[str] = (),
+    hunt: Any = "latest",
+    cycles: int | None = None,
+    jobs: int = 2,
+    item_timeout_s: float = 600.0,
+    progress: bool = False,
+    **session_kwargs: Any,
+) -> Comparison:
+    """Your code (the target flags) against another version of it.
+
+    Args:
+        against: a second checkout's folder, a second target file or import
+            path, or a git revision of the repository the code is in
+            (checked out into a temporary worktree, removed afterwards).
+        items: checklist items run on both (``"all"``, ``"C3,C9"``, ``None``).
+        scenarios: step lists or scenario names run on both.
+        hunt: a saved hunt (``"latest"``: the newest for this target, if
+            any; ``None``: none) whose leaking sequences are run on both.
+        cycles: cycles per unit (default: an item's own; 5 for a scenario).
+        jobs: runs at a time (default 2: a unit's two sides together).
+
+    Raises:
+        AgainstError: ``against`` names nothing comparable.
+        UnknownItemError, UnknownScenarioError: before anything runs.
+    """
+    started = time.monotonic()
+    with checkouts(target, against=against, app_dir=app_dir, target_file=target_file, faults=faults,
+                   options=options, watch=watch) as (before, after):
+        findings = load_findings(hunt, target=after.target) if hunt == "latest" else load_findings(hunt)
+        sequences = [f["sequence"] for f in findings if f.get("confirmed") in ("leak", "transient")]
+        units = _units(items, scenarios, sequences, cycles)
+        if not units:
+            raise ValueError("nothing to compare: give items, scenarios or a hunt with findings")
+        outcomes, runs = await _run_sides((before, after), units, jobs=jobs, timeout_s=item_timeout_s,
+                                          session_kwargs=session_kwargs, progress=progress)
+    rows: list[Change] = []
+    for kind, unit, _ in units:
+        if kind == "item":
+            b, a = outcomes.get(unit, {}).get("before"), outcomes.get(unit, {}).get("after")
+            change = item_change(b.verdict if b else None, a.verdict if a else None)
+            detail = (a.evidence.get("answer", "") if a else "") if change != "can't tell" else "; ".join(
+                f"{n}: {o.evidence.get('missing') or o.evidence.get('error') or o.evidence.get('answer', '')}"
+                for n, o in (("before", b), ("after", a)) if o is not None and o.verdict == "inconclusive")
+            rows.append(Change(unit, "item", "verdict", b.verdict if b else "did not run",
+                               a.verdict if a else "did not run", change, str(detail)))
+    for kind, unit, _ in units:
+        if kind == "scenario":
+            rows.extend(scenario_changes(unit, runs.get(unit, {}).get("before"), runs.get(unit, {}).get("after")))
+    notes = [f"before: {before.source}", f"after: {after.source}", *before.notes, *after.notes,
+             f"{len(units)} units, each on both sides at the same time ({jobs} runs at a time), each in a fresh "
+             "process"]
+    if hunt is not None and not sequences:
+        notes.append("no saved hunt with findings for this target: only the named units ran")
+    return Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes)
+
+
+def compare(*args: Any, **kwargs: Any) -> Comparison:
+    """Sync form of :func:`compare_async` (owns its event loop)."""
+    return asyncio.run(compare_async(*args, **kwargs))
+
+
+#: The reference's C8 variants: the faulty backend, exactly the proposed fix,
+#: and the full fix, each with and without C9.
+FIX_VARIANTS: dict[str, tuple[str, ...]] = {
+    "faulty (C8)": ("C8",),
+    "proposed fix": ("C8-proposed",),
+    "full fix": (),
+    "faulty + C9": ("C8", "C9"),
+    "proposed fix + C9": ("C8-proposed", "C9"),
+    "full fix + C9": ("C9",),
+}
+
+
+async def prove_fix_async(
+    item: str = "C8",
+    target: str = "reference",
+    variants: Mapping[str, Sequence[str]] | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    cycles: int | None = None,
+    jobs: int | None = None,
+    item_timeout_s: float = 600.0,
+    **session_kwargs: Any,
+) -> dict[str, Outcome]:
+    """One experiment on several fault sets of a backend with planted faults,
+    side by side: the same code path as :func:`compare_async`, the variants
+    being the checkouts. The default variants answer CHECKLIST.md's last
+    question (:data:`FIX_VARIANTS`).
+
+    Args:
+        jobs: variants at a time, each in its own process (default 3; ``1``:
+            one after another in this process).
+    """
+    variants = variants or FIX_VARIANTS
+    (chosen,) = get_items([item])
+    # Resolved up front: a bad target, fault or option fails before any run.
+    resolved = {name: resolve_target(target, faults=list(faults), options=options) for name, faults in variants.items()}
+    jobs = DEFAULT_JOBS if jobs is None else max(1, int(jobs))
+    if jobs == 1 or any(t.spec is None for t in resolved.values()):
+        return {name: await run_experiment(chosen, t, cycles=cycles, **session_kwargs) for name, t in resolved.items()}
+    sides = [Side(name, dict(t.spec or {}), source=f"{target} with faults {', '.join(t.faults) or 'none'}")
+             for name, t in resolved.items()]
+    outcomes, _ = await _run_sides(sides, [("item", chosen.id, cycles)], jobs=jobs, timeout_s=item_timeout_s,
+                                   session_kwargs=session_kwargs)
+    return {name: outcomes[chosen.id][name] for name in resolved}
+
+
+def prove_fix(*args: Any, **kwargs: Any) -> dict[str, Outcome]:
+    """Sync form of :func:`prove_fix_async`."""
+    return asyncio.run(prove_fix_async(*args, **kwargs))
