@@ -423,6 +423,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     ta = _TargetArgs(args)  # a bad target fails here, before any kernel starts
+    if args.against is not None and ta.name == "reference" and ta.target_file is None:
+        raise UsageError("--against compares your code with another version of it: give --target olv --app-dir, "
+                         "--target-file or an import path (the reference's fixes are notebook 04's variants)")
     try:
         return _report(args, ta)
     except KeyboardInterrupt:  # the build has shut its kernels down

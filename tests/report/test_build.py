@@ -16,7 +16,7 @@ from leaklab.report.build import build_report, external_assets, offline_page
 
 GOOD = [
     new_markdown_cell("# A good notebook\n\nProse <b>kept</b>."),
-    new_code_cell("cycles = 20\nfaults = 'C8'", metadata={"tags": ["parameters"]}),
+    new_code_cell("cycles = 20\nfaults = 'C8'\nagainst = None", metadata={"tags": ["parameters"]}),
     new_code_cell("%matplotlib inline\nimport os, subprocess, sys\nfrom leaklab.checklist import Outcome\n"
                   "from leaklab.report import plots, tables\nfrom leaklab.retention import render_chain"),
     # a child process the notebook forgets, in its own session (as the MCP
@@ -28,6 +28,9 @@ GOOD = [
     new_code_cell("render_chain([{'kind': 'task', 'label': 'Task <coro> api_key=sk-abcdef123456', 'where': 'x.py:1'}])"),
     new_code_cell("tables.checklist([Outcome('C8', 'Untracked init', 'confirmed', {'answer': f'{cycles} cycles'})])",
                   metadata={"tags": ["verdict-table"]}),
+    # a comparison's table (a report built --against opens with it)
+    new_code_cell("import pandas as pd\npd.DataFrame([{'unit': 'C9', 'change': f'fixed against {against}'}])",
+                  metadata={"tags": ["compare-table"]}),
     # a hunt saved in the runs folder, with one finding no item covers
     new_code_cell("import json, pathlib\nh = pathlib.Path(os.environ['LEAKLAB_RUNS_DIR']) / 'hunt-1'\n"
                   "h.mkdir(parents=True)\n(h / 'hunt.json').write_text(json.dumps({'target': 't', 'findings': ["
@@ -52,7 +55,7 @@ def built(tmp_path_factory):
     threads_before = {t.ident for t in threading.enumerate()}
     # WHEN both are built into a report, two kernels at a time
     build = build_report(out, notebooks=["good", "bad"], notebooks_dir=folder, cycles=4, concurrency=2,
-                         timeout=120, env={"LEAKLAB_RUNS_DIR": str(out / "runs")})
+                         timeout=120, env={"LEAKLAB_RUNS_DIR": str(out / "runs")}, params={"good": {"against": "HEAD"}})
     threads_after = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
     return build, threads_after
 
@@ -65,7 +68,7 @@ def test_parameters_are_injected_and_the_kernel_gets_the_environment(built):
     build, _ = built
     good = next(r for r in build.runs if r.name == "good")
     assert good.ok, good.error
-    assert good.params == {"cycles": 4}
+    assert good.params == {"cycles": 4, "against": "HEAD"}
     out = text_of(good, 4)  # the injected cell shifted the rest by one
     assert "runs dir" in out and str(build.path.parent / "runs") in out
 
@@ -106,6 +109,8 @@ def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
     # THEN no asset from the network, no script
     assert external_assets(page) == []
     assert "<script" not in page.lower()
+    # a comparison's table opens the page, then the verdicts
+    assert page.index("Before and after: your fix") < page.index("fixed against HEAD") < page.index("Untracked init")
     # the verdict table comes before the first notebook's section, with a row
     # for the hunt's finding no item covers, inside the same table
     assert page.index("Untracked init") < page.index("id='good'")

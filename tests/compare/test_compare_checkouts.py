@@ -1,0 +1,72 @@
+"""A fix compared with the revision before it: a temporary git repository
+whose committed app never closes its sessions and whose working tree fixes
+that. The revision is checked out into a temporary worktree, run in its own
+process, and removed; the user's tree and repository are left as they were."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from leaklab.compare import AgainstError, checkouts, compare
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = '''from leaklab.backend import create_app as _create
+
+
+def create_app():
+    return _create({faults!r})
+'''
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = tmp_path / "mine"
+    repo.mkdir()
+    target = (ROOT / "data" / "targets" / "reference.toml").read_text()
+    (repo / "backend.toml").write_text(target.replace('app = "leaklab.backend:create_app"',
+                                                      'app = "mybackend:create_app"\napp_dir = "."'))
+    (repo / "mybackend.py").write_text(APP.format(faults=["C9"]))  # committed: close() never runs
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "before")
+    (repo / "mybackend.py").write_text(APP.format(faults=[]))  # the fix, not committed
+    return repo
+
+
+def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo):
+    status = git(repo, "status", "--porcelain")
+    result = compare(target_file=repo / "backend.toml", against="HEAD", items=None, scenarios=["open-close"],
+                     hunt=None, cycles=3)
+    rows = {r.metric: r for r in result.rows}
+    close = rows["lifecycle:ServiceContext.close"]
+    assert (close.before, close.after, close.change) == ("ran for 0 of 3", "ran for 3 of 3", "fixed")
+    # nothing claimed that did not change
+    assert not [r for r in result.rows if r.change in ("new leak", "still leaks", "can't tell")], result.rows
+    assert result.before.source.startswith("HEAD (") and any("removed afterwards" in n for n in result.notes)
+    # the worktree and its metadata are gone; the user's tree is as it was
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert git(repo, "status", "--porcelain") == status
+    worktree = Path(result.before.spec["app_dir"])
+    assert worktree.parent.name.startswith("leaklab-against-") and not worktree.parent.exists()
+
+
+def test_against_names_something_comparable_or_says_what_it_tried(repo):
+    with pytest.raises(AgainstError, match="not a folder, a target file or a git revision"), \
+            checkouts(target_file=repo / "backend.toml", against="no-such-branch"):
+        pass
+    with pytest.raises(AgainstError, match="compares your code with another version"), \
+            checkouts("reference", against="HEAD"):
+        pass
+    # a folder is a second checkout, as is
+    with checkouts(target_file=repo / "backend.toml", against=repo) as (before, after):
+        assert before.spec["app_dir"] == str(repo.resolve()) and before.name == "before" and after.name == "after"
