@@ -5,13 +5,15 @@ process, and removed; the user's tree and repository are left as they were."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from leaklab.compare import AgainstError, checkouts, compare
+from leaklab.compare import AgainstError, checkouts
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -43,20 +45,26 @@ def repo(tmp_path):
     return repo
 
 
-def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo):
+def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo, tmp_path):
     status = git(repo, "status", "--porcelain")
-    result = compare(target_file=repo / "backend.toml", against="HEAD", items=None, scenarios=["open-close"],
-                     hunt=None, cycles=3)
-    rows = {r.metric: r for r in result.rows}
+    # WHEN the working tree is compared with HEAD, from the command line
+    done = subprocess.run([sys.executable, "-m", "leaklab.cli", "compare", "--target-file", str(repo / "backend.toml"),
+                           "--against", "HEAD", "--items", "none", "--scenario", "open-close", "--cycles", "3",
+                           "--hunt", "none", "--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    rows = {r["metric"]: r for r in result["rows"]}
+    # THEN close() ran for none of the sessions before the fix, for all after
     close = rows["lifecycle:ServiceContext.close"]
-    assert (close.before, close.after, close.change) == ("ran for 0 of 3", "ran for 3 of 3", "fixed")
+    assert (close["before"], close["after"], close["change"]) == ("ran for 0 of 3", "ran for 3 of 3", "fixed")
     # nothing claimed that did not change
-    assert not [r for r in result.rows if r.change in ("new leak", "still leaks", "can't tell")], result.rows
-    assert result.before.source.startswith("HEAD (") and any("removed afterwards" in n for n in result.notes)
+    assert not [r for r in result["rows"] if r["change"] in ("new leak", "still leaks", "can't tell")], result["rows"]
+    assert result["before"]["source"].startswith("HEAD (") and any("removed afterwards" in n for n in result["notes"])
     # the worktree and its metadata are gone; the user's tree is as it was
     assert git(repo, "worktree", "list").count("\n") == 1
     assert git(repo, "status", "--porcelain") == status
-    worktree = Path(result.before.spec["app_dir"])
+    worktree = Path(result["before"]["spec"]["app_dir"])
     assert worktree.parent.name.startswith("leaklab-against-") and not worktree.parent.exists()
 
 
@@ -70,3 +78,12 @@ def test_against_names_something_comparable_or_says_what_it_tried(repo):
     # a folder is a second checkout, as is
     with checkouts(target_file=repo / "backend.toml", against=repo) as (before, after):
         assert before.spec["app_dir"] == str(repo.resolve()) and before.name == "before" and after.name == "after"
+
+
+def test_the_reference_has_nothing_to_compare_against_from_the_command_line(capsys):
+    from leaklab.cli import main
+
+    assert main(["compare", "--against", "HEAD"]) == 2
+    assert "compares your code with another version" in capsys.readouterr().err
+    assert main(["report", "--against", "HEAD", "--out", "unused"]) == 2
+    assert "compares your code with another version" in capsys.readouterr().err
