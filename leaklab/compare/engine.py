@@ -187,9 +187,11 @@ class Comparison:
                             columns=["unit", "measure", "before", "after", "change", "detail"])
 
     def _repr_html_(self) -> str:
-        from ..report.tables import comparison
+        import html
 
-        return comparison(self).to_html()
+        counts = ", ".join(f"{n} {c}" for c, n in self.counts().items())
+        return (f"<p>before: {html.escape(self.before.source)} · after: {html.escape(self.after.source)} · "
+                f"{html.escape(counts)} ({self.elapsed_s:.0f} s)</p>" + self.table().to_html(index=False, escape=True))
 
 
 async def _run_sides(
