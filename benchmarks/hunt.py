@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         leaks = [f.sequence for f in result.findings if f.confirmed == "leak"]
         other = [f"{f.sequence} ({f.confirmed})" for f in result.findings if f.confirmed != "leak"]
         print(f"== reference, no fault, hunt {n + 1}: {len(result.tried)} sequences in {time.monotonic() - started:.0f} s;"
-              f" confirmed leaks {len(leaks)}: {'; '.join(leaks) or '-'}; screened but not confirmed: "
-              f"{'; '.join(other) or '-'}")
+              f" confirmed leaks {len(leaks)}: {'; '.join(leaks) or '-'}; other findings: "
+              f"{'; '.join(other) or '-'}; released as designed: "
+              f"{'; '.join(f'{f.sequence} ({f.lifetime_s:.1f} s)' for f in result.released) or '-'}")
     return 0
 
 

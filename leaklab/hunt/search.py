@@ -124,6 +124,9 @@ class Finding:
             sequence.
         chains: the retention groups of the confirming run's survivors.
         minimised: whether minimisation ran to the end.
+        by_design: why a transient is the protocol working as designed (a
+            half-open client's session held until the server's ping drops
+            it, within that ping's interval + timeout); ``None`` otherwise.
     """
 
     sequence: str
@@ -137,6 +140,7 @@ class Finding:
     similar: list[str] = dataclasses.field(default_factory=list)
     chains: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     minimised: bool = False
+    by_design: str | None = None
 
     @property
     def on_checklist(self) -> bool:
@@ -170,9 +174,12 @@ class HuntResult:
     interrupted: bool = False
     notes: list[str] = dataclasses.field(default_factory=list)
     path: Path | None = None
+    #: screened as growing, then released as the protocol designs it (not findings)
+    released: list[Finding] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "faults": self.faults, "findings": [f.as_dict() for f in self.findings],
+                "released": [f.as_dict() for f in self.released],
                 "tried": self.tried, "not_tried": self.not_tried, "budget_s": self.budget_s,
                 "elapsed_s": round(self.elapsed_s, 1), "interrupted": self.interrupted, "notes": self.notes,
                 "path": str(self.path) if self.path else None}
@@ -274,6 +281,13 @@ async def _confirm(target: Target, finding: Finding, cycles: int, session_kwargs
                 finding.lifetime_s = v.get("lifetime_s")
             else:
                 finding.confirmed = "not reproduced"
+        srv = session.server
+        ping = ((srv.ping_interval_s or 0.0) + (srv.ping_timeout_s or 0.0)) if srv is not None else 0.0
+        if (finding.confirmed == "transient" and "half-open" in essential_steps(finding.sequence) and ping
+                and finding.lifetime_s is not None and finding.lifetime_s <= ping + 1.5):
+            finding.by_design = (f"released {finding.lifetime_s:.1f} s after the last cycle, within the server's "
+                                 f"ping interval + timeout ({ping:.0f} s): a half-open client's session is held "
+                                 "until the ping drops it")
         if finding.confirmed in ("leak", "transient") and s.get("survivors", {}).get("alive"):
             report = session.explain()
             first = target.roles.session_type
@@ -407,6 +421,10 @@ async def hunt_async(
                 break
             tell(f"confirming {finding.sequence}")
             await _confirm(resolved, finding, cycles, kwargs)
+        result.released = [f for f in result.findings if f.by_design]
+        result.findings = [f for f in result.findings if not f.by_design]
+        for f in result.released:
+            result.notes.append(f"{f.sequence}: grew while screened, then {f.by_design}; not a finding")
     except (asyncio.CancelledError, KeyboardInterrupt, RunInterrupted):
         result.interrupted = True
         raise
