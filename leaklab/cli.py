@@ -146,7 +146,12 @@ class _TargetArgs:
 
 
 def _backend_app(args: argparse.Namespace):
-    from .backend import UnknownFaultError, UnknownOptionError, create_app, parse_option_pairs
+    from .backend import (
+        UnknownFaultError,
+        UnknownOptionError,
+        create_app,
+        parse_option_pairs,
+    )
 
     try:
         return create_app(args.faults, parse_option_pairs(args.option))
@@ -567,8 +572,12 @@ def _own_interrupts() -> None:
     # A shell starts background jobs with SIGINT ignored, and asyncio only
     # turns Ctrl-C into a clean cancellation when the default handler is in
     # place: restore it, and let SIGTERM take the same clean path.
+    from ._platform import stop_signals
+
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    for sig in stop_signals():
+        if sig != signal.SIGINT:  # SIGTERM, where there is one
+            signal.signal(sig, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,8 +13,12 @@ import sys
 
 
 def main() -> int:
+    from .._platform import stop_signals
+
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    for sig in stop_signals():
+        if sig != signal.SIGINT:  # SIGTERM, where there is one
+            signal.signal(sig, lambda signum, frame: signal.raise_signal(signal.SIGINT))
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     spec = json.loads(sys.stdin.read())
     from .engine import run_experiment

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._platform import link_or_copy
 from ..targets import Target, UnknownTargetError, is_target_file, resolve_target
 
 __all__ = ["AgainstError", "Side", "checkouts", "git_revision"]
@@ -66,7 +67,7 @@ class Side:
 
 def _git(repo: Path, *args: str, timeout_s: float = GIT_TIMEOUT_S) -> str:
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=timeout_s,
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=timeout_s, check=False,
                               env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise AgainstError("git is not installed: a revision can't be checked out (give a folder instead)") from None
@@ -116,13 +117,9 @@ def _fill_from(given: Path, checkout: Path) -> list[str]:
     for entry in sorted(given.iterdir()):
         if entry.name in (".git", "__pycache__") or (checkout / entry.name).exists():
             continue
-        try:
-            (checkout / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-        except OSError:
-            if entry.is_dir():
-                continue  # a folder is not copied: the app runs without it, or says what is missing
-            shutil.copy2(entry, checkout / entry.name)
-        taken.append(entry.name)
+        how = link_or_copy(entry, checkout / entry.name)
+        if how != "skipped":  # a large folder that can't be linked: the app runs without it, or says so
+            taken.append(entry.name if how == "symlink" else f"{entry.name} ({how})")
     return taken
 
 

@@ -30,7 +30,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..checklist import DEFAULT_JOBS, Outcome, get_items, in_child, outcome_of, run_experiment
+from ..checklist import (
+    DEFAULT_JOBS,
+    Outcome,
+    get_items,
+    in_child,
+    outcome_of,
+    run_experiment,
+)
 from ..hunt import leak_signature, load_findings
 from ..targets import resolve_target
 from .checkouts import Side, checkouts
@@ -104,7 +111,7 @@ def scenario_changes(unit: str, before: Mapping[str, Any] | None, after: Mapping
     for metric in [*lb, *(m for m in la if m not in lb)]:
         label = metric.partition(":")[2] if metric.startswith("lifecycle:") else None
 
-        def text(sig: Mapping[str, float], s: Mapping[str, Any]) -> str:
+        def text(sig: Mapping[str, float], s: Mapping[str, Any], metric: str = metric, label: str | None = label) -> str:
             if label is not None:
                 return _lifecycle_text(s, label) or "not measured"
             return f"{sig[metric]:+.2g}/cycle" if metric in sig else "flat"
@@ -316,8 +323,8 @@ async def compare_async(
         if kind == "scenario":
             rows.extend(scenario_changes(unit, runs.get(unit, {}).get("before"), runs.get(unit, {}).get("after")))
     notes = [f"before: {before.source}", f"after: {after.source}", *before.notes, *after.notes,
-             f"{len(units)} units, each on both sides at the same time ({jobs} runs at a time), each in a fresh "
-             "process"]
+             (f"{len(units)} units, each on both sides at the same time ({jobs} runs at a time), each in a fresh "
+              "process")]
     if hunt is not None and not sequences:
         notes.append("no saved hunt with findings for this target: only the named units ran")
     return Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes)

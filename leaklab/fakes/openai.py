@@ -868,7 +868,8 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         # Treat `kill` like Ctrl-C so the server thread is always shut down
         # gracefully instead of the process dying mid-response.
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         while server.running:
             time.sleep(0.5)

@@ -10,7 +10,15 @@ sequences replay as written with ``leaklab run --scenario '<sequence>'``.
 """
 
 from .candidates import candidates, essential_steps, trigger_steps
-from .search import Finding, HuntResult, checklist_rows, hunt, hunt_async, leak_signature, load_findings
+from .search import (
+           Finding,
+           HuntResult,
+           checklist_rows,
+           hunt,
+           hunt_async,
+           leak_signature,
+           load_findings,
+)
 
 __all__ = ["Finding", "HuntResult", "candidates", "checklist_rows", "essential_steps", "hunt", "hunt_async",
            "leak_signature", "load_findings", "trigger_steps"]

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import psutil
 
+from .._platform import open_handles
+
 __all__ = ["ChildWatch", "Orphans", "ProcessBaseline", "ProcessSnapshot", "baseline", "orphans_after", "process_snapshot"]
 
 _MB = 1024 * 1024
@@ -24,7 +26,8 @@ class ProcessSnapshot:
 
     Attributes:
         rss_mb: resident set size, MiB.
-        fds: open file descriptors (``psutil.Process.num_fds``; ``-1`` where
+        fds: open file descriptors (``psutil.Process.num_fds``; on Windows
+            open handles, ``num_handles``: see :mod:`leaklab._platform`; ``-1`` where
             the platform has none, i.e. Windows).
         threads: Python threads alive (``threading.active_count()``).
         native_threads: OS threads of the process (``psutil num_threads``),
@@ -128,7 +131,7 @@ def process_snapshot(*, count_gc_objects: bool = True) -> ProcessSnapshot:
     proc = psutil.Process()
     with proc.oneshot():
         rss = proc.memory_info().rss
-        fds = proc.num_fds() if hasattr(proc, "num_fds") else -1
+        fds = open_handles(proc)
         native_threads = proc.num_threads()
     children = len(_live_children(proc))
     gc_objects = len(gc.get_objects()) if count_gc_objects else None

@@ -7,13 +7,13 @@ says whether it is installed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .._platform import kill_tree, new_group_kwargs
 
 __all__ = ["CHROMIUM_CANDIDATES", "find_chromium", "screenshot"]
 
@@ -66,18 +66,16 @@ def screenshot(
         ]
         # Its own process group: on a timeout the renderer and zygote
         # processes go with the browser.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **new_group_kwargs())
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc)
             proc.communicate()
             raise RuntimeError(f"chromium did not finish in {timeout:.0f} s") from None
         finally:
             # Helpers that outlive the browser (rare) must not outlive the call.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc)
     if not png.exists() or png.stat().st_size == 0:
         raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {err.decode(errors='replace')[-2000:]}")
     return png

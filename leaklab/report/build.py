@@ -24,7 +24,6 @@ import html
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import nbformat
 import psutil
 
+from .._platform import stop_signals
 from .notebooks import (
     COMPARE_TABLE_TAG,
     INJECTED_TAG,
@@ -200,7 +200,11 @@ async def execute_notebook(
         asyncio.CancelledError: when cancelled, after the kernel was shut
             down and what it started was ended.
     """
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     path = Path(path)
     nb = inject_parameters(read_notebook(path), params or {}) if params else read_notebook(path)
@@ -614,13 +618,13 @@ class _Interrupts:
 
     def take(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in stop_signals():  # Windows loops have no add_signal_handler: Ctrl-C stays KeyboardInterrupt
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._on_signal)
 
     def release(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in stop_signals():
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
 

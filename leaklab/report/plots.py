@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .._platform import FDS_LABEL
 from ..analysis import census_frame, split_latency, timeline_frame
 
 __all__ = [
@@ -46,7 +47,7 @@ _VERDICT_COLORS = {
 _UNITS: dict[str, tuple[str, str]] = {
     "rss_mb": ("resident memory", "MiB"),
     "tracemalloc_mb": ("Python allocations (tracemalloc)", "MiB"),
-    "fds": ("open file descriptors", "count"),
+    "fds": (FDS_LABEL, "count"),
     "threads": ("threads", "count"),
     "children": ("child processes", "count"),
     "gc_objects": ("gc-tracked objects since start", "count"),

@@ -23,9 +23,17 @@ from tests.conftest import run_async
 FAST = dict(runs_dir=False, progress=False, settle_s=0.1, timeline_s=1.0)
 
 
-def test_runs_offline_in_a_temporary_folder_and_user_files_untouched(olv_app):
+def _refuse_symlinks(*args, **kwargs):
+    # what an unprivileged Windows account gets
+    raise OSError(22, "A required privilege is not held by the client", None, 1314)
+
+
+@pytest.mark.parametrize("links", ["allowed", "refused (Windows without the privilege, simulated)"])
+def test_runs_offline_in_a_temporary_folder_and_user_files_untouched(olv_app, links, monkeypatch):
     # GIVEN a copy of the app, its MCP off (its servers, started from the
     # command line: test_olv_end_to_end.py), its tree and conf.yaml recorded
+    if links != "allowed":
+        monkeypatch.setattr(os, "symlink", _refuse_symlinks)
     conf = olv_app / "conf.yaml"
     conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
     conf_bytes = conf.read_bytes()
@@ -42,6 +50,8 @@ def test_runs_offline_in_a_temporary_folder_and_user_files_untouched(olv_app):
             seen["workdir"] = attachment.workdir
             seen["conf"] = yaml.safe_load(attachment.conf_path.read_text())
             seen["roots"] = sorted(olv_roots(session.app, "/client-ws", "open_llm_vtuber"))
+            seen["links"] = sorted(p.name for p in attachment.workdir.iterdir() if p.is_symlink())
+            seen["notes"] = list(attachment.notes)
             result = await session.run("switch-then-close", cycles=1)
             seen["requests"] = attachment.requests_served
         finally:
@@ -60,6 +70,12 @@ def test_runs_offline_in_a_temporary_folder_and_user_files_untouched(olv_app):
     # the app ran in the temporary folder, its roots found through the routes
     assert seen["cwd"] == str(seen["workdir"])
     assert seen["roots"] == ["default_context", "handler", "message_handler", "package"]
+    # without symbolic links, the small entries were copied, and it says so
+    if links != "allowed":
+        assert seen["links"] == []
+        assert any(n.startswith("symbolic links refused here:") and "copied" in n for n in seen["notes"]), seen["notes"]
+    else:
+        assert "src" in seen["links"]
     # the user's files are byte for byte what they were; nothing was added
     assert (olv_app / "conf.yaml").read_bytes() == conf_bytes
     assert tree_digest(olv_app) == tree_before

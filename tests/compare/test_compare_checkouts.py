@@ -87,3 +87,21 @@ def test_the_reference_has_nothing_to_compare_against_from_the_command_line(caps
     assert "compares your code with another version" in capsys.readouterr().err
     assert main(["report", "--against", "HEAD", "--out", "unused"]) == 2
     assert "compares your code with another version" in capsys.readouterr().err
+
+
+def test_an_import_path_is_compared_with_another_or_with_a_second_folder_on_sys_path(tmp_path, monkeypatch):
+    for name, faults in (("a", ["C9"]), ("b", [])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cmp_backend_app.py").write_text(APP.format(faults=faults))
+    monkeypatch.syspath_prepend(str(tmp_path / "a"))
+    # two import paths
+    with checkouts("cmp_backend_app:create_app", against="other_mod:create_app") as (before, after):
+        assert before.spec["target"] == "other_mod:create_app" and after.spec["target"] == "cmp_backend_app:create_app"
+    # a second folder: the same import path, found there first in the child
+    with checkouts("cmp_backend_app:create_app", against=tmp_path / "b") as (before, after):
+        assert before.spec["target"] == after.spec["target"] and before.sys_path == (str((tmp_path / "b").resolve()),)
+        assert after.sys_path == ()
+    # neither, and not in a git repository: said
+    with pytest.raises(AgainstError, match="not a folder, an import path"), \
+            checkouts("cmp_backend_app:create_app", against="HEAD~1"):
+        pass

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._compat import chdir
+from ..._platform import COPY_LIMIT_BYTES, link_or_copy
 from ..base import AttachError
 from .config import alts_dir, describe_changes, dump_yaml, patch_olv_config
 
@@ -82,6 +83,7 @@ class OlvAttachment:
             # the working folder, and the temporary config says so.
             alts_name = "leaklab-characters"
             conf["system_config"] = {**(conf.get("system_config") or {}), "config_alts_dir": alts_name}
+        linked: dict[str, list[str]] = {}
         for entry in sorted(self.app_dir.iterdir()):
             if entry.name in _OLV_SKIP or entry.name in OLV_WRITABLE or entry.name == self.conf_name:
                 continue
@@ -89,7 +91,15 @@ class OlvAttachment:
                 continue
             # Links, not copies: live2d-models can weigh hundreds of MB. The app
             # only reads these (a write through a link would reach the user's file).
-            os.symlink(entry, self.workdir / entry.name, target_is_directory=entry.is_dir())
+            # Where links are refused (Windows without the privilege): a
+            # junction, a hard link, or a copy of what is small.
+            how = link_or_copy(entry, self.workdir / entry.name)
+            if how != "symlink":
+                linked.setdefault(how, []).append(entry.name)
+        for how, names in linked.items():
+            what = {"junction": "linked by directory junction", "hardlink": "hard-linked", "copy": "copied",
+                    "skipped": f"too large to copy (over {COPY_LIMIT_BYTES >> 20} MiB), not in the working folder"}[how]
+            self.notes.append(f"symbolic links refused here: {', '.join(names)} {what}")
         for name in OLV_WRITABLE:
             (self.workdir / name).mkdir()
         self._copy_characters(alts_src, self.workdir / alts_name)
