@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycles", type=int, default=None, help="cycles per unit (default: an item's own; 5 a scenario)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2: a "
                                                       "unit's two sides together)")
+    p.add_argument("--timeline", type=float, default=None, metavar="SECONDS",
+                   help="seconds of sampling after a scenario's last cycle (default: the target's release time)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_compare)
 
@@ -390,7 +392,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                          faults=ta.faults if ta.name != "reference" else None, options=ta.options or None,
                          watch=ta.watch or None, items=None if args.items == "none" else args.items,
                          scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
-                         progress=not args.json, step_timeout_s=args.step_timeout)
+                         progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline)
     except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -216,6 +216,8 @@ async def _run_sides(
     outcomes: dict[str, dict[str, Outcome]] = {}
     runs: dict[str, dict[str, dict[str, Any]]] = {}
     kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
+    # an experiment's timeline is its own (the release it waits for decides its verdict)
+    item_kwargs = {k: v for k, v in kwargs.items() if k not in ("timeline_s", "settle_s")}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -228,7 +230,7 @@ async def _run_sides(
             t0 = time.monotonic()
             if kind == "item":
                 (item,) = get_items([name])
-                record = await in_child({**side.spec, "item": name, "cycles": cycles, "session": kwargs}, timeout_s,
+                record = await in_child({**side.spec, "item": name, "cycles": cycles, "session": item_kwargs}, timeout_s,
                                         sys_path=side.sys_path)
                 outcomes.setdefault(name, {})[side.name] = outcome_of(item, record, time.monotonic() - t0)
             else:

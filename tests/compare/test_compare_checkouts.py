@@ -50,7 +50,7 @@ def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo, t
     # WHEN the working tree is compared with HEAD, from the command line
     done = subprocess.run([sys.executable, "-m", "leaklab.cli", "compare", "--target-file", str(repo / "backend.toml"),
                            "--against", "HEAD", "--items", "none", "--scenario", "open-close", "--cycles", "3",
-                           "--hunt", "none", "--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                           "--hunt", "none", "--timeline", "0.5", "--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
