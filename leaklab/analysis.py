@@ -55,6 +55,7 @@ __all__ = (
     "judge",
     "latency_summary",
     "lifecycle_noun",
+    "memory_summary",
     "lifecycle_table",
     "namespace",
     "robust_slope",
@@ -92,6 +93,13 @@ RESOURCE_METRICS: tuple[str, ...] = (
     "rss_mb", "gc_objects", "threads", "tracemalloc_mb",
 )
 _KEY_COLUMNS = ("cycle", "t")
+#: What the census's full collection freed, per cycle: a rate, judged by
+#: :func:`memory_summary`, not as growth.
+GC_FREED_COLUMNS: tuple[str, ...] = ("gc_freed_objects", "gc_freed_bytes")
+#: Cyclic garbage per cycle from which it is worth saying (64 KiB).
+CYCLIC_MIN_BYTES = 64 * 1024
+#: RSS growth over a run below which there is nothing to explain (MiB).
+RSS_MIN_GROWTH_MB = 4.0
 # Zero-fill families in a timeline: the sampler collects the whole family or none
 # of it ("tasks" is the task census's total, always sampled with the per-coroutine counts).
 _FAMILY = MappingProxyType({"type": ("type",), "task": ("task", "tasks"), "container": ("container",)})
@@ -341,6 +349,8 @@ _DEFAULT_RULES: Mapping[str, Rule] = MappingProxyType({
     )},
     "rss_mb": Rule(min_slope=0.5, min_total=2.0, return_tol=1.0, allow_transient=False),
     "gc_objects": Rule(min_slope=50.0, min_total=250.0, return_tol=100.0),
+    "allocated_blocks": Rule(min_slope=1000.0, min_total=5000.0, return_tol=2000.0),
+    "uss_mb": Rule(min_slope=0.5, min_total=2.0, return_tol=1.0, allow_transient=False),
     "tracemalloc_mb": Rule(min_slope=0.25, min_total=1.0, return_tol=0.25),
     "cache_bytes": Rule(min_slope=1000.0, min_total=4000.0, return_tol=1000.0),
     # SQLite grows by pages: 4096 bytes is one page.
@@ -456,7 +466,8 @@ class MetricVerdict:
 
 
 def _is_judged(metric: str) -> bool:
-    return metric not in _KEY_COLUMNS and metric not in LATENCY_COLUMNS and not metric.startswith(LIFECYCLE_PREFIXES)
+    return (metric not in _KEY_COLUMNS and metric not in LATENCY_COLUMNS and metric not in GC_FREED_COLUMNS
+            and not metric.startswith(LIFECYCLE_PREFIXES))
 
 
 def _is_expected(metric: str, patterns: Iterable[str]) -> bool:
@@ -816,6 +827,8 @@ def summarize(
     cycles_excluded: int = 0,
     thresholds: Thresholds | Mapping[str, Rule | Mapping[str, Any]] | None = None,
     failed_cycles: Iterable[int] = (),
+    allocator: Mapping[str, Any] | None = None,
+    freed_types: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Every verdict, grouped, JSON-ready (``json.dumps(..., allow_nan=False)`` works).
 
@@ -865,5 +878,78 @@ def summarize(
         "lifecycle": lifecycle_table(frame),
         "containers": containers,
         "latency_ms": latency_summary(frame),
+        "memory": memory_summary(frame, verdicts, allocator, freed_types),
         "flagged": flagged,
     }
+
+
+def memory_summary(
+    census: Census,
+    verdicts: Mapping[str, MetricVerdict] | None = None,
+    allocator: Mapping[str, Any] | None = None,
+    freed_types: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """What grows that is not a live object.
+
+    ``cyclic``: what the census's full collection freed per cycle (objects only
+    a gc pass frees: reference cycles). ``cyclic`` when the median over the
+    cycles is at least :data:`CYCLIC_MIN_BYTES` — freed late, not leaked —,
+    ``none`` below, ``not measured`` without the counts (``collect=False``).
+
+    ``rss``: why RSS grew, when it grew by :data:`RSS_MIN_GROWTH_MB` or more:
+    ``objects`` (live objects or pymalloc blocks grew with it), ``allocator``
+    (no objects grew, and asking the allocator to give freed memory back,
+    ``malloc_trim(0)``, returned at least half the growth: freed memory it
+    held, fragmentation or arenas), ``native`` (no objects grew and it
+    returned less: memory outside Python's objects, a native library or
+    buffers), ``can't tell`` (no objects grew and the allocator can't be
+    asked here); ``none`` when RSS did not grow.
+    """
+    frame = census_frame(census)
+    verdicts = verdicts or {}
+    cycles = frame.loc[frame.index >= 1] if len(frame) else frame
+    out: dict[str, Any] = {}
+    if "gc_freed_bytes" in cycles.columns and cycles["gc_freed_bytes"].notna().any():
+        b = cycles["gc_freed_bytes"].dropna()
+        o = cycles["gc_freed_objects"].dropna() if "gc_freed_objects" in cycles.columns else b * 0
+        median = float(b.median())
+        verdict = "cyclic" if median >= CYCLIC_MIN_BYTES else "none"
+        note = (f"freed only by a gc pass: {median / 1024:.0f} KiB/cycle ({float(o.median()):.0f} objects/cycle; "
+                f"in reference cycles, collected late, not leaked)" if verdict == "cyclic" else
+                f"a gc pass freed {median / 1024:.0f} KiB/cycle (under {CYCLIC_MIN_BYTES >> 10} KiB: nothing to say)")
+        out["cyclic"] = {"verdict": verdict, "bytes_per_cycle": median, "objects_per_cycle": float(o.median()),
+                         "top_types": dict(sorted((freed_types or {}).items(), key=lambda kv: -kv[1])[:5]),
+                         "note": note}
+    else:
+        out["cyclic"] = {"verdict": "not measured", "note": "no full collection before the census (collect=False)"}
+    if "rss_mb" not in frame.columns or len(frame) < 2:
+        out["rss"] = {"verdict": "not measured", "note": "no RSS per cycle"}
+        return out
+    growth = float(frame["rss_mb"].iloc[-1] - frame["rss_mb"].iloc[0])
+    grew = [m for m, v in verdicts.items() if v.verdict == LEAK and (
+        namespace(m) in ("type", "container") or m in ("gc_objects", "allocated_blocks", "tracemalloc_mb"))]
+    rss = {"growth_mb": round(growth, 2)}
+    judged = verdicts.get("rss_mb")
+    per_cycle = judged.verdict == LEAK if judged is not None else growth >= RSS_MIN_GROWTH_MB
+    if not per_cycle or growth < RSS_MIN_GROWTH_MB:
+        why = judged.note if judged is not None else f"under {RSS_MIN_GROWTH_MB:.0f} MiB"
+        rss.update(verdict="none", note=f"RSS did not grow per cycle ({growth:+.1f} MiB over the run: {why})")
+    elif grew:
+        rss.update(verdict="objects", note=f"RSS grew {growth:.1f} MiB with live objects: {', '.join(sorted(grew)[:4])}")
+    elif not (allocator or {}).get("available"):
+        rss.update(verdict="can't tell", note=f"RSS grew {growth:.1f} MiB and no Python objects did; the allocator "
+                                              "can't be asked to give freed memory back here (no glibc malloc_trim): "
+                                              "held arenas can't be told from a native leak")
+    else:
+        returned = float(allocator["rss_before_mb"]) - float(allocator["rss_after_mb"])
+        rss["returned_mb"] = round(returned, 2)
+        if returned >= 0.5 * growth:
+            rss.update(verdict="allocator", note=f"RSS grew {growth:.1f} MiB, no Python objects did, and "
+                                                 f"malloc_trim(0) gave {returned:.1f} MiB back: freed memory the "
+                                                 "allocator held (fragmentation, arenas), not a leak of objects")
+        else:
+            rss.update(verdict="native", note=f"RSS grew {growth:.1f} MiB, no Python objects did, and malloc_trim(0) "
+                                              f"gave only {returned:.1f} MiB back: memory outside Python's objects "
+                                              "(a native library, buffers)")
+    out["rss"] = rss
+    return out

@@ -392,7 +392,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                          faults=ta.faults if ta.name != "reference" else None, options=ta.options or None,
                          watch=ta.watch or None, items=None if args.items == "none" else args.items,
                          scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
-                         progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline)
+                         progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline,
+                         runs_dir=args.runs_dir)
     except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
@@ -421,6 +422,8 @@ def format_comparison(result: Any) -> str:
             for side, found in chains.items():
                 for line in found[:2] or ["nothing"]:
                     lines.append(f"  {side}: {line[:200]}")
+    if result.path:
+        lines.append(f"saved: {result.path}")
     return "\n".join(lines)
 
 
@@ -518,6 +521,11 @@ def format_summary(summary: dict) -> str:
                      f"{_num(conn['per_cycle'])}/cycle: {conn['verdict']}")
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(format_lifecycle(name, v))
+    memory = summary.get("memory") or {}
+    for part, label in (("cyclic", "cyclic garbage"), ("rss", "memory not in objects")):
+        v = memory.get(part) or {}
+        if v.get("verdict") not in (None, "none"):
+            lines.append(f"{label}: {v['verdict']}: {v.get('note', '')}")
     lines.extend(format_survivors(summary))
     orphans = summary.get("orphans") or {}
     lines.append("after shutdown: " + ", ".join(f"{k} {v}" for k, v in orphans.items()))

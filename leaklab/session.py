@@ -103,6 +103,11 @@ class RunResult:
     survivors_open: dict[str, int] = dataclasses.field(default_factory=dict)
     #: processes the backend left running that stopping the session ended
     reaped: list[str] = dataclasses.field(default_factory=list)
+    #: RSS before and after asking the allocator to give freed memory back
+    #: (``{"available": False}`` where it can't be asked)
+    allocator: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the commonest types a gc pass freed after the cycles, summed
+    freed_types: dict[str, int] = dataclasses.field(default_factory=dict)
     interrupted: bool = False
     path: Path | None = None
     elapsed_s: float = 0.0
@@ -127,7 +132,7 @@ class RunResult:
         from .analysis import summarize
 
         out = summarize(self.records, self.timeline, expected_growth=self.expected_growth,
-                        failed_cycles=self.failed_cycles)
+                        failed_cycles=self.failed_cycles, allocator=self.allocator, freed_types=self.freed_types)
         out.update(
             run_id=self.run_id, target=self.target, scenario=self.scenario, faults=self.faults,
             cycles=self.cycles_done, orphans=self.orphans, reaped=self.reaped, errors=self.errors,
@@ -167,6 +172,11 @@ class LeakSession:
         measure: ``False`` drives the cycles with no probe installed and no
             census (the baseline of ``benchmarks/census_overhead.py``).
         watch: more types to count, ``{name: "module:Qualname" or "ClassName"}``.
+        collect: ``True`` (default): a full collection before every census,
+            counting what it freed (``gc_freed_objects``/``gc_freed_bytes``:
+            what only a gc pass frees); ``False``: automatic collection left
+            as the backend has it (the census then counts garbage not yet
+            collected, and RSS shows what the cycles cost as they run).
     """
 
     def __init__(
@@ -186,8 +196,12 @@ class LeakSession:
         progress: bool = True,
         measure: bool = True,
         watch: Mapping[str, str] | None = None,
+        collect: bool = True,
     ) -> None:
         self.measure = measure
+        self.collect = collect
+        self._freed: Any = None
+        self._freed_types: dict[str, int] = {}
         self.target = resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults,
                                      options=options, watch=watch)
         if step_timeout_s is not None and not step_timeout_s > 0:
@@ -481,6 +495,7 @@ class LeakSession:
         )
         calls_prev = self._calls.snapshot()
         half_open_before = len(self._half_open)
+        self._freed_types = result.freed_types
         self._objects_since = (t0, self._tracker.created_counts())
         for timer in self._timers.values():
             timer.take()
@@ -518,6 +533,7 @@ class LeakSession:
                 result.timeline = await self._timeline(
                     self._timeline_duration(half_open=len(self._half_open) > half_open_before))
                 result.survivors, result.survivors_open = self._count_survivors(t0)
+                result.allocator = self._trim_probe()
         except (asyncio.CancelledError, KeyboardInterrupt):
             result.interrupted = True
             result.elapsed_s = time.monotonic() - t0
@@ -530,6 +546,14 @@ class LeakSession:
         result.elapsed_s = time.monotonic() - t0
         self._save(result)
         return result
+
+    def _trim_probe(self) -> dict[str, Any]:
+        """After the timeline: how much RSS the allocator gives back when
+        asked (glibc ``malloc_trim(0)``): freed memory it held, not objects."""
+        trimmed = probes.trim_allocator()
+        if trimmed is None:
+            return {"available": False}
+        return {"available": True, "rss_before_mb": round(trimmed[0], 2), "rss_after_mb": round(trimmed[1], 2)}
 
     def _cycle_state(self, cycle: int) -> CycleState:
         assert self.server is not None
@@ -596,14 +620,23 @@ class LeakSession:
     # -- measurement --------------------------------------------------------
     async def _settle(self) -> None:
         await asyncio.sleep(self.settle_s)
-        gc.collect()
+        self._freed = probes.collect_cyclic() if self.collect else None
 
     async def _census(self, cycle: int, t0: float, state: CycleState | None, calls_prev: dict[str, int]) -> dict[str, Any]:
         if not self.measure:
             return {"cycle": cycle, "t": round(time.monotonic() - t0, 3)}
         await self._settle()
         rec: dict[str, Any] = {"cycle": cycle, "t": round(time.monotonic() - t0, 3)}
+        if self._freed is not None:
+            rec["gc_freed_objects"], rec["gc_freed_bytes"] = self._freed.objects, self._freed.bytes
+            if cycle > 0:
+                for name, n in self._freed.top_types:
+                    self._freed_types[name] = self._freed_types.get(name, 0) + n
         rec.update(self._counts())
+        alloc = probes.allocator_snapshot()
+        rec["allocated_blocks"] = alloc.blocks
+        if alloc.uss_mb is not None:
+            rec["uss_mb"] = alloc.uss_mb
         res = self.target.resources(self.app) if self.app is not None else {}
         if res.get("history_db") is not None:
             rec["db_rows"], rec["db_bytes"] = probes.sqlite_snapshot(res["history_db"])

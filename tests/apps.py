@@ -65,3 +65,80 @@ def slow_greeting(delay_s: float = 1.0) -> FastAPI:
                 await websocket.receive_text()
 
     return app
+
+
+def _greet_and_wait(on_open, on_close):
+    """A ``/client-ws`` endpoint that greets like the client protocol, calls
+    ``on_open()`` (its result goes to ``on_close``) and waits for the close."""
+    import json
+    import uuid
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        state = on_open()
+        for frame in ({"type": "group-update", "members": [], "is_owner": False},
+                      {"type": "full-text", "text": "Connection established"},
+                      {"type": "set-model-and-conf", "model_info": {}, "conf_name": "x", "conf_uid": "x",
+                       "client_uid": str(uuid.uuid4())},
+                      {"type": "group-update", "members": [], "is_owner": False},
+                      {"type": "control", "text": "start-mic"}):
+            await websocket.send_text(json.dumps(frame))
+        try:
+            with contextlib.suppress(Exception):
+                while True:
+                    await websocket.receive_text()
+        finally:
+            on_close(state)
+
+    return ws
+
+
+class ServiceContext:
+    """The per-session object of the apps below (found by name)."""
+
+
+def cyclic_garbage() -> FastAPI:
+    """Each session's context is in a reference cycle with 512 KiB: freed
+    only when a gc pass runs, never leaked."""
+    app = FastAPI()
+
+    def on_open():
+        ctx = ServiceContext()
+        ctx.me = ctx  # type: ignore[attr-defined]
+        ctx.payload = bytes(512 * 1024)  # type: ignore[attr-defined]
+        return None  # dropped: only the cycle holds it
+
+    app.add_api_websocket_route("/client-ws", _greet_and_wait(on_open, lambda state: None))
+    return app
+
+
+def leaks_contexts() -> FastAPI:
+    """Each session's context is kept in a module list: a leak."""
+    app = FastAPI()
+    kept = app.state.kept = []
+
+    def on_open():
+        ctx = ServiceContext()
+        ctx.payload = bytes(64 * 1024)  # type: ignore[attr-defined]
+        kept.append(ctx)
+
+    app.add_api_websocket_route("/client-ws", _greet_and_wait(on_open, lambda state: None))
+    return app
+
+
+def holds_freed_heap() -> FastAPI:
+    """Each session allocates more small buffers than the last (20 MB more),
+    pins one byte string after them, and frees the rest: RSS grows, no
+    object does, and the allocator holds the freed pages (glibc gives them
+    back on malloc_trim)."""
+    app = FastAPI()
+    pins: list[bytes] = []  # 1 KB a session, out of the census's sight
+
+    def on_open():
+        n = 20_000 * (len(pins) + 1)
+        buffers = [bytes(1000) for _ in range(n)]
+        pins.append(bytes(1000))  # after them on the heap: the heap can't shrink below it
+        del buffers
+
+    app.add_api_websocket_route("/client-ws", _greet_and_wait(on_open, lambda state: None))
+    return app

@@ -9,8 +9,8 @@ A unit's change, side ``before`` to side ``after``:
 
 * an item: its verdict before and after — ``fixed`` (confirmed or
   transient, then ruled out), ``partly fixed`` (confirmed, then transient),
-  ``still leaks``, ``new leak``, ``worse`` (transient, then confirmed),
-  ``unchanged``, or ``can't tell`` (inconclusive, or a side that did not run:
+  ``still leaks`` (confirmed on both), ``new leak``, ``worse`` (transient,
+  then confirmed), ``unchanged`` (the same otherwise), or ``can't tell`` (inconclusive, or a side that did not run:
   the reason named);
 * a scenario: per metric that grows on either side (the hunt's
   :func:`~leaklab.hunt.leak_signature`: watched types, tasks by coroutine,
@@ -28,6 +28,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..checklist import (
@@ -39,6 +40,7 @@ from ..checklist import (
     run_experiment,
 )
 from ..hunt import leak_signature, load_findings
+from ..session import default_runs_dir
 from ..targets import resolve_target
 from .checkouts import Side, checkouts
 
@@ -72,8 +74,8 @@ def item_change(before: str | None, after: str | None) -> str:
     """What happened to an item's verdict (``None``: that side did not run)."""
     if before is None or after is None or "inconclusive" in (before, after):
         return "can't tell"
-    if before == after:
-        return "still leaks" if before in _LEAKS | _HALF else "unchanged"
+    if before == after:  # transient on both: the same release, unchanged
+        return "still leaks" if before in _LEAKS else "unchanged"
     if before in _LEAKS | _HALF and after in _CLEAN:
         return "fixed"
     if before in _LEAKS and after in _HALF:
@@ -143,6 +145,8 @@ class Comparison:
     runs: dict[str, dict[str, dict[str, Any]]]
     elapsed_s: float = 0.0
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: where ``compare.json`` was saved (``None``: not saved)
+    path: Any = None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -184,7 +188,8 @@ class Comparison:
                 "scenarios": {u: {s: {k: v for k, v in r.items() if k != "records"} for s, r in sides.items()}
                               for u, sides in self.runs.items()},
                 "chains": {u: self.chains(u) for u in [*self.outcomes, *self.runs]},
-                "elapsed_s": round(self.elapsed_s, 1), "notes": self.notes}
+                "elapsed_s": round(self.elapsed_s, 1), "notes": self.notes,
+                "path": str(self.path) if self.path else None}
 
     def table(self) -> Any:
         import pandas as pd
@@ -282,6 +287,7 @@ async def compare_async(
     jobs: int = 2,
     item_timeout_s: float = 600.0,
     progress: bool = False,
+    runs_dir: Any = None,
     **session_kwargs: Any,
 ) -> Comparison:
     """Your code (the target flags) against another version of it.
@@ -296,6 +302,8 @@ async def compare_async(
             any; ``None``: none) whose leaking sequences are run on both.
         cycles: cycles per unit (default: an item's own; 5 for a scenario).
         jobs: runs at a time (default 2: a unit's two sides together).
+        runs_dir: where ``compare.json`` is saved (``None``: the runs folder,
+            ``$LEAKLAB_RUNS_DIR`` or ``./leaklab-runs``; ``False``: not saved).
 
     Raises:
         AgainstError: ``against`` names nothing comparable.
@@ -317,7 +325,8 @@ async def compare_async(
             b, a = outcomes.get(unit, {}).get("before"), outcomes.get(unit, {}).get("after")
             change = item_change(b.verdict if b else None, a.verdict if a else None)
             detail = (a.evidence.get("answer", "") if a else "") if change != "can't tell" else "; ".join(
-                f"{n}: {o.evidence.get('missing') or o.evidence.get('error') or o.evidence.get('answer', '')}"
+                f"{n}: " + " — ".join(str(x) for x in (o.evidence.get("missing"), o.evidence.get("answer"),
+                                                       (o.evidence.get("step_errors") or [None])[0]) if x)
                 for n, o in (("before", b), ("after", a)) if o is not None and o.verdict == "inconclusive")
             rows.append(Change(unit, "item", "verdict", b.verdict if b else "did not run",
                                a.verdict if a else "did not run", change, str(detail)))
@@ -329,7 +338,22 @@ async def compare_async(
               "process")]
     if hunt is not None and not sequences:
         notes.append("no saved hunt with findings for this target: only the named units ran")
-    return Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes)
+    result = Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes)
+    if runs_dir is not False:
+        result.path = _save(result, Path(runs_dir) if runs_dir else default_runs_dir())
+    return result
+
+
+def _save(result: Comparison, runs_dir: Path) -> Path:
+    import json
+    import uuid
+
+    folder = runs_dir / f"compare-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp, path = folder / ".compare.json.tmp", folder / "compare.json"
+    tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str))
+    tmp.replace(path)
+    return path
 
 
 def compare(*args: Any, **kwargs: Any) -> Comparison:

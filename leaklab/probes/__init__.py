@@ -11,6 +11,7 @@ references only).
     files       a directory's files and bytes; a SQLite file's rows (read-only)
     lifecycle   call counts of methods; time spent in an async method
     containers  lengths of containers reachable from long-lived roots, by path
+    memory      what a gc pass frees (cyclic garbage); the allocator's view (blocks, USS, malloc_trim)
 """
 
 from .containers import (
@@ -24,6 +25,7 @@ from .containers import (
 from .files import DirSnapshot, SqliteSnapshot, dir_snapshot, sqlite_snapshot
 from .instances import InstanceTracker
 from .lifecycle import CallCounter, TimedMethod
+from .memory import AllocatorSnapshot, CyclicGarbage, allocator_snapshot, collect_cyclic, trim_allocator
 from .process import (
     ChildWatch,
     Orphans,
@@ -37,6 +39,11 @@ from .process import (
 from .tasks import CreationSite, TaskCensus, TaskCreationRecorder, task_census, task_label
 
 __all__ = [
+    "AllocatorSnapshot",
+    "CyclicGarbage",
+    "allocator_snapshot",
+    "collect_cyclic",
+    "trim_allocator",
     "ChildWatch",
     "live_children",
     "CallCounter",

@@ -33,7 +33,7 @@ def test_the_fix_shows_close_running_for_every_context_and_nothing_else_claimed(
     code = code.replace('        if fault_on("C9"):\n            context = self.client_contexts.get(client_uid)\n', "")
     handler.write_text(code)
     # WHEN the fixed copy is compared against the original
-    result = compare("olv", app_dir=fixed, against=olv_app, items="C9,C2", scenarios=["open-close"], hunt=None,
+    result = compare("olv", app_dir=fixed, against=olv_app, items="C9,C2", scenarios=["open-close"], hunt=None, runs_dir=tmp_path,
                      cycles=3)
     rows = {(r.unit, r.metric): r for r in result.rows}
     # THEN close() ran for 0 of N contexts before, N of N after

@@ -64,6 +64,7 @@ def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo, t
     # the worktree and its metadata are gone; the user's tree is as it was
     assert git(repo, "worktree", "list").count("\n") == 1
     assert git(repo, "status", "--porcelain") == status
+    assert Path(result["path"]).is_file() and json.loads(Path(result["path"]).read_text())["rows"] == result["rows"]
     worktree = Path(result["before"]["spec"]["app_dir"])
     assert worktree.parent.name.startswith("leaklab-against-") and not worktree.parent.exists()
 

@@ -14,7 +14,7 @@ from leaklab.compare import item_change, scenario_changes
     ("confirmed", "not_applicable", "fixed"),
     ("confirmed", "transient", "partly fixed"),
     ("confirmed", "confirmed", "still leaks"),
-    ("transient", "transient", "still leaks"),
+    ("transient", "transient", "unchanged"),
     ("ruled_out", "confirmed", "new leak"),
     ("ruled_out", "transient", "new leak"),
     ("transient", "confirmed", "worse"),
