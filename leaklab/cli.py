@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, default=0.3, help="seconds to wait after each cycle before the census")
     p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")
     p.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
+    p.add_argument("--no-collect", action="store_true",
+                   help="leave garbage collection as the backend has it (no full collection before each census: "
+                        "RSS shows what the cycles cost as they run; cyclic garbage is not measured)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_run)
 
@@ -202,7 +205,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run(
             ta.target, args.scenario, args.cycles, settle_s=args.settle, timeline_s=args.timeline,
-            trace_memory=args.tracemalloc, progress=not args.json, **ta.session_kwargs,
+            trace_memory=args.tracemalloc, progress=not args.json, collect=not args.no_collect, **ta.session_kwargs,
         )
     except ServerStartError as exc:
         print(f"leaklab: backend did not start: {exc}", file=sys.stderr)

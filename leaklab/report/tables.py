@@ -26,6 +26,7 @@ __all__ = [
     "comparison_chains",
     "fix",
     "item_card",
+    "memory",
     "outcome_card",
     "styled_verdicts",
     "type_growth",
@@ -43,6 +44,8 @@ VERDICT_COLORS: dict[str, str] = {
     # a comparison's changes
     "fixed": "#abebc6", "partly fixed": "#d5f5e3", "unchanged": "#e5e7e9", "still leaks": "#f5b7b1",
     "new leak": "#ec7063", "worse": "#ec7063", "can't tell": "#f9e79f", "changed": "#fad7a0",
+    # memory verdicts
+    "cyclic": "#fad7a0", "allocator": "#fad7a0", "native": "#f5b7b1", "objects": "#f5b7b1",
 }
 
 
@@ -184,6 +187,17 @@ def fix(outcomes: Mapping[str, Any]) -> Any:
         rows.append({"backend": name, "verdict": d["verdict"],
                      "answer": _text((d.get("evidence") or {}).get("answer", ""))})
     return styled_verdicts(pd.DataFrame(rows, columns=["backend", "verdict", "answer"]).set_index("backend"))
+
+
+def memory(summary: Mapping[str, Any]) -> Any:
+    """A run's memory verdicts (``summary["memory"]``): cyclic garbage per
+    cycle and why RSS grew, each with its evidence, escaped."""
+    mem = summary.get("memory") or {}
+    rows = []
+    for part, label in (("cyclic", "freed only by a gc pass"), ("rss", "RSS not in live objects")):
+        v = mem.get(part) or {}
+        rows.append({"measure": label, "verdict": v.get("verdict", "not measured"), "evidence": _text(v.get("note", ""))})
+    return styled_verdicts(pd.DataFrame(rows, columns=["measure", "verdict", "evidence"]))
 
 
 def comparison(result: Any) -> Any:
