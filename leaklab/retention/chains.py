@@ -15,6 +15,10 @@ A branch stops at a *root*:
     module_global      a module's ``__dict__`` (or a module object)
     class_attribute    a class (its ``__dict__``)
     thread             a live ``threading.Thread``
+    notebook           the interactive session itself: IPython's namespace
+                       (a cell's variable, ``_``, ``_12``), its output cache
+                       ``Out``, or ``sys.last_value``/``last_traceback``: held
+                       by the notebook, not by the backend
     immortal_weak_key  an entry of a ``WeakKeyDictionary`` whose value refers
                        back to its key: the key can never die. ``gc`` sees no
                        weakref -> key edge, so objgraph never finds these; the
@@ -49,7 +53,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .._compat import referrers_of, separate_generator_frame
-from .edges import Chain, Edge, LabelContext, describe_path
+from .edges import Chain, Edge, LabelContext, describe_path, notebook_holder
 from .hidden import HiddenHolders
 
 __all__ = ["ROOT_KINDS", "Chain", "Edge", "find_chains"]
@@ -60,6 +64,7 @@ ROOT_KINDS = (
     "module_global",
     "class_attribute",
     "thread",
+    "notebook",
     "immortal_weak_key",
     "untracked",
     "depth_limit",
@@ -128,8 +133,11 @@ def find_chains(
 
 
 def _label(found: _Found, ctx: LabelContext, max_depth: int) -> Chain:
-    edges, _ = describe_path(found.path, found.root_kind, ctx, max_depth=max_depth)
-    return Chain(target_type=type(found.path[-1]).__qualname__, root_kind=found.root_kind, edges=tuple(edges))
+    kind = found.root_kind
+    if kind == "module_global" and notebook_holder(found.path, kind, ctx) is not None:
+        kind = "notebook"  # sys.last_value / last_traceback: the session's last error
+    edges, _ = describe_path(found.path, kind, ctx, max_depth=max_depth)
+    return Chain(target_type=type(found.path[-1]).__qualname__, root_kind=kind, edges=tuple(edges))
 
 
 class _Roots:
@@ -138,10 +146,13 @@ class _Roots:
     def __init__(self, ctx: LabelContext) -> None:
         self.module_dicts: set[int] = set(ctx.module_dicts)
         self.running_tasks: set[int] = set(ctx.running_tasks)
+        self.notebook: set[int] = set(ctx.notebook_dicts)
 
     def kind(self, obj: Any) -> str | None:
         tp = type(obj)
         if tp is dict:
+            if id(obj) in self.notebook:
+                return "notebook"
             return "module_global" if id(obj) in self.module_dicts else None
         if issubclass(tp, types.ModuleType):
             return "module_global"

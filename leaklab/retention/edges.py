@@ -50,7 +50,7 @@ class Edge:
             ``attribute``, ``dict_key``, ``list_index``, ``tuple_index``,
             ``set_member``, ``closure_cell``, ``context_var``,
             ``weak_key_entry``, ``module_global``, ``class_attribute``,
-            ``thread``, ``untracked``, ``depth_limit`` or ``reference``
+            ``thread``, ``notebook``, ``untracked``, ``depth_limit`` or ``reference``
             (an internal reference with no Python-level name).
         label: what a person reads, e.g. ``coroutine frame local 'self'``.
         where: ``file:line`` when known (creation site of a task, the line a
@@ -143,6 +143,10 @@ class LabelContext:
     tried: dict[int, str] = dataclasses.field(default_factory=dict)
     #: id of a weak-key entry's weakref -> the module global of its dictionary
     weak_dict_names: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: id of a dict of the interactive session (IPython's namespace, its output
+    #: cache ``Out``) -> how a user names it: an object held there is held by
+    #: the notebook, not by the backend
+    notebook_dicts: dict[int, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, creation_sites: Any = None) -> LabelContext:
@@ -168,6 +172,9 @@ class LabelContext:
             for task in list(current.values()):
                 ctx.running_tasks.add(id(task))
                 ctx.keep.append(task)
+        for d, what in _notebook_dicts():
+            ctx.notebook_dicts[id(d)] = what
+            ctx.keep.append(d)
         return ctx
 
     def creation_site(self, task: Any) -> str | None:
@@ -188,6 +195,53 @@ class LabelContext:
                 if not fs.filename.startswith(_ASYNCIO_DIR):
                     return format_where(fs.filename, fs.lineno)
         return None
+
+
+def _notebook_dicts() -> list[tuple[dict[Any, Any], str]]:
+    """The interactive session's own dicts, where IPython runs here: its user
+    namespace (the cells' variables, ``_``, ``__``, ``_12``) and its output
+    cache (``Out``)."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    try:
+        shell = get() if callable(get) else None
+    except Exception:
+        shell = None
+    if shell is None:
+        return []
+    out: list[tuple[dict[Any, Any], str]] = []
+    ns = getattr(shell, "user_ns", None)
+    if type(ns) is dict:
+        out.append((ns, "variable"))
+    hist = getattr(getattr(shell, "history_manager", None), "output_hist", None)
+    if type(hist) is dict:
+        out.append((hist, "Out"))
+    return out
+
+
+#: What ``sys`` keeps of the last error an interactive session raised.
+_SYS_LAST = ("last_value", "last_traceback", "last_exc", "last_type")
+
+
+def notebook_holder(path: Sequence[Any], root_kind: str, ctx: LabelContext) -> str | None:
+    """``"Out[12]"``, ``"variable 'ctx'"``, ``"sys.last_value"``: what of the
+    interactive session holds the chain's start; ``None`` when it is not."""
+    if len(path) < 2:
+        return None
+    holder, held = path[0], path[1]
+    what = ctx.notebook_dicts.get(id(holder))
+    if what is not None and type(holder) is dict:
+        key = next((k for k, v in list(holder.items()) if v is held), "?")
+        if what == "Out":
+            return f"Out[{key!r}]"
+        if isinstance(key, str) and (key in ("_", "__", "___") or (key[:1] == "_" and key[1:].isdigit())):
+            return f"the output cache {key}"
+        return f"variable {key!r}"
+    if root_kind in ("module_global", "notebook") and type(holder) is dict and ctx.module_dicts.get(id(holder)) == "sys":
+        for name in _SYS_LAST:
+            if holder.get(name) is held:
+                return f"sys.{name} (the last error raised in the session)"
+    return None
 
 
 def describe_path(
@@ -220,7 +274,14 @@ def describe_path(
         edges.append(Edge("untracked", f"C-level or untracked holder of {_type_name(path[0])} ({why})", None, "untracked"))
     elif root_kind == "depth_limit":
         edges.append(Edge("depth_limit", f"search stopped after {max_depth} levels at {_type_name(path[0])}", None, "depth_limit"))
-    i = 0
+    elif root_kind == "notebook":
+        held_by = notebook_holder(path, root_kind, ctx) or "its namespace"
+        hint = ("%reset -f out frees it" if "Out[" in held_by or "output cache" in held_by else
+                "the next error replaces it" if held_by.startswith("sys.") else "del it to free it")
+        edges.append(Edge("notebook", f"held by this notebook: {held_by} (not the backend; {hint})",
+                          None, "held by this notebook"))
+    i = 1 if root_kind == "notebook" else 0
+    cut = i
     while i < len(path) - 1:
         try:
             edge, step = _describe(path, i, root_kind, ctx, edges[-1] if edges else None)

@@ -28,6 +28,13 @@ GOOD = [
     new_code_cell("render_chain([{'kind': 'task', 'label': 'Task <coro> api_key=sk-abcdef123456', 'where': 'x.py:1'}])"),
     new_code_cell("tables.checklist([Outcome('C8', 'Untracked init', 'confirmed', {'answer': f'{cycles} cycles'})])",
                   metadata={"tags": ["verdict-table"]}),
+    # an object the notebook displayed: IPython's output cache keeps it; and
+    # one a cell's variable keeps; the chains say so, and blame no backend
+    new_code_cell("class Survivor:\n    pass\nSurvivor()"),
+    new_code_cell("kept = Survivor()"),
+    new_code_cell("import gc\nfrom leaklab.retention import find_chains\n"
+                  "held = [o for o in gc.get_objects() if type(o).__name__ == 'Survivor']\n"
+                  "for chain in find_chains(held):\n    print('ROOT', chain.root_kind, '|', chain)\nheld.clear()"),
     # a comparison's table (a report built --against opens with it)
     new_code_cell("import pandas as pd\npd.DataFrame([{'unit': 'C9', 'change': f'fixed against {against}'}])",
                   metadata={"tags": ["compare-table"]}),
@@ -101,6 +108,17 @@ def test_a_failing_notebook_is_reported_not_raised(built):
     assert "bad failed" in page and "step two broke" in page
     assert bad.nb.cells[-1].outputs == []  # execution stopped at the failing cell
     assert "bad failed" in build.path.read_text()
+
+
+def test_what_the_notebook_itself_holds_is_labelled_held_by_the_notebook(built):
+    build, _ = built
+    good = next(r for r in build.runs if r.name == "good")
+    cell = next(i for i, c in enumerate(good.nb.cells) if "find_chains(held)" in c.source)
+    lines = sorted(line for line in text_of(good, cell).splitlines() if line.startswith("ROOT"))
+    assert len(lines) == 2, lines
+    assert all(line.startswith("ROOT notebook | held by this notebook: ") for line in lines), lines
+    assert any("Out[" in line or "the output cache _" in line for line in lines), lines
+    assert any("variable 'kept'" in line for line in lines), lines
 
 
 def test_report_is_one_offline_page_opening_with_the_verdict_table(built):

@@ -311,8 +311,21 @@ def test_object_with_no_visible_holder_is_untracked():
 def test_root_kinds_are_the_documented_ones():
     assert set(ROOT_KINDS) == {
         "pending_task", "running_frame", "module_global", "class_attribute",
-        "thread", "immortal_weak_key", "untracked", "depth_limit",
+        "thread", "notebook", "immortal_weak_key", "untracked", "depth_limit",
     }
+
+
+def test_the_last_error_an_interactive_session_kept_is_the_sessions_not_the_backends(monkeypatch):
+    class Held:
+        pass
+
+    held = Held()
+    # what an interactive session keeps after a failed cell
+    monkeypatch.setattr(sys, "last_value", RuntimeError("cell failed", held), raising=False)
+    (chain,) = find_chains([held])
+    del held
+    assert chain.root_kind == "notebook"
+    assert str(chain).startswith("held by this notebook: sys.last_value (the last error raised in the session)")
 
 
 def _nest(mod: types.ModuleType, depth: int) -> None:
