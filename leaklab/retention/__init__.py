@@ -17,7 +17,13 @@ strings and numbers; nothing here prints or keeps module-level state.
 from .chains import ROOT_KINDS, find_chains
 from .compare import ObjgraphComparison, compare_with_objgraph
 from .edges import Chain, Edge, format_where
-from .growth import AllocationGrowth, SummaryDiff, TypeGrowth, summary_diff, tracemalloc_diff
+from .growth import (
+    AllocationGrowth,
+    SummaryDiff,
+    TypeGrowth,
+    summary_diff,
+    tracemalloc_diff,
+)
 from .render import ChainPicture, chain_to_dot, render_chain
 from .report import RetentionGroup, RetentionReport, analyze_survivors, analyze_tracker
 from .safe import is_secret_name, redact, safe_repr

@@ -55,6 +55,7 @@ from typing import Any
 from .._compat import referrers_of, separate_generator_frame
 from .edges import Chain, Edge, LabelContext, describe_path, notebook_holder
 from .hidden import HiddenHolders
+from .owners import module_of, owner_of_module
 
 __all__ = ["ROOT_KINDS", "Chain", "Edge", "find_chains"]
 
@@ -133,11 +134,65 @@ def find_chains(
 
 
 def _label(found: _Found, ctx: LabelContext, max_depth: int) -> Chain:
+    return label_found(found, ctx, max_depth)[0]
+
+
+def label_found(found: _Found, ctx: LabelContext, max_depth: int) -> tuple[Chain, int]:
+    """A found path as a :class:`Chain` of strings (with whose code holds its
+    root), and the index of what cutting the root edge frees."""
     kind = found.root_kind
     if kind == "module_global" and notebook_holder(found.path, kind, ctx) is not None:
         kind = "notebook"  # sys.last_value / last_traceback: the session's last error
-    edges, _ = describe_path(found.path, kind, ctx, max_depth=max_depth)
-    return Chain(target_type=type(found.path[-1]).__qualname__, root_kind=kind, edges=tuple(edges))
+    edges, cut = describe_path(found.path, kind, ctx, max_depth=max_depth)
+    owner, library, trigger = _ownership(found, kind, ctx)
+    return Chain(target_type=type(found.path[-1]).__qualname__, root_kind=kind, edges=tuple(edges),
+                 library=library, trigger=trigger, root_owner=owner), cut
+
+
+def _root_module(found: _Found, kind: str, ctx: LabelContext) -> str | None:
+    root = found.path[0]
+    if kind == "immortal_weak_key":
+        name = ctx.weak_dict_names.get(id(root), "")
+        while name and name not in sys.modules:
+            name = name.rpartition(".")[0]
+        return name or None
+    return module_of(root, ctx.module_dicts)
+
+
+def _ownership(found: _Found, kind: str, ctx: LabelContext) -> tuple[str, str | None, str | None]:
+    """(whose code holds the root, the library when it is a third party's,
+    the first hop in the user's code below it)."""
+    if kind in ("untracked", "depth_limit", "notebook"):
+        return ("notebook" if kind == "notebook" else "unknown"), None, None
+    try:
+        owner = owner_of_module(_root_module(found, kind, ctx) or "")
+        trigger = None
+        for obj in found.path[1:-1]:
+            module = module_of(obj, ctx.module_dicts)
+            if module and owner_of_module(module).kind == "yours":
+                trigger = _code_place(obj) or f"{type(obj).__qualname__} ({module})"
+                break
+    except Exception:  # attribution is a label: it must not break the chain
+        return "unknown", None, None
+    return owner.kind, (owner.name if owner.kind == "library" else None), trigger
+
+
+def _code_place(obj: Any) -> str | None:
+    """``qualname (file:line)`` of a frame, coroutine or task's code."""
+    if isinstance(obj, asyncio.Task):
+        try:
+            obj = obj.get_coro()
+        except Exception:
+            return None
+    frame = obj if type(obj) is types.FrameType else (
+        getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None))
+    code = frame.f_code if frame is not None else (getattr(obj, "cr_code", None) or getattr(obj, "gi_code", None))
+    if code is None:
+        return None
+    line = frame.f_lineno if frame is not None else code.co_firstlineno
+    from .edges import format_where
+
+    return f"{getattr(code, 'co_qualname', code.co_name)} ({format_where(code.co_filename, line)})"
 
 
 class _Roots:

@@ -82,6 +82,22 @@ class Chain:
     target_type: str
     root_kind: str
     edges: tuple[Edge, ...]
+    #: the distribution and version whose code holds the root, when it is a
+    #: third-party package's (a library leak): ``"anyio 4.12.0"``
+    library: str | None = dataclasses.field(default=None, compare=False)
+    #: the first hop in the user's code below the root: what their code did
+    trigger: str | None = dataclasses.field(default=None, compare=False)
+    #: whose code holds the root: ``yours``, ``library``, ``stdlib``, ``leaklab``, ``unknown``
+    root_owner: str = dataclasses.field(default="unknown", compare=False)
+
+    @property
+    def signature(self) -> str:
+        """A stable name for this chain's shape (12 hex digits): the same
+        reason gives the same signature run after run (an allow-list key)."""
+        import hashlib
+
+        text = repr((self.target_type, self.root_kind, self.shape))
+        return hashlib.sha1(text.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()[:12]
 
     @property
     def shape(self) -> tuple[tuple[str, str], ...]:

@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .chains import Chain, paused_gc, search
-from .edges import LabelContext, describe_path
+from .chains import Chain, label_found, paused_gc, search
+from .edges import LabelContext
 from .sizes import deep_size, retained_size, shallow_size
 
 __all__ = ["RetentionGroup", "RetentionReport", "analyze_survivors", "analyze_tracker"]
@@ -54,10 +54,28 @@ class RetentionGroup:
             "shallow_bytes": self.shallow_bytes,
             "deep_bytes": self.deep_bytes,
             "retained_bytes": self.retained_bytes,
+            "signature": self.chain.signature,
+            "root_owner": self.chain.root_owner,
+            "library": self.chain.library,
+            "trigger": self.chain.trigger,
         }
 
+    def whose(self) -> str:
+        """Whose code holds the root, in words (empty for the user's own)."""
+        c = self.chain
+        if c.library:
+            return (f"a library leak, in {c.library}: its code holds the root"
+                    + (f"; triggered by your code: {c.trigger}" if c.trigger else ""))
+        if c.root_owner == "notebook":
+            return "held by this notebook, not the backend"
+        if c.root_owner == "leaklab":
+            return "held by leaklab itself, not the backend"
+        return ""
+
     def __str__(self) -> str:
-        return f"{self.count} × {self.type} [{self.root_kind}]: {self.chain}"
+        whose = self.whose()
+        return (f"{self.count} × {self.type} [{self.root_kind}; signature {self.chain.signature}]: {self.chain}"
+                + (f"\n    ({whose})" if whose else ""))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +106,8 @@ class RetentionReport:
             hops = "<br>→ ".join(
                 esc(e.label) + (f" <small>({esc(e.where)})</small>" if e.where else "") for e in g.chain.edges
             )
+            if g.whose():
+                hops += f"<br><i>{esc(g.whose())}</i>"
             rows.append(
                 "<tr>"
                 f"<td>{esc(g.type)}</td><td>{g.count}</td><td>{esc(g.root_kind)}</td>"
@@ -169,8 +189,7 @@ def _analyze(
     chains: list[Chain] = []
     cuts: list[int] = []
     for i, f in enumerate(found):
-        edges, cut = describe_path(f.path, f.root_kind, ctx, max_depth=max_depth)
-        chain = Chain(type(f.path[-1]).__qualname__, f.root_kind, tuple(edges))
+        chain, cut = label_found(f, ctx, max_depth)
         chains.append(chain)
         cuts.append(cut)
         members.setdefault((names[i], chain.root_kind, chain.shape), []).append(i)

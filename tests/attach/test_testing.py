@@ -38,7 +38,7 @@ def test_fails_with_the_chain_on_c8_with_an_init_that_never_ends():
     alive, base = map(int, re.search(r"(\d+) alive at the end vs (\d+) at baseline", message).groups())
     assert alive - base == 4, message
     pytest.importorskip("leaklab.retention")
-    assert "4 x ServiceContext kept alive by (pending_task)" in message
+    assert "4 x ServiceContext kept alive by (pending_task; signature " in message
     assert "ServiceContext._finish_heavy_init (pending" in message
     assert "leaklab/backend/service_context.py:" in message
     assert "-> coroutine frame local 'self'" in message
@@ -118,3 +118,23 @@ def test_a_flat_count_that_pins_one_session_is_retained_and_the_headline_agrees(
     # and an open session among the survivors is not one
     result.survivors_open = {"ServiceContext": 1}
     assert _problems(result, result.summary(), ["ServiceContext"]) == ([], [])
+
+
+def test_the_guards_allow_list_passes_a_known_chain_and_fails_a_new_one():
+    import re
+
+    from leaklab.testing import allowed_problems, assert_no_leak
+
+    fast = dict(scenario="open-close", cycles=4, settle_s=0.05, timeline_s=0.3)
+    # GIVEN a backend that keeps every session's context in a list
+    with pytest.raises(AssertionError) as failed:
+        assert_no_leak("tests.apps:leaks_contexts", **fast)
+    (signature,) = set(re.findall(r"signature ([0-9a-f]{12})", str(failed.value)))
+    # WHEN that chain is allowed, on a fresh run: it passes (the signature is
+    # stable from run to run), and says it was allowed
+    assert_no_leak("tests.apps:leaks_contexts", allow=[signature], **fast)
+    # a different allowed signature does not hide it
+    with pytest.raises(AssertionError, match="ServiceContext: leaks"):
+        assert_no_leak("tests.apps:leaks_contexts", allow=["0123456789ab"], **fast)
+    # and a problem with no chain found is never allowed
+    assert allowed_problems(["Sess: leaks, +1 per cycle"], [], [signature]) == (["Sess: leaks, +1 per cycle"], [])

@@ -142,6 +142,10 @@ def test_reference_backend_abrupt_chat_with_c3_pins_each_context_through_anyios_
     (hop,) = [e for e in group.chain.edges if "keeps its CancelledError" in e.label]
     assert "leaklab/backend/websocket_handler.py:" in hop.where, hop
     assert labels[-1] == "frame process_single_conversation local 'context'", labels
+    # a library leak: anyio's code holds the root (its version named); what
+    # the backend's own code did below it is the trigger
+    assert group.chain.root_owner == "library" and group.chain.library.startswith("anyio "), group.chain
+    assert group.chain.trigger.startswith("process_single_conversation (leaklab/backend/"), group.chain.trigger
     # and the survivors are reported by the run itself, whatever the slope
     assert summary["types"]["ServiceContext"]["verdict"] == "leak"
 
