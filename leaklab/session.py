@@ -177,6 +177,8 @@ class LeakSession:
             what only a gc pass frees); ``False``: automatic collection left
             as the backend has it (the census then counts garbage not yet
             collected, and RSS shows what the cycles cost as they run).
+        shutdown_timeout_s: bound on the server's shutdown at :meth:`stop`
+            (half of it graceful: handlers still running are then cancelled).
     """
 
     def __init__(
@@ -197,9 +199,11 @@ class LeakSession:
         measure: bool = True,
         watch: Mapping[str, str] | None = None,
         collect: bool = True,
+        shutdown_timeout_s: float = 10.0,
     ) -> None:
         self.measure = measure
         self.collect = collect
+        self.shutdown_timeout_s = shutdown_timeout_s
         self._freed: Any = None
         self._freed_types: dict[str, int] = {}
         self.target = resolve_target(target, app_dir=app_dir, target_file=target_file, faults=faults,
@@ -278,7 +282,8 @@ class LeakSession:
                 self._timers[label] = timer
             self.app = self.target.make_app()
             self.server = await stack.enter_async_context(
-                serve(self.app, uvicorn_options=self.target.uvicorn_options(self.app))
+                serve(self.app, uvicorn_options=self.target.uvicorn_options(self.app),
+                      shutdown_timeout_s=self.shutdown_timeout_s)
             )
             if self.measure and gc.get_freeze_count() == 0:
                 # Every census runs a full collection. Moving the heap that

@@ -35,6 +35,16 @@ GOOD = [
     new_code_cell("import gc\nfrom leaklab.retention import find_chains\n"
                   "held = [o for o in gc.get_objects() if type(o).__name__ == 'Survivor']\n"
                   "for chain in find_chains(held):\n    print('ROOT', chain.root_kind, '|', chain)\nheld.clear()"),
+    # the kit's own displays of a run hold no session: the census after them
+    # finds none of the run's contexts alive
+    new_code_cell("from leaklab.session import LeakSession\n"
+                  "session = await LeakSession('reference', faults='none', runs_dir=False, progress=False,\n"
+                  "                            settle_s=0.05, timeline_s=0.3).start()\n"
+                  "result = await session.run('open-close', 3)\n"
+                  "display(tables.verdicts(result.summary()))\ndisplay(plots.overview(result))\n"
+                  "display(tables.memory(result.summary()))\nsession.explain()"),
+    new_code_cell("import gc\ngc.collect()\nlive = session.instances('ServiceContext')\n"
+                  "print('LIVE CONTEXTS', len(live))\nlive.clear()\nawait session.stop()"),
     # a comparison's table (a report built --against opens with it)
     new_code_cell("import pandas as pd\npd.DataFrame([{'unit': 'C9', 'change': f'fixed against {against}'}])",
                   metadata={"tags": ["compare-table"]}),
@@ -119,6 +129,15 @@ def test_what_the_notebook_itself_holds_is_labelled_held_by_the_notebook(built):
     assert all(line.startswith("ROOT notebook | held by this notebook: ") for line in lines), lines
     assert any("Out[" in line or "the output cache _" in line for line in lines), lines
     assert any("variable 'kept'" in line for line in lines), lines
+
+
+def test_the_kits_own_displays_keep_no_session_alive(built):
+    build, _ = built
+    good = next(r for r in build.runs if r.name == "good")
+    cell = next(i for i, c in enumerate(good.nb.cells) if "LIVE CONTEXTS" in c.source)
+    # the default context only: the three sessions' contexts are gone after
+    # the notebook displayed their verdicts, plots and chains
+    assert "LIVE CONTEXTS 1" in text_of(good, cell), text_of(good, cell)
 
 
 def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
