@@ -531,7 +531,8 @@ def _judge_one(
     diffs = np.diff(y)
     rising = float(np.mean(diffs >= 0)) if diffs.size else 0.0
     net = float(y[-1] - y[0]) if n else 0.0
-    step_frac = float(diffs.max() / net) if n >= 2 and net > 0 else math.inf
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a denormal net rise
+        step_frac = float(diffs.max() / net) if n >= 2 and net > 0 else math.inf
     noise = th.noise_k * _robust_scale(y - slope * x)
     need_total = max(rule.min_total, th.slope_total_frac * slope * n, noise)
     tol = max(rule.return_tol, noise)
@@ -912,20 +913,22 @@ def memory_summary(
     if "gc_freed_bytes" in cycles.columns and cycles["gc_freed_bytes"].notna().any():
         b = cycles["gc_freed_bytes"].dropna()
         o = cycles["gc_freed_objects"].dropna() if "gc_freed_objects" in cycles.columns else b * 0
+        o = o if len(o) else b * 0
         median = float(b.median())
         verdict = "cyclic" if median >= CYCLIC_MIN_BYTES else "none"
         note = (f"freed only by a gc pass: {median / 1024:.0f} KiB/cycle ({float(o.median()):.0f} objects/cycle; "
                 f"in reference cycles, collected late, not leaked)" if verdict == "cyclic" else
                 f"a gc pass freed {median / 1024:.0f} KiB/cycle (under {CYCLIC_MIN_BYTES >> 10} KiB: nothing to say)")
-        out["cyclic"] = {"verdict": verdict, "bytes_per_cycle": median, "objects_per_cycle": float(o.median()),
+        out["cyclic"] = {"verdict": verdict, "bytes_per_cycle": _num(median), "objects_per_cycle": _num(o.median()),
                          "top_types": dict(sorted((freed_types or {}).items(), key=lambda kv: -kv[1])[:5]),
                          "note": note}
     else:
         out["cyclic"] = {"verdict": "not measured", "note": "no full collection before the census (collect=False)"}
-    if "rss_mb" not in frame.columns or len(frame) < 2:
+    rss_values = frame["rss_mb"].dropna() if "rss_mb" in frame.columns else frame.index[:0]
+    if len(rss_values) < 2:
         out["rss"] = {"verdict": "not measured", "note": "no RSS per cycle"}
         return out
-    growth = float(frame["rss_mb"].iloc[-1] - frame["rss_mb"].iloc[0])
+    growth = float(rss_values.iloc[-1] - rss_values.iloc[0])
     grew = [m for m, v in verdicts.items() if v.verdict == LEAK and (
         namespace(m) in ("type", "container") or m in ("gc_objects", "allocated_blocks", "tracemalloc_mb"))]
     rss = {"growth_mb": round(growth, 2)}
