@@ -18,6 +18,8 @@ import pytest
 from leaklab import _platform
 from leaklab.checklist import in_child
 
+pytestmark = pytest.mark.lowest_env  # the platform module on the users' Python
+
 
 def _refuse(*args, **kwargs):
     raise OSError(22, "A required privilege is not held by the client", None, 1314)

@@ -15,7 +15,8 @@ import pytest
 
 from leaklab.compare import AgainstError, checkouts
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+pytestmark = [pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
+              pytest.mark.lowest_env]  # the users' own environment compares their revisions
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = '''from leaklab.backend import create_app as _create

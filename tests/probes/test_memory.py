@@ -14,6 +14,8 @@ from leaklab.probes import collect_cyclic
 from leaklab.session import LeakSession
 from tests.conftest import run_async
 
+pytestmark = pytest.mark.lowest_env  # gc and the allocator on the users' Python
+
 
 class Node:
     pass
