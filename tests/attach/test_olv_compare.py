@@ -7,7 +7,6 @@ by .ci/run after the suite."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
