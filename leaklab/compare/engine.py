@@ -284,7 +284,7 @@ async def compare_async(
     scenarios: Iterable[str] = (),
     hunt: Any = "latest",
     cycles: int | None = None,
-    jobs: int = 2,
+    jobs: int | None = None,
     item_timeout_s: float = 600.0,
     progress: bool = False,
     runs_dir: Any = None,
@@ -310,6 +310,7 @@ async def compare_async(
         UnknownItemError, UnknownScenarioError: before anything runs.
     """
     started = time.monotonic()
+    jobs = 2 if jobs is None else max(1, int(jobs))
     with checkouts(target, against=against, app_dir=app_dir, target_file=target_file, faults=faults,
                    options=options, watch=watch) as (before, after):
         findings = load_findings(hunt, target=after.target) if hunt == "latest" else load_findings(hunt)

@@ -112,7 +112,9 @@ def test_c7_half_open_client_stays_forever(on):
 @pytest.mark.lowest_env  # asyncio task cancellation (the fixes cancel the init task)
 @pytest.mark.parametrize("faults, heavy, retained_now, retained_later", [
     ("C8", 1.0, 2, 0),           # transient: released when the init ends
-    ("C8-proposed,C9", "inf", 2, 2),  # their fix does not hold when C9 keeps close() from running
+    # their fix does not hold when C9 keeps close() from running: on the
+    # lowest environment here, in the suite through notebook 04
+    pytest.param("C8-proposed,C9", "inf", 2, 2, marks=pytest.mark.extended),
     ("C9", "inf", 0, None),       # the full fix does not depend on close()
     # (faulty with an init that never ends, the proposed fix alone and the
     # full fix: notebook 04's six backends, tests/test_notebooks.py)
