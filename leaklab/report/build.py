@@ -569,7 +569,7 @@ def _combined(runs: list[NotebookRun], skipped: Mapping[str, str], findings: lis
     if table is not None and findings:
         table, more = _with_extra_rows(table, findings)
         verdicts = verdicts + more
-    parts = [_before_after(runs), "<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
+    parts = ["<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
     parts.extend(_failure(r) for r in runs if not r.ok)
     if table is None:
         parts.append("<p class='failure'>The checklist notebook did not produce its verdict table.</p>")
@@ -770,7 +770,8 @@ async def build_report_async(
     shown_target = target_file if target_file is not None else target
     if app_dir is not None:
         shown_target = f"{target} ({Path(app_dir).expanduser().resolve()})"
-    body = _setup_section(target_notes(runs_dir)) + _combined(runs, skipped, hunt_findings(runs_dir))
+    # a report built --against opens with the before/after table, then how the backend ran
+    body = _before_after(runs) + _setup_section(target_notes(runs_dir)) + _combined(runs, skipped, hunt_findings(runs_dir))
     nav_combined = ([("#before-after", "before/after")] if against is not None else []) + \
         [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
     subtitle = (f"target {shown_target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
@@ -794,7 +795,8 @@ def target_notes(runs_dir: Path) -> list[str]:
             except (OSError, ValueError):
                 continue
             for note in notes:
-                seen.setdefault(str(note), None)
+                # each run's fake server listens on a port of its own: one note for all
+                seen.setdefault(re.sub(r"(http://127\.0\.0\.1:)\d+", r"\1PORT", str(note)), None)
     return list(seen)
 
 

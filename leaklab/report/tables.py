@@ -26,6 +26,7 @@ __all__ = [
     "comparison_chains",
     "fix",
     "item_card",
+    "left_running",
     "memory",
     "outcome_card",
     "styled_verdicts",
@@ -187,6 +188,20 @@ def fix(outcomes: Mapping[str, Any]) -> Any:
         rows.append({"backend": name, "verdict": d["verdict"],
                      "answer": _text((d.get("evidence") or {}).get("answer", ""))})
     return styled_verdicts(pd.DataFrame(rows, columns=["backend", "verdict", "answer"]).set_index("backend"))
+
+
+def left_running(orphans: Mapping[str, Any] | None) -> Any:
+    """What :meth:`~leaklab.session.LeakSession.stop` found the backend left
+    running (child processes, threads, listening ports), as a table: each
+    count with what it means, instead of a raw dict."""
+    meaning = {
+        "children": "child processes still running (MCP servers whose close() never ran or did not reap them)",
+        "threads": "threads the backend started that are still alive",
+        "listening_ports": "ports still listening on 127.0.0.1",
+    }
+    rows = [{"left running": name.replace("_", " "), "count": n, "verdict": "leak" if n else "none",
+             "what it is": meaning.get(name, "")} for name, n in (orphans or {}).items()]
+    return styled_verdicts(pd.DataFrame(rows, columns=["left running", "count", "verdict", "what it is"]))
 
 
 def memory(summary: Mapping[str, Any]) -> Any:

@@ -243,3 +243,16 @@ def test_ctrl_c_during_a_build_shuts_every_kernel_down(tmp_path):
              and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
     assert list(scratch.iterdir()) == []  # the kernel's temporary folder went with it
+
+
+def test_each_runs_own_fake_server_port_makes_one_setup_note(tmp_path):
+    import json
+
+    from leaklab.report.build import target_notes
+
+    for i, port in enumerate((38441, 44237)):
+        (tmp_path / f"run{i}").mkdir()
+        (tmp_path / f"run{i}" / "meta.json").write_text(json.dumps({"target_notes": [
+            f"LLM: openai_compatible_llm at leaklab's fake server http://127.0.0.1:{port}/v1", "MCP: clock"]}))
+    assert target_notes(tmp_path) == ["LLM: openai_compatible_llm at leaklab's fake server http://127.0.0.1:PORT/v1",
+                                      "MCP: clock"]

@@ -80,3 +80,11 @@ def test_type_growth_and_allocations_tables():
     frame = tables.allocations(growth)
     assert frame.loc["leaklab/backend/service_context.py:212", "KiB gained"] == 2048.0
     assert frame.loc["leaklab/backend/service_context.py:212", "called from"] == "b.py:2 ← a.py:1"
+
+
+def test_what_stop_found_left_running_is_a_table_not_a_raw_dict():
+    from leaklab.report import tables
+
+    html = tables.left_running({"children": 2, "threads": 0, "listening_ports": 0}).to_html()
+    assert "child processes still running" in html and "{'children'" not in html
+    assert html.count(">leak<") == 1 and html.count(">none<") == 2
