@@ -42,7 +42,7 @@ def test_backend_hanging_on_connect_times_out_and_shuts_down(tmp_path):
     started = time.monotonic()
 
     async def go():
-        session = LeakSession("tests.apps:hang_on_connect", runs_dir=tmp_path, progress=False, step_timeout_s=1,
+        session = LeakSession("tests.apps:hang_on_connect", runs_dir=tmp_path, progress=False, step_timeout_s=0.5,
                               shutdown_timeout_s=2)
         await session.start()
         try:

@@ -20,6 +20,7 @@ def verdicts(result):
     return {o.id: o.verdict for o in result.outcomes}
 
 
+@pytest.mark.extended  # 16 s; the rule that a guessed role never rules out: test_rules.py
 def test_import_path_with_every_fault_never_rules_out_what_it_cannot_measure():
     # GIVEN the reference backend with C1-C9 on, attached by import path: no
     # roles are declared (only the per-session type is guessed by name); each
@@ -51,6 +52,7 @@ def test_unknown_item_lists_valid_ids():
     assert [i.id for i in ITEMS] == [f"C{i}" for i in range(1, 10)]
 
 
+@pytest.mark.extended  # the CLI's checklist in children, in the suite: test_olv_end_to_end.py
 def test_cli_checklist_json_runs_items_in_their_own_processes():
     out = subprocess.run([sys.executable, "-m", "leaklab.cli", "checklist", "--faults", "C9", "--items", "C9,C6",
                           "--json"], capture_output=True, text=True, timeout=300)
