@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["FDS_LABEL", "IS_WINDOWS", "kill_tree", "link_or_copy", "new_group_kwargs", "open_handles",
-           "stop_signals"]
+           "stop_as_interrupt", "stop_signals"]
 
 IS_WINDOWS = sys.platform == "win32"
 #: What the ``fds`` metric counts on this platform.
@@ -116,6 +116,16 @@ def open_handles(proc: Any) -> int:
 def stop_signals() -> tuple[signal.Signals, ...]:
     """``SIGINT``, and ``SIGTERM`` where the platform has it."""
     return tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+
+
+def stop_as_interrupt() -> None:
+    """Ctrl-C raises ``KeyboardInterrupt`` (restored: a shell starts
+    background jobs with SIGINT ignored), and SIGTERM, where there is one,
+    takes the same clean path."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in stop_signals():
+        if sig != signal.SIGINT:
+            signal.signal(sig, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 
 def new_group_kwargs() -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -321,7 +320,6 @@ def _cmd_checklist(args: argparse.Namespace) -> int:
 
 
 def _cmd_hunt(args: argparse.Namespace) -> int:
-    import json
 
     from .driver.scenarios import UnknownScenarioError, get_scenario
     from .hunt import hunt
@@ -341,10 +339,14 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted (what was found so far is saved in the runs folder)", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(result.as_dict(), default=str))
-        return 0
-    print(format_hunt(result))
+    return _print_result(result, args.json, format_hunt)
+
+
+def _print_result(result: Any, as_json: bool, text: Any) -> int:
+    """One JSON object (``--json``) or the command's text form; exit 0."""
+    import json
+
+    print(json.dumps(result.as_dict(), default=str) if as_json else text(result))
     return 0
 
 
@@ -377,7 +379,6 @@ def format_hunt(result: Any) -> str:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    import json
 
     from .checklist import UnknownItemError
     from .compare import AgainstError, compare
@@ -402,11 +403,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(result.as_dict(), default=str))
-        return 0
-    print(format_comparison(result))
-    return 0
+    return _print_result(result, args.json, format_comparison)
 
 
 def format_comparison(result: Any) -> str:
@@ -585,12 +582,9 @@ def _own_interrupts() -> None:
     # A shell starts background jobs with SIGINT ignored, and asyncio only
     # turns Ctrl-C into a clean cancellation when the default handler is in
     # place: restore it, and let SIGTERM take the same clean path.
-    from ._platform import stop_signals
+    from ._platform import stop_as_interrupt
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in stop_signals():
-        if sig != signal.SIGINT:  # SIGTERM, where there is one
-            signal.signal(sig, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    stop_as_interrupt()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

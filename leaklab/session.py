@@ -74,6 +74,19 @@ class RunInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+def save_json_result(result: Any, kind: str, runs_dir: Path | str | None = None) -> Path:
+    """Save a hunt's or a comparison's result (anything with ``path`` and
+    ``as_dict()``) as ``<runs dir>/<kind>-<stamp>-<id>/<kind>.json``, written
+    atomically, its own path in it; ``result.path`` is set."""
+    folder = Path(runs_dir) if runs_dir else default_runs_dir()
+    folder = folder / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp, result.path = folder / f".{kind}.json.tmp", folder / f"{kind}.json"
+    tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str))
+    tmp.replace(result.path)
+    return result.path
+
+
 class BackendUnresponsive(RuntimeError):
     """Several cycles in a row failed: the backend crashed or hangs."""
 

@@ -41,11 +41,22 @@ def hang_on_connect() -> FastAPI:
     return app
 
 
+def _greeting() -> tuple[dict, ...]:
+    """The five frames ``/client-ws`` greets a client with (PROTOCOL.md)."""
+    import uuid
+
+    return ({"type": "group-update", "members": [], "is_owner": False},
+            {"type": "full-text", "text": "Connection established"},
+            {"type": "set-model-and-conf", "model_info": {}, "conf_name": "x", "conf_uid": "x",
+             "client_uid": str(uuid.uuid4())},
+            {"type": "group-update", "members": [], "is_owner": False},
+            {"type": "control", "text": "start-mic"})
+
+
 def slow_greeting(delay_s: float = 1.0) -> FastAPI:
     """Greets like the client protocol, but only ``delay_s`` after accepting
     (a backend that starts its MCP servers on every connection)."""
     import json
-    import uuid
 
     app = FastAPI()
 
@@ -53,12 +64,7 @@ def slow_greeting(delay_s: float = 1.0) -> FastAPI:
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         await asyncio.sleep(delay_s)
-        for frame in ({"type": "group-update", "members": [], "is_owner": False},
-                      {"type": "full-text", "text": "Connection established"},
-                      {"type": "set-model-and-conf", "model_info": {}, "conf_name": "x", "conf_uid": "x",
-                       "client_uid": str(uuid.uuid4())},
-                      {"type": "group-update", "members": [], "is_owner": False},
-                      {"type": "control", "text": "start-mic"}):
+        for frame in _greeting():
             await websocket.send_text(json.dumps(frame))
         with contextlib.suppress(Exception):
             while True:
@@ -71,17 +77,11 @@ def _greet_and_wait(on_open, on_close):
     """A ``/client-ws`` endpoint that greets like the client protocol, calls
     ``on_open()`` (its result goes to ``on_close``) and waits for the close."""
     import json
-    import uuid
 
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         state = on_open()
-        for frame in ({"type": "group-update", "members": [], "is_owner": False},
-                      {"type": "full-text", "text": "Connection established"},
-                      {"type": "set-model-and-conf", "model_info": {}, "conf_name": "x", "conf_uid": "x",
-                       "client_uid": str(uuid.uuid4())},
-                      {"type": "group-update", "members": [], "is_owner": False},
-                      {"type": "control", "text": "start-mic"}):
+        for frame in _greeting():
             await websocket.send_text(json.dumps(frame))
         try:
             with contextlib.suppress(Exception):

@@ -28,7 +28,6 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from ..checklist import (
@@ -40,7 +39,7 @@ from ..checklist import (
     run_experiment,
 )
 from ..hunt import leak_signature, load_findings
-from ..session import default_runs_dir
+from ..session import save_json_result
 from ..targets import resolve_target
 from .checkouts import Side, checkouts
 
@@ -341,20 +340,8 @@ async def compare_async(
         notes.append("no saved hunt with findings for this target: only the named units ran")
     result = Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes)
     if runs_dir is not False:
-        result.path = _save(result, Path(runs_dir) if runs_dir else default_runs_dir())
+        save_json_result(result, "compare", runs_dir)
     return result
-
-
-def _save(result: Comparison, runs_dir: Path) -> Path:
-    import json
-    import uuid
-
-    folder = runs_dir / f"compare-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp, path = folder / ".compare.json.tmp", folder / "compare.json"
-    tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str))
-    tmp.replace(path)
-    return path
 
 
 def compare(*args: Any, **kwargs: Any) -> Comparison:

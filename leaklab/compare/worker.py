@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -38,12 +37,9 @@ async def run_unit(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    from .._platform import stop_signals
+    from .._platform import stop_as_interrupt
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in stop_signals():
-        if sig != signal.SIGINT:  # SIGTERM, where there is one
-            signal.signal(sig, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    stop_as_interrupt()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     spec = json.loads(sys.stdin.read())
     try:

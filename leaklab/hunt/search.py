@@ -28,13 +28,18 @@ import asyncio
 import dataclasses
 import json
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..checklist.items import ITEMS, signal_columns
-from ..session import BackendUnresponsive, LeakSession, RunInterrupted, default_runs_dir
+from ..session import (
+    BackendUnresponsive,
+    LeakSession,
+    RunInterrupted,
+    default_runs_dir,
+    save_json_result,
+)
 from ..targets import Target, resolve_target
 from ..targets.routes import proxy_mounted
 from .candidates import candidates, essential_steps, trigger_steps
@@ -433,18 +438,8 @@ async def hunt_async(
             bar.close()
         result.elapsed_s = time.monotonic() - started
         if runs_dir is not False:
-            result.path = _save(result, Path(runs_dir) if runs_dir else default_runs_dir())
+            save_json_result(result, "hunt", runs_dir)
     return result
-
-
-def _save(result: HuntResult, runs_dir: Path) -> Path:
-    folder = runs_dir / f"hunt-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".hunt.json.tmp"
-    result.path = folder / "hunt.json"
-    tmp.write_text(json.dumps(result.as_dict(), indent=2, default=str))
-    tmp.replace(result.path)
-    return result.path
 
 
 def hunt(*args: Any, **kwargs: Any) -> HuntResult:

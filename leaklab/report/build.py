@@ -450,17 +450,11 @@ def _title(nb: nbformat.NotebookNode, default: str) -> str:
 def _verdict_table(runs: Iterable[NotebookRun]) -> tuple[str | None, list[str]]:
     """The HTML output of the cell tagged ``verdict-table``, and the verdicts
     it shows (for the one-line summary)."""
-    for run in runs:
-        for cell in run.nb.cells:
-            if cell.cell_type != "code" or VERDICT_TABLE_TAG not in cell.get("metadata", {}).get("tags", []):
-                continue
-            for output in reversed(cell.get("outputs", [])):
-                data = output.get("data", {})
-                if "text/html" in data:
-                    table = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
-                    found = re.findall(r">\s*(confirmed|transient|ruled_out|not_applicable|inconclusive)\s*<", table)
-                    return table, found
-    return None, []
+    found = _tagged_html(runs, VERDICT_TABLE_TAG)
+    if found is None:
+        return None, []
+    table = found[1]
+    return table, re.findall(r">\s*(confirmed|transient|ruled_out|not_applicable|inconclusive)\s*<", table)
 
 
 def _summary_line(verdicts: list[str]) -> str:
@@ -486,13 +480,13 @@ def _failure(run: NotebookRun) -> str:
 
 def hunt_findings(runs_dir: Path) -> list[dict[str, Any]]:
     """The findings of the hunts saved in ``runs_dir`` (``hunt-*/hunt.json``), in order."""
-    import json
+    from ..hunt import load_findings
 
     out: list[dict[str, Any]] = []
     if runs_dir.is_dir():
         for path in sorted(runs_dir.glob("hunt-*/hunt.json")):
             try:
-                out.extend(json.loads(path.read_text(encoding="utf-8")).get("findings") or [])
+                out.extend(load_findings(path))
             except (OSError, ValueError):
                 continue
     return out
