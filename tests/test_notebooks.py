@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from leaklab.report.browser import find_chromium, screenshot
+from leaklab.report.browser import dump_dom, find_chromium, screenshot
 from leaklab.report.build import build_report, external_assets
+from leaklab.report.charts import CHART_MIME, chart_problems
 from leaklab.report.notebooks import (
     NOTEBOOKS,
     NOTEBOOKS_DIR,
@@ -143,8 +144,22 @@ def test_every_notebook_executes_with_small_parameters(small_report, name):
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     # with the small parameters injected
     assert all(k in run.params for k in SMALL[name])
-    # and at least one plot, as a picture
-    assert outputs(run, "image/png"), f"{name} drew no figure"
+    # and every picture it drew is a chart that says what it shows
+    assert len(outputs(run, "image/png")) == len(outputs(run, CHART_MIME)), f"{name}: a figure without its data"
+
+
+def test_every_chart_shows_what_changed_and_its_caption_is_true(small_report):
+    build, _, _ = small_report
+    charts = [(run.name, meta) for run in build.runs for meta in outputs(run, CHART_MIME)]
+    # THEN no chart of a constant, none without a caption, no caption naming
+    # a part the chart does not show growing
+    problems = [f"{name}: {p}" for name, meta in charts for p in chart_problems(meta)]
+    assert problems == []
+    # and the deciding measurements are drawn: C8's trigger beside its control
+    c8 = next(m for n, m in charts if n == "03_checklist" and m["title"].startswith("C8"))
+    labels = [s["label"] for p in c8["panels"] for s in p["series"]]
+    assert "switch-then-close (the trigger)" in labels and "open-close (the control, no trigger)" in labels
+    assert len(charts) >= 6
 
 
 def test_quickstart_shows_the_leak_and_its_chain(small_report):
@@ -152,7 +167,7 @@ def test_quickstart_shows_the_leak_and_its_chain(small_report):
     table = "".join(outputs(run, "text/html")[0])
     assert "type:ServiceContext" in table and "leak" in table
     pictures = "".join("".join(svg) for svg in outputs(run, "image/svg+xml"))
-    assert "why ServiceContext is alive" in pictures and "_finish_heavy_init" in pictures
+    assert "one root keeps" in pictures and "× ServiceContext" in pictures and "_finish_heavy_init" in pictures
 
 
 def test_who_keeps_it_alive_names_the_task_and_the_allocating_line(small_report):
@@ -239,11 +254,11 @@ def test_executing_left_no_kernel_process_thread_or_connection_file(small_report
 # -- the report -------------------------------------------------------------------
 
 
-def test_report_is_one_offline_file_with_the_verdict_table_first(small_report):
+def test_report_is_one_offline_file_with_the_first_screen_first(small_report):
     build, _, _ = small_report
     page = build.path.read_text()
-    assert external_assets(page) == [] and "<script" not in page.lower()
-    assert page.index("Verdicts: the checklist") < page.index("id='00_quickstart'")
+    assert external_assets(page) == [] and page.lower().count("<script") == 1
+    assert page.index("id='first-screen'") < page.index("Verdicts: the checklist") < page.index("id='00_quickstart'")
     assert page.index(">C8<") < page.index("id='00_quickstart'")
     assert page.count("data:image/png;base64,") >= 6 and "<svg" in page
     for name in build.pages:
@@ -271,15 +286,21 @@ def test_report_rendered_in_chromium_shows_the_table_and_the_pictures(small_repo
     build, _, _ = small_report
     profiles_before = set(Path(tempfile.gettempdir()).glob("leaklab-chromium-*"))
     # WHEN a browser renders the report, offline, as a person would see it
-    top = screenshot(build.path, tmp_path / "top.png", width=1280, height=2400)
+    top = screenshot(build.path, tmp_path / "top.png", width=1400, height=900)
     tall = screenshot(build.path, tmp_path / "tall.png", width=1280, height=6000)
-    # THEN the verdict table is drawn at the top, its verdicts coloured
-    coloured = _pixels(top, VERDICT_COLORS["confirmed"], above=900) + _pixels(top, VERDICT_COLORS["transient"], above=900)
+    # THEN the first screen is drawn at the top, its verdicts coloured
+    coloured = _pixels(top, VERDICT_COLORS["confirmed"]) + _pixels(top, VERDICT_COLORS["transient"])
     assert coloured > 500, "no coloured verdict cell in the first 900 px"
-    # the quickstart's plot is drawn (matplotlib's first line colour) on the first screen
-    assert _pixels(top, "#1f77b4") > 100, "no plot on the first screen"
-    # and the chain picture (its survivor box) further down
-    assert _pixels(tall, "#fde2e2") > 2000, "no chain picture"
+    # and fits a laptop screen: the section ends above 900 px
+    probe = tmp_path / "probe.html"
+    probe.write_text(build.path.read_text().replace("</body>", (
+        "<script>document.body.setAttribute('data-bottom', "
+        "Math.round(document.getElementById('first-screen').getBoundingClientRect().bottom));</script></body>")))
+    bottom = int(re.search(r'data-bottom="(\d+)"', dump_dom(probe, width=1400, height=900)).group(1))
+    assert bottom <= 900, f"the first screen ends at {bottom} px"
+    # the charts (matplotlib's first line colour) and a retention picture (its survivor box) further down
+    assert _pixels(tall, "#1f77b4") > 100, "no chart"
+    assert _pixels(tall, "#fde2e2") > 2000, "no retention picture"
     assert set(Path(tempfile.gettempdir()).glob("leaklab-chromium-*")) == profiles_before
     assert server_children() == []
 

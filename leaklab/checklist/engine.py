@@ -26,6 +26,7 @@ from typing import Any
 from ..session import LeakSession, RunResult
 from ..targets import Target, resolve_target
 from . import active
+from .charts import chart_data, cost, headline
 from .items import Item, get_items, signal_columns
 from .rules import INCONCLUSIVE, RULED_OUT, judge_record
 
@@ -53,10 +54,18 @@ class Outcome:
     elapsed_s: float = 0.0
     latency_ms: dict[str, Any] = dataclasses.field(default_factory=dict)
     record: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    #: the measurement that decided the verdict, as data (:func:`~leaklab.checklist.charts.chart_data`)
+    chart: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: what one session costs while the cause is present (:func:`~leaklab.checklist.charts.cost`)
+    cost: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the decisive measurement in a few words
+    headline: str = ""
+    scenario: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "verdict": self.verdict,
-                "evidence": self.evidence, "series": self.series, "elapsed_s": round(self.elapsed_s, 2)}
+                "evidence": self.evidence, "series": self.series, "elapsed_s": round(self.elapsed_s, 2),
+                "chart": self.chart, "cost": self.cost, "headline": self.headline, "scenario": self.scenario}
 
 
 def _jsonable(value: Any) -> Any:
@@ -112,6 +121,16 @@ def _series(item: Item, roles: Mapping[str, Any], run: RunResult) -> dict[str, l
     return dict(list(out.items())[:6])
 
 
+def _curves(item: Item, roles: Mapping[str, Any], rows: list[dict[str, Any]], x: str = "cycle") -> dict[str, list[Any]]:
+    """Every signal column of ``item`` per row (constants kept: the chart
+    decides what to draw), with the x column (``cycle`` or ``t``)."""
+    cols = {k for rec in rows for k in rec}
+    metrics = signal_columns(item, roles, cols, limit=12)
+    if not rows or not metrics:
+        return {}
+    return {x: [rec.get(x) for rec in rows], **{m: [rec.get(m) for rec in rows] for m in metrics}}
+
+
 async def measure(item: Item, session: LeakSession, cycles: int | None = None) -> dict[str, Any]:
     """Run ``item``'s experiment on a started session; the record (plain data)."""
     target = session.target
@@ -146,6 +165,7 @@ async def measure(item: Item, session: LeakSession, cycles: int | None = None) -
     main = await session.run(item.scenario, n, after_cycles=hook)
     record["runs"]["main"] = main.summary()
     record["series"] = _series(item, roles, main)
+    record["curves"] = {"main": _curves(item, roles, main.records), "timeline": _curves(item, roles, main.timeline, "t")}
     facts["children_peak"], facts["children_baseline"] = _children_peak(main)
     if item.probe == "close_mcp":
         await active.close_mcp_clients(session, roles, facts)
@@ -158,7 +178,9 @@ async def measure(item: Item, session: LeakSession, cycles: int | None = None) -
         # The control answers "does it retain without the trigger": its
         # cycles say that; no release to wait for.
         session.timeline_s = SHORT_TIMELINE_S
-        record["runs"]["control"] = (await session.run(item.control, n)).summary()
+        control = await session.run(item.control, n)
+        record["runs"]["control"] = control.summary()
+        record["curves"]["control"] = _curves(item, roles, control.records)
     return _jsonable(record)
 
 
@@ -247,8 +269,10 @@ def outcome_of(item: Item, record: dict[str, Any], elapsed_s: float = 0.0) -> Ou
     if main.get("errors"):
         evidence["step_errors"] = main["errors"][:5]
     latency = main.get("latency_ms") or {}
+    chart = chart_data(item, record) if not record.get("error") else {"kind": "none", "panels": [], "flat": {}}
     return Outcome(item.id, item.title, verdict, _jsonable(evidence), record.get("series") or {}, elapsed_s,
-                   latency if latency.get("first") is not None else {}, record)
+                   latency if latency.get("first") is not None else {}, record, chart=_jsonable(chart),
+                   cost=_jsonable(cost(item, record, verdict)), headline=headline(chart), scenario=item.scenario)
 
 
 @dataclasses.dataclass

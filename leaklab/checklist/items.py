@@ -95,7 +95,7 @@ ITEMS: tuple[Item, ...] = (
          timeline="release", explain=True),
     Item("C9", "close() never runs on disconnect", "websocket_handler.handle_disconnect",
          "handle_disconnect pops the context before looking it up", "is close() ever called?",
-         "open-close", 4, needs=("session_close",), signals=("lifecycle:<session_close>",)),
+         "open-close", 4, needs=("session_close",), signals=("lifecycle:<session_close>", "expected:<session_close>")),
 )
 
 

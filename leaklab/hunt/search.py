@@ -507,5 +507,6 @@ def checklist_rows(findings: Any) -> list[dict[str, Any]]:
         if f.get("similar"):
             answer += f" (signals like {', '.join(f['similar'])}'s; their experiments run other steps)"
         rows.append({"id": f"H{len(rows) + 1}", "title": f"not on the checklist: {f['sequence']}",
-                     "verdict": _VERDICT_OF.get(confirmed, "inconclusive"), "evidence": {"answer": answer}})
+                     "verdict": _VERDICT_OF.get(confirmed, "inconclusive"), "evidence": {"answer": answer},
+                     "scenario": f["sequence"]})
     return rows

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .._platform import kill_tree, new_group_kwargs
 
-__all__ = ["CHROMIUM_CANDIDATES", "find_chromium", "screenshot"]
+__all__ = ["CHROMIUM_CANDIDATES", "dump_dom", "find_chromium", "screenshot"]
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 
@@ -52,23 +52,49 @@ def screenshot(
         FileNotFoundError: no Chromium.
         RuntimeError: the browser failed or wrote no PNG.
     """
+    png = Path(png).resolve()
+    png.unlink(missing_ok=True)
+    _, err, code = _run(page, [f"--screenshot={png}"], width, height, chromium, timeout)
+    if not png.exists() or png.stat().st_size == 0:
+        raise RuntimeError(f"chromium wrote no screenshot (exit {code}): {err[-2000:]}")
+    return png
+
+
+def dump_dom(page: Path | str, *, width: int = 1400, height: int = 900, fragment: str = "",
+             chromium: str | None = None, timeout: float = 120) -> str:
+    """The page's DOM after its scripts ran, as Chromium serialises it (what
+    a test reads to check the walkthrough's state or a measured layout).
+
+    Args:
+        page: the HTML file.
+        width, height: the window, px (the layout the scripts see).
+        fragment: a URL fragment (``"page-2"``).
+    """
+    out, err, code = _run(page, ["--dump-dom", "--virtual-time-budget=3000"], width, height, chromium, timeout,
+                          fragment=fragment)
+    if code != 0 or not out.strip():
+        raise RuntimeError(f"chromium dumped no DOM (exit {code}): {err[-2000:]}")
+    return out
+
+
+def _run(page: Path | str, args: list[str], width: int, height: int, chromium: str | None, timeout: float,
+         *, fragment: str = "") -> tuple[str, str, int | None]:
     binary = chromium or find_chromium()
     if binary is None:
         raise FileNotFoundError("no Chromium found (apt-get install chromium)")
-    png = Path(png).resolve()
-    png.unlink(missing_ok=True)
+    url = Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")
     with tempfile.TemporaryDirectory(prefix="leaklab-chromium-") as profile:
         cmd = [
             binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={png}",
-            f"--window-size={width},{height}", Path(page).resolve().as_uri(),
+            "--hide-scrollbars", f"--user-data-dir={profile}", *args,
+            f"--window-size={width},{height}", url,
         ]
         # Its own process group: on a timeout the renderer and zygote
         # processes go with the browser.
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **new_group_kwargs())
         try:
-            _, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_tree(proc)
             proc.communicate()
@@ -76,6 +102,4 @@ def screenshot(
         finally:
             # Helpers that outlive the browser (rare) must not outlive the call.
             kill_tree(proc)
-    if not png.exists() or png.stat().st_size == 0:
-        raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return png
+    return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode

@@ -4,9 +4,12 @@
 kernel (nbclient), with parameters injected after the cell tagged
 ``parameters``, and exports them with nbconvert's ``basic`` template wrapped
 in a page of our own: styles inline, pictures as ``data:`` URIs or inline
-SVG, no script, nothing fetched from the network. The report opens with
-the C1–C9 verdict table (the output of the cell tagged ``verdict-table`` in
-``03_checklist``), then the evidence, notebook by notebook.
+SVG, nothing fetched from the network. The report opens with its first
+screen (:mod:`.story`: what leaks, costliest first, what decided each
+verdict, the fix), read from the data the notebooks' tables carry; then the
+C1–C9 verdict table (the cell tagged ``verdict-table`` in ``03_checklist``)
+and the evidence, notebook by notebook, cut into pages that the walkthrough
+mode (one inline script, keyboard, offline) shows one at a time.
 
 The notebooks are the one code path: the report shows what they compute,
 the tests execute them with small parameters, the CLI calls this module.
@@ -54,6 +57,8 @@ __all__ = [
     "build_report_async",
     "execute_notebook",
     "external_assets",
+    "notebook_pages",
+    "table_data",
     "notebook_html",
     "offline_page",
     "report_parameters",
@@ -336,13 +341,67 @@ def _for_html(nb: nbformat.NotebookNode, *, keep_injected: bool, drop_title: boo
         if drop_title and cell.cell_type == "markdown" and cell.source.startswith("# "):
             cell.source = cell.source.partition("\n")[2].lstrip("\n")
             drop_title = False
-        if not keep_injected and INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if not keep_injected and (INJECTED_TAG in tags or FIRST_SCREEN_TAG in tags):
             continue
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.get("name") == "stderr")]
         cells.append(cell)
     out.cells = cells
     out.metadata.pop("widgets", None)
+    return out
+
+
+FIRST_SCREEN_TAG = "first-screen"
+"""A cell showing the first screen in the notebook: left out of the report, which opens with it."""
+
+
+def _starts_page(output: Mapping[str, Any]) -> bool:
+    # a card with an anchor (a checklist item's) starts a page of its own
+    text = (output.get("data") or {}).get("text/html", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return text.lstrip().startswith("<div class='leaklab-card' id=")
+
+
+def notebook_pages(nb: nbformat.NotebookNode) -> list[tuple[str, nbformat.NotebookNode]]:
+    """The notebook cut into pages for the walkthrough: a page starts at each
+    markdown heading and at each output that is an anchored card (one per
+    checklist item); ``(title, sub-notebook)`` pairs, in order."""
+    pages: list[tuple[str, list[Any]]] = []
+    title = _title(nb, "")
+
+    def new_page(name: str) -> None:
+        pages.append((name, []))
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and re.match(r"#{1,3} ", cell.source):
+            new_page(cell.source.splitlines()[0].lstrip("# ").strip())
+        elif not pages:
+            new_page(title)
+        if cell.cell_type != "code" or not any(_starts_page(o) for o in cell.get("outputs", [])):
+            pages[-1][1].append(cell)
+            continue
+        part = copy.deepcopy(cell)
+        part.outputs = []
+        for output in cell.outputs:
+            if _starts_page(output) and (part.outputs or pages[-1][1]):
+                if part.outputs:
+                    pages[-1][1].append(part)
+                text = output["data"]["text/html"]
+                text = "".join(text) if isinstance(text, list) else text
+                heading = re.search(r"font-weight:bold'>([^<]*)<", text)
+                new_page(html.unescape(heading.group(1)) if heading else title)
+                part = copy.deepcopy(cell)
+                part.outputs = []
+                part.source = ""
+            part.outputs.append(output)
+        if part.outputs:
+            pages[-1][1].append(part)
+    out = []
+    for name, cells in pages:
+        sub = copy.deepcopy(nb)
+        sub.cells = cells
+        out.append((name, sub))
     return out
 
 
@@ -383,7 +442,7 @@ header h1 { margin: 0; font-size: 1.5em; }
 header p { margin: 0.2em 0 0; color: #c9d3df; font-size: 0.9em; }
 nav { padding: 0.5em 2em; border-bottom: 1px solid #dde2ea; font-size: 0.9em; }
 nav a { margin-right: 1.2em; color: #2e5c8a; text-decoration: none; }
-main { padding: 0.5em 2em 3em; max-width: 1180px; }
+main { padding: 0.5em 2em 3em; max-width: 1340px; }
 section { margin-top: 1.5em; }
 section > h2.nb-title { border-bottom: 2px solid #2e5c8a; padding-bottom: 0.2em; }
 .params { font-family: monospace; font-size: 0.85em; color: #555; }
@@ -410,25 +469,106 @@ svg[font-family="monospace"][font-size="12"] text { font-size: 11.4px; }
 """
 
 
-def offline_page(title: str, body: str, *, subtitle: str = "", nav: Iterable[tuple[str, str]] = ()) -> str:
+_WALK_CSS = """
+#ll-walk-bar { display: none; }
+body.ll-walk #ll-walk-bar { display: flex; position: sticky; top: 0; z-index: 5; gap: 1em; align-items: center;
+  background: #2e5c8a; color: #fff; padding: 0.35em 2em; font-size: 0.9em; }
+body.ll-walk #ll-walk-bar button { font: inherit; }
+body.ll-walk main > section { display: none; }
+body.ll-walk main > section.ll-host { display: block; }
+body.ll-walk main > section.ll-host .ll-page { display: none; }
+body.ll-walk main > section.ll-host .ll-page.ll-current, body.ll-walk main > section.ll-page.ll-current .ll-page { display: block; }
+body.ll-walk header, body.ll-walk nav { display: none; }
+nav button { font: inherit; margin-left: 1em; }
+"""
+
+_WALK_JS = """
+(function () {
+  var pages = Array.prototype.slice.call(document.querySelectorAll('main .ll-page'))
+    .filter(function (p) { return !p.parentElement.closest('.ll-page'); });
+  var bar = document.getElementById('ll-walk-bar'), where = document.getElementById('ll-walk-where');
+  var at = 0;
+  function host(p) { return p.closest('main > section') || p; }
+  function show(k) {
+    at = Math.max(0, Math.min(pages.length - 1, k));
+    pages.forEach(function (p, j) { p.classList.toggle('ll-current', j === at); });
+    document.querySelectorAll('main > section').forEach(function (s) { s.classList.remove('ll-host'); });
+    host(pages[at]).classList.add('ll-host');
+    where.textContent = (at + 1) + ' / ' + pages.length + ' \u2014 ' + (pages[at].getAttribute('data-title') || '');
+    window.scrollTo(0, 0);
+    if (history.replaceState) { history.replaceState(null, '', '#page-' + (at + 1)); }
+  }
+  function walk(on) {
+    document.body.classList.toggle('ll-walk', on);
+    if (on) { show(at); }
+  }
+  function pageOf(el) {
+    for (var j = 0; j < pages.length; j++) { if (pages[j] === el || pages[j].contains(el)) { return j; } }
+    return -1;
+  }
+  document.addEventListener('keydown', function (e) {
+    if (e.altKey || e.ctrlKey || e.metaKey) { return; }
+    var on = document.body.classList.contains('ll-walk');
+    if (e.key === 'w') { walk(!on); e.preventDefault(); return; }
+    if (!on) { return; }
+    var keys = {ArrowRight: 1, PageDown: 1, ' ': 1, n: 1, ArrowLeft: -1, PageUp: -1, p: -1, Backspace: -1};
+    if (e.key in keys) { show(at + keys[e.key]); e.preventDefault(); }
+    else if (e.key === 'Home') { show(0); e.preventDefault(); }
+    else if (e.key === 'End') { show(pages.length - 1); e.preventDefault(); }
+    else if (e.key === 'Escape') { walk(false); }
+  });
+  document.addEventListener('click', function (e) {
+    var a = e.target.closest && e.target.closest('a[href^="#"]');
+    if (!a || !document.body.classList.contains('ll-walk')) { return; }
+    var el = document.getElementById(decodeURIComponent(a.getAttribute('href').slice(1)));
+    var j = el ? pageOf(el) : -1;
+    if (j >= 0) { e.preventDefault(); show(j); }
+  });
+  var start = document.getElementById('ll-walk-start');
+  if (start) { start.addEventListener('click', function () { walk(true); }); }
+  ['ll-walk-prev', 'll-walk-next', 'll-walk-exit'].forEach(function (id, i) {
+    document.getElementById(id).addEventListener('click', function () {
+      if (i === 2) { walk(false); } else { show(at + (i === 0 ? -1 : 1)); }
+    });
+  });
+  var m = /^#page-(\\d+)$/.exec(location.hash);
+  if (m) { at = parseInt(m[1], 10) - 1; walk(true); }
+  else if (location.hash === '#walkthrough') { walk(true); }
+}());
+"""
+
+
+def offline_page(title: str, body: str, *, subtitle: str = "", nav: Iterable[tuple[str, str]] = (),
+                 walkthrough: bool = False) -> str:
     """A complete HTML page that needs nothing but itself: styles inline,
-    no script, no external link.
+    no external link, no script unless ``walkthrough``.
 
     Args:
         title: page title and heading (plain text).
         body: the page's HTML content.
         subtitle: one line under the heading (plain text).
         nav: ``(href, text)`` links (local anchors or sibling files).
+        walkthrough: add the walkthrough mode: one inline script (no
+            network) pages through the elements marked ``ll-page`` — ``w``
+            (or the nav's button) starts it, → / Space / PageDown next,
+            ← / PageUp back, Home / End, Esc leaves; ``report.html#page-3``
+            opens it at page 3.
     """
     esc = html.escape
     links = "".join(f'<a href="{esc(href)}">{esc(text)}</a>' for href, text in nav)
+    if walkthrough:
+        links += '<button id="ll-walk-start" type="button" title="page through the report (key w)">walkthrough (w)</button>'
+    bar = ('<div id="ll-walk-bar"><button id="ll-walk-prev" type="button">\u2190</button>'
+           '<span id="ll-walk-where"></span><button id="ll-walk-next" type="button">\u2192</button>'
+           '<span style="opacity:0.8">keys: \u2190 \u2192 space, Home, End, Esc</span>'
+           '<button id="ll-walk-exit" type="button">exit</button></div>') if walkthrough else ""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{_CSS}{_pygments_css()}</style></head><body>"
+        f"<title>{esc(title)}</title><style>{_CSS}{_WALK_CSS if walkthrough else ''}{_pygments_css()}</style></head><body>"
         f"<header><h1>{esc(title)}</h1>" + (f"<p>{esc(subtitle)}</p>" if subtitle else "") + "</header>"
-        + (f"<nav>{links}</nav>" if links else "")
-        + f"<main>{body}</main></body></html>\n"
+        + (f"<nav>{links}</nav>" if links else "") + bar
+        + f"<main>{body}</main>" + (f"<script>{_WALK_JS}</script>" if walkthrough else "") + "</body></html>\n"
     )
 
 
@@ -546,13 +686,49 @@ def _tagged_html(runs: Iterable[NotebookRun], tag: str) -> tuple[str, str] | Non
     return None
 
 
+def table_data(runs: Iterable[NotebookRun]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """What the notebooks' tables carry (``tables.DATA_MIME`` outputs), by
+    kind (``checklist``, ``run``, ``fix``, ``comparison``): ``(notebook,
+    data)`` pairs in reading order."""
+    from .tables import DATA_MIME
+
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for run in runs:
+        for cell in run.nb.cells:
+            for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                data = (output.get("data") or {}).get(DATA_MIME)
+                if isinstance(data, Mapping) and data.get("kind"):
+                    found.setdefault(str(data["kind"]), []).append((run.name, dict(data)))
+    return found
+
+
+def _first_screen(runs: list[NotebookRun], target: str, findings: list[dict[str, Any]]) -> str:
+    """What leaks, why, what fixes it: the page's first screen (:mod:`.story`)."""
+    from ..hunt import checklist_rows
+    from .story import first_screen
+
+    data = table_data(runs)
+    checklist = next((d for _, d in data.get("checklist", [])), None)
+    if checklist is not None and findings and not checklist.get("extra"):
+        checklist = {**checklist, "extra": checklist_rows(findings)}
+    symptom_runs = data.get("run", [])
+    symptom = next((d for n, d in symptom_runs if n.startswith("01")), symptom_runs[0][1] if symptom_runs else None)
+    fix = next((d for _, d in data.get("fix", [])), None)
+    comparison = next((d for _, d in data.get("comparison", [])), None)
+    failures = [f"{r.name} failed ({r.error}): what it measures is missing below" for r in runs if not r.ok]
+    screen = first_screen(checklist, target=target, symptom=(symptom or {}).get("summary"), fix=fix,
+                          comparison=comparison, failures=failures)
+    return screen.html.replace("<section id='first-screen' class='ll-first'>",
+                               "<section id='first-screen' class='ll-first ll-page' data-title='the first screen'>", 1)
+
+
 def _before_after(runs: list[NotebookRun]) -> str:
     """The comparison's table, when the report was built ``--against``: first."""
     found = _tagged_html([r for r in runs if r.params.get("against")], COMPARE_TABLE_TAG)
     if found is None:
         return ""
     name, table = found
-    return ("<section id='before-after'><h2>Before and after: your fix, measured</h2>"
+    return ("<section id='before-after' class='ll-page' data-title='before and after'><h2>Before and after: your fix, measured</h2>"
             f"<p>The same experiments on the code before your change and after it, side by side "
             f"(<a href='#{html.escape(name)}'>{html.escape(name)}</a> has the per-cycle charts and the chains).</p>"
             f"{table}</section>")
@@ -563,7 +739,7 @@ def _combined(runs: list[NotebookRun], skipped: Mapping[str, str], findings: lis
     if table is not None and findings:
         table, more = _with_extra_rows(table, findings)
         verdicts = verdicts + more
-    parts = ["<section id='verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
+    parts = ["<section id='verdicts' class='ll-page' data-title='the verdicts'><h2>Verdicts: the checklist C1–C9, measured</h2>"]
     parts.extend(_failure(r) for r in runs if not r.ok)
     if table is None:
         parts.append("<p class='failure'>The checklist notebook did not produce its verdict table.</p>")
@@ -581,7 +757,15 @@ def _combined(runs: list[NotebookRun], skipped: Mapping[str, str], findings: lis
                      f"{html.escape(run.name)}.html</a> · {run.elapsed_s:.0f} s</p>")
         if not run.ok:
             parts.append(_failure(run))
-        parts.append(notebook_html(run.nb, include_code=False) + "</section>")
+        first = True
+        for name, sub in notebook_pages(run.nb):
+            body = notebook_html(sub, include_code=False)
+            if not first and not re.search(r"<(img|svg|table|p|h[1-6]|div class='leaklab)", body):
+                continue  # a page with nothing to show (the parameters, the imports)
+            parts.append(f"<div class='ll-page' data-title='{html.escape(_title(run.nb, run.name))}: "
+                         f"{html.escape(name)}'>{body}</div>")
+            first = False
+        parts.append("</section>")
     for name, why in skipped.items():
         parts.append(f"<section id='{html.escape(name)}'><h2 class='nb-title'>{html.escape(name)}</h2>"
                      f"<p>not run: {html.escape(why)}</p></section>")
@@ -764,14 +948,17 @@ async def build_report_async(
     shown_target = target_file if target_file is not None else target
     if app_dir is not None:
         shown_target = f"{target} ({Path(app_dir).expanduser().resolve()})"
-    # a report built --against opens with the before/after table, then how the backend ran
-    body = _before_after(runs) + _setup_section(target_notes(runs_dir)) + _combined(runs, skipped, hunt_findings(runs_dir))
-    nav_combined = ([("#before-after", "before/after")] if against is not None else []) + \
+    # the first screen (what leaks, why, the fix), then a report built
+    # --against has the before/after table, then how the backend ran
+    findings = hunt_findings(runs_dir)
+    body = (_first_screen(runs, str(shown_target), findings) + _before_after(runs) + _setup_section(target_notes(runs_dir))
+            + _combined(runs, skipped, findings))
+    nav_combined = [("#first-screen", "summary")] + ([("#before-after", "before/after")] if against is not None else []) + \
         [("#verdicts", "verdicts")] + [(f"#{r.name}", r.name) for r in runs]
     subtitle = (f"target {shown_target} · built {stamp} in {elapsed:.0f} s on {os.cpu_count()} cores · "
                 f"Python {sys.version.split()[0]}")
     path = out / "report.html"
-    _write(path, offline_page("leaklab report", body, subtitle=subtitle, nav=nav_combined))
+    _write(path, offline_page("leaklab report", body, subtitle=subtitle, nav=nav_combined, walkthrough=True))
     return ReportBuild(path, pages, runs, skipped, time.monotonic() - started)
 
 
@@ -798,7 +985,7 @@ def _setup_section(notes: list[str]) -> str:
     if not notes:
         return ""
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return ("<section id='setup'><h2>How leaklab ran this backend</h2>"
+    return ("<section id='setup' class='ll-page' data-title='how leaklab ran it'><h2>How leaklab ran this backend</h2>"
             f"<p>What the target changed to run it here, offline (your files were not written):</p><ul>{items}</ul></section>")
 
 

@@ -18,12 +18,15 @@ import pandas as pd
 from ..retention.safe import redact
 
 __all__ = [
+    "DATA_MIME",
     "VERDICT_COLORS",
     "Card",
+    "WithData",
     "allocations",
     "checklist",
     "comparison",
     "comparison_chains",
+    "first_screen",
     "fix",
     "item_card",
     "left_running",
@@ -50,6 +53,33 @@ VERDICT_COLORS: dict[str, str] = {
 }
 
 
+DATA_MIME = "application/vnd.leaklab.data+json"
+"""The output type that carries a table's data (ignored by renderers): the
+report's first screen is read from it."""
+
+
+class WithData:
+    """A table (a pandas Styler) shown as HTML, whose output also carries
+    its data as JSON (:data:`DATA_MIME`, ``{"kind": ..., ...}``). Anything
+    else is the table's own (``.data``, ``.to_html()``...)."""
+
+    def __init__(self, shown: Any, kind: str, data: Mapping[str, Any]) -> None:
+        self.shown, self.kind, self.payload = shown, kind, {"kind": kind, **data}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        import json
+
+        shown = self.shown
+        text = shown._repr_html_() if hasattr(shown, "_repr_html_") else html.escape(str(shown))
+        return {"text/html": text, DATA_MIME: json.loads(json.dumps(self.payload, default=str)),
+                "text/plain": f"<{self.kind} table>"}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("shown", "kind", "payload"):
+            raise AttributeError(name)
+        return getattr(self.shown, name)
+
+
 @dataclasses.dataclass(frozen=True)
 class Card:
     """A few escaped lines that Jupyter shows as HTML (and text elsewhere).
@@ -58,11 +88,13 @@ class Card:
         title: the heading (plain text).
         rows: ``(label, text)`` pairs (plain text).
         color: background of the title, by verdict.
+        anchor: the card's ``id`` (the report links to it).
     """
 
     title: str
     rows: tuple[tuple[str, str], ...] = ()
     color: str = "#eef2fb"
+    anchor: str = ""
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -72,7 +104,8 @@ class Card:
             for k, v in self.rows
         )
         return (
-            "<div class='leaklab-card' style='border:1px solid #c8cdd6;border-radius:6px;margin:0.6em 0;max-width:60em'>"
+            "<div class='leaklab-card'" + (f" id='{esc(self.anchor)}'" if self.anchor else "")
+            + " style='border:1px solid #c8cdd6;border-radius:6px;margin:0.6em 0;max-width:60em'>"
             f"<div style='background:{esc(self.color)};padding:0.35em 0.7em;font-weight:bold'>{esc(self.title)}</div>"
             f"<table style='margin:0.3em 0.7em'>{body}</table></div>"
         )
@@ -147,7 +180,10 @@ def verdict_frame(summary: Mapping[str, Any], *, include_none: bool = False) -> 
 def verdicts(summary: Mapping[str, Any], *, include_none: bool = False) -> Any:
     """:func:`verdict_frame` for display: verdicts coloured, blanks for
     missing values, escaped."""
-    return styled_verdicts(verdict_frame(summary, include_none=include_none))
+    keep = ("types", "tasks", "resources", "containers", "latency_ms", "memory", "lifecycle", "scenario", "cycles",
+            "judged_cycles", "target", "faults", "other")
+    return WithData(styled_verdicts(verdict_frame(summary, include_none=include_none)), "run",
+                    {"summary": {k: summary.get(k) for k in keep if k in summary}})
 
 
 def styled_verdicts(frame: pd.DataFrame, column: str = "verdict") -> Any:
@@ -167,17 +203,20 @@ def styled_verdicts(frame: pd.DataFrame, column: str = "verdict") -> Any:
 
 def checklist(outcomes: Iterable[Any], extra: Iterable[Mapping[str, Any]] = ()) -> Any:
     """The verdict table of checklist outcomes (``id, cause, verdict,
-    answer``), verdicts coloured, escaped: what opens the HTML report.
+    answer``), verdicts coloured, escaped; its output carries the outcomes
+    (the report's first screen reads them).
 
     ``extra``: rows in the same form for what no item covers (the hunt's
     :func:`~leaklab.hunt.checklist_rows`), after the items."""
+    outcomes, extra = list(outcomes), list(extra)
     rows = []
     for o in [*outcomes, *extra]:
         d = o.as_dict() if hasattr(o, "as_dict") else dict(o)
         rows.append({"id": d["id"], "cause": d["title"], "verdict": d["verdict"],
                      "answer": _text((d.get("evidence") or {}).get("answer", ""))})
     frame = pd.DataFrame(rows, columns=["id", "cause", "verdict", "answer"]).set_index("id")
-    return styled_verdicts(frame)
+    items = [o.as_dict() if hasattr(o, "as_dict") else dict(o) for o in outcomes]
+    return WithData(styled_verdicts(frame), "checklist", {"items": items, "extra": [dict(r) for r in extra]})
 
 
 def fix(outcomes: Mapping[str, Any]) -> Any:
@@ -187,7 +226,9 @@ def fix(outcomes: Mapping[str, Any]) -> Any:
         d = o.as_dict() if hasattr(o, "as_dict") else dict(o)
         rows.append({"backend": name, "verdict": d["verdict"],
                      "answer": _text((d.get("evidence") or {}).get("answer", ""))})
-    return styled_verdicts(pd.DataFrame(rows, columns=["backend", "verdict", "answer"]).set_index("backend"))
+    variants = {name: (o.as_dict() if hasattr(o, "as_dict") else dict(o)) for name, o in outcomes.items()}
+    return WithData(styled_verdicts(pd.DataFrame(rows, columns=["backend", "verdict", "answer"]).set_index("backend")),
+                    "fix", {"variants": variants})
 
 
 def left_running(orphans: Mapping[str, Any] | None) -> Any:
@@ -226,7 +267,8 @@ def comparison(result: Any) -> Any:
              f"after: {_text(after)}": r["after"], "change": r["change"], "detail": _text(r.get("detail", ""))}
             for r in d["rows"]]
     columns = ["unit", "measure", f"before: {_text(before)}", f"after: {_text(after)}", "change", "detail"]
-    return styled_verdicts(pd.DataFrame(rows, columns=columns), column="change")
+    return WithData(styled_verdicts(pd.DataFrame(rows, columns=columns), column="change"), "comparison",
+                    {"before": d["before"], "after": d["after"], "rows": d["rows"]})
 
 
 def comparison_chains(result: Any) -> Any:
@@ -250,6 +292,7 @@ def item_card(item: Any) -> Card:
         (("where (users' code)", item.where), ("hypothesis", item.hypothesis), ("question", item.question),
          ("experiment", f"scenario {item.scenario}, {item.cycles} cycles"),
          ("signals", ", ".join(item.signals) or "-")),
+        anchor=f"item-{item.id}",
     )
 
 
@@ -296,3 +339,13 @@ def allocations(growth: Sequence[Any], *, frames: int = 3) -> pd.DataFrame:
         rows.append({"allocated at": _text(d["where"]), "KiB gained": round(d["size_diff"] / 1024, 1),
                      "blocks gained": d["count_diff"], "called from": _text(" ← ".join(reversed(callers)))})
     return pd.DataFrame(rows, columns=["allocated at", "KiB gained", "blocks gained", "called from"]).set_index("allocated at")
+
+
+def first_screen(outcomes: Iterable[Any], extra: Iterable[Mapping[str, Any]] = (), *, target: str = "",
+                 symptom: Mapping[str, Any] | None = None, fix: Mapping[str, Any] | None = None) -> Any:
+    """The report's first screen from checklist outcomes (and the hunt's
+    extra rows): :func:`leaklab.report.story.first_screen`."""
+    from .story import first_screen as screen
+
+    items = [o.as_dict() if hasattr(o, "as_dict") else dict(o) for o in outcomes]
+    return screen({"items": items, "extra": [dict(r) for r in extra]}, target=str(target), symptom=symptom, fix=fix)

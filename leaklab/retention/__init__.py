@@ -24,7 +24,7 @@ from .growth import (
     summary_diff,
     tracemalloc_diff,
 )
-from .render import ChainPicture, chain_to_dot, render_chain
+from .render import ChainPicture, chain_to_dot, render_chain, render_tree, retention_trees
 from .report import RetentionGroup, RetentionReport, analyze_survivors, analyze_tracker
 from .safe import is_secret_name, redact, safe_repr
 from .sizes import deep_size, retained_size, shallow_size
@@ -50,6 +50,8 @@ __all__ = [
     "is_secret_name",
     "redact",
     "render_chain",
+    "render_tree",
+    "retention_trees",
     "retained_size",
     "safe_repr",
     "shallow_size",

@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import hashlib
 import html
+import re
 import shutil
 import subprocess
 import textwrap
@@ -26,7 +27,7 @@ from typing import Any
 from .edges import Chain
 from .safe import redact
 
-__all__ = ["ChainPicture", "chain_to_dot", "render_chain"]
+__all__ = ["ChainPicture", "chain_to_dot", "render_chain", "render_tree", "retention_trees"]
 
 _WRAP = 72
 _CHAR_W = 7.0  # px per character of 12 px monospace
@@ -217,3 +218,134 @@ def render_chain(chain_or_group: Any, fmt: str = "svg", *, engine: str = "auto")
         return ChainPicture(_svg(chain_or_group), "svg", "python")
     data: str | bytes = proc.stdout.decode("utf-8", "replace") if fmt == "svg" else proc.stdout
     return ChainPicture(data, fmt, "graphviz")
+
+
+# -- one picture per root: the tree of what it keeps ------------------------------
+
+_VOLATILE = re.compile(r"\s*\(due in [^)]*\)|\s+at 0x[0-9a-f]+|, \d+(\.\d+)? ?s (ago|left)")
+
+
+def _hop_key(e: Mapping[str, Any]) -> tuple[str, str, str]:
+    # what varies between two tasks of one kind (a timer's due time, an
+    # address) must not split one root into two pictures
+    return (str(e.get("kind", "")), _VOLATILE.sub("", str(e.get("label", ""))), str(e.get("where") or ""))
+
+
+def _group_dict(g: Any) -> dict[str, Any]:
+    return g.as_dict() if hasattr(g, "as_dict") else dict(g)
+
+
+@dataclasses.dataclass
+class _Node:
+    hop: dict[str, Any] | None
+    children: list[_Node] = dataclasses.field(default_factory=list)
+    leaves: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def child(self, hop: Mapping[str, Any]) -> _Node:
+        for c in self.children:
+            if c.hop is not None and _hop_key(c.hop) == _hop_key(hop):
+                return c
+        node = _Node(dict(hop))
+        self.children.append(node)
+        return node
+
+
+def retention_trees(groups: Any) -> list[dict[str, Any]]:
+    """The groups of a retention report, one tree per root: ``{"root":
+    hop, "node": tree, "retained_bytes", "survivors": {type: count},
+    "groups": n}``. Groups of one type and count under one root are one
+    leaf (the same objects, reached several ways); it hangs where their
+    chains part, and lists each way."""
+    groups = [_group_dict(g) for g in (getattr(groups, "groups", groups) or [])]
+    roots: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for g in groups:
+        chain = g.get("chain") or []
+        if chain:
+            roots.setdefault(_hop_key(chain[0]), []).append(g)
+    out = []
+    for members in roots.values():
+        top = _Node(None)
+        root = top.child(members[0]["chain"][0])
+        clusters: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for g in members:
+            clusters.setdefault((str(g.get("type")), int(g.get("count") or 1)), []).append(g)
+        for (type_name, count), same in clusters.items():
+            chains = [[_hop_key(e) for e in g["chain"][1:]] for g in same]
+            common = 0
+            while all(len(c) > common for c in chains) and len({c[common] for c in chains}) == 1:
+                common += 1
+            node = root
+            for hop in same[0]["chain"][1:1 + common]:
+                node = node.child(hop)
+            ways = [" → ".join(redact(str(e.get("label", ""))) for e in g["chain"][1 + common:]) for g in same]
+            node.leaves.append({"type": type_name, "count": count, "ways": [w for w in ways if w] if len(same) > 1 else [],
+                                "n_ways": len(same),
+                                "deep_bytes": max(int(g.get("deep_bytes") or 0) for g in same),
+                                "retained_bytes": max(int(g.get("retained_bytes") or 0) for g in same)})
+        survivors: dict[str, int] = {}
+        for type_name, count in clusters:
+            survivors[type_name] = survivors.get(type_name, 0) + count
+        out.append({"root": root.hop, "node": root, "groups": len(members), "survivors": survivors,
+                    "retained_bytes": max(int(g.get("retained_bytes") or 0) for g in members)})
+    out.sort(key=lambda t: -t["retained_bytes"])
+    return out
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
+
+
+def _tree_svg(tree: Mapping[str, Any]) -> str:
+    esc = lambda s: html.escape(s, quote=True)  # noqa: E731
+    indent, rows = 26, []  # (depth, kind, lines, fill)
+
+    def walk(node: _Node, depth: int) -> None:
+        hop = node.hop or {}
+        label = redact(str(hop.get("label", "")))
+        lines = textwrap.wrap(label, _WRAP) or [""]
+        if hop.get("where"):
+            lines.append(redact(str(hop["where"])))
+        rows.append((depth, str(hop.get("kind", "")), lines, "#eef2fb"))
+        for leaf in node.leaves:
+            head = f"{leaf['count']} × {leaf['type']}" + (f", reached {leaf['n_ways']} ways" if leaf["n_ways"] > 1 else "")
+            text = [f"deep {_kib(leaf['deep_bytes'])}" + (
+                f" · retained {_kib(leaf['retained_bytes'])}" if leaf["retained_bytes"] != tree["retained_bytes"] else "")]
+            text += [f"via {w}" for w in leaf["ways"]][:4]
+            rows.append((depth + 1, head, [t for x in text for t in textwrap.wrap(x, _WRAP)], "#fde2e2"))
+        for child in node.children:
+            walk(child, depth + 1)
+
+    walk(tree["node"], 0)
+    survivors = ", ".join(f"{n} × {t}" for t, n in tree["survivors"].items())
+    title = f"one root keeps {survivors}: {_kib(tree['retained_bytes'])} retained (freed by cutting it)"
+    width = int(max([len(title)] + [len(line) + d * indent / _CHAR_W + 2 for d, k, ls, _ in rows for line in [k, *ls]])
+                * _CHAR_W + 2 * _PAD + 10)
+    body = [f'<text x="{_PAD}" y="18" font-weight="bold">{esc(title)}</text>']
+    y, anchors = 30, []  # (depth, y of the box's middle-left)
+    for depth, kind, lines, fill in rows:
+        x = _PAD + depth * indent
+        h = (len(lines) + 1) * _LINE_H + 6
+        # the elbow from the nearest shallower box above
+        parent = next((a for a in reversed(anchors) if a[0] < depth), None)
+        if parent is not None:
+            px = _PAD + parent[0] * indent + 10
+            body.append(f'<path d="M{px},{parent[1]} V{y + h / 2} H{x}" fill="none" stroke="#8a94a6"/>')
+        body.append(f'<rect x="{x}" y="{y}" width="{width - x - 2}" height="{h}" rx="5" fill="{fill}" stroke="#8a94a6"/>')
+        body.append(f'<text x="{x + 8}" y="{y + _LINE_H}" font-weight="bold" fill="#334">{esc(kind)}</text>')
+        for j, line in enumerate(lines):
+            color = ' fill="#777"' if j == len(lines) - 1 and fill == "#eef2fb" and len(lines) > 1 else ""
+            body.append(f'<text x="{x + 8}" y="{y + _LINE_H * (j + 2)}"{color}>{esc(line)}</text>')
+        anchors.append((depth, y + h))
+        y += h + 8
+    height = y + 2
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">' + "".join(body) + "</svg>")
+
+
+def render_tree(report_or_groups: Any) -> list[ChainPicture]:
+    """One picture per root of a retention report (or its groups, or their
+    dict forms): a tree of every survivor type the root keeps, with counts
+    and bytes on the leaves; the same objects reached several ways are one
+    leaf ("8 × Agent, reached 2 ways"). The per-group chains stay in the
+    report's table. Drawn here, in SVG, with every label escaped."""
+    return [ChainPicture(_tree_svg(t), "svg", "python") for t in retention_trees(report_or_groups)]

@@ -1,6 +1,6 @@
 """The report build on two tiny notebooks: executed in real kernels, one
-offline page with the verdict table first, failures reported, nothing left
-running."""
+offline page opening with its first screen, paged by the walkthrough,
+failures reported, nothing left running."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from leaklab.report.build import build_report, external_assets, offline_page
+from leaklab.report.browser import dump_dom, find_chromium
+from leaklab.report.build import build_report, external_assets, notebook_pages, offline_page
 
 GOOD = [
     new_markdown_cell("# A good notebook\n\nProse <b>kept</b>."),
@@ -143,15 +144,20 @@ def test_the_kits_own_displays_keep_no_session_alive(built):
 def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
     build, _ = built
     page = build.path.read_text()
-    # THEN no asset from the network, no script
+    # THEN no asset from the network; one script, inline: the walkthrough
     assert external_assets(page) == []
-    assert "<script" not in page.lower()
-    # a comparison's table opens the page, then the verdicts
-    assert page.index("Before and after: your fix") < page.index("fixed against HEAD") < page.index("Untracked init")
+    assert page.lower().count("<script") == 1 and "<script>" in page
+    # the first screen opens the page: what leaks (the checklist's C8 and the
+    # hunt's H1), then a comparison's table, then the verdicts
+    first = page[page.index("id='first-screen'"):page.index("id='before-after'")]
+    assert "<b>2 of 2 causes leak</b>" in first and "4 cycles" in first
+    assert "href='#item-C8'" in first and "connect,tab:2,connect,close" in first
+    assert page.index("Before and after: your fix") < page.index("fixed against HEAD") < page.index("id='verdicts'")
     # the verdict table comes before the first notebook's section, with a row
     # for the hunt's finding no item covers, inside the same table
-    assert page.index("Untracked init") < page.index("id='good'")
-    table = page[page.index("Untracked init"):]
+    verdicts = page[page.index("id='verdicts'"):]
+    assert verdicts.index("Untracked init") < verdicts.index("id='good'")
+    table = verdicts[verdicts.index("Untracked init"):]
     table = table[:table.index("</table>")]
     assert "<th>H1</th><td>not on the checklist: connect,tab:2,connect,close</td>" in table
     assert "1 confirmed" not in page and "2 confirmed" in page  # the summary line counts it
@@ -164,6 +170,43 @@ def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
     # prose stays, code is left to the per-notebook page
     assert "Prose <b>kept</b>" in page
     assert "forgotten" not in page and "forgotten" in build.pages["good"].read_text()
+
+
+def test_the_notebooks_are_cut_into_pages_at_headings_and_item_cards():
+    from leaklab.report.tables import Card
+
+    nb = new_notebook(cells=[new_markdown_cell("# Title\n\nintro"), new_code_cell("x = 1"),
+                             new_markdown_cell("## First part"), new_code_cell("y = 2")])
+    card = lambda i: {"output_type": "display_data", "metadata": {},  # noqa: E731
+                      "data": {"text/html": Card(f"C{i} · cause", anchor=f"item-C{i}")._repr_html_()}}
+    loop = new_code_cell("for ...", outputs=[card(1), {"output_type": "stream", "name": "stdout", "text": "a"},
+                                             card(2), {"output_type": "stream", "name": "stdout", "text": "b"}])
+    nb.cells.append(loop)
+    pages = notebook_pages(nb)
+    assert [t for t, _ in pages] == ["Title", "First part", "C1 · cause", "C2 · cause"]
+    assert [len(p.cells) for _, p in pages] == [2, 2, 1, 1]
+    assert [o.get("text") for o in pages[3][1].cells[0].outputs][1:] == ["b"]
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_the_walkthrough_pages_the_report_with_the_keyboard(built, tmp_path):
+    build, _ = built
+    page = build.path.read_text()
+    pages = len(re.findall(r"""class=['"][^'"]*\bll-page\b""", page))
+    # GIVEN the report opened at its 2nd page WHEN → is pressed twice and ← once
+    keys = "".join(f"document.dispatchEvent(new KeyboardEvent('keydown', {{key: '{k}'}}));"
+                   for k in ("ArrowRight", "ArrowRight", "ArrowLeft"))
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", f"<script>{keys}</script></body>"))
+    dom = dump_dom(probe, fragment="page-2")
+    # THEN it is in walkthrough mode at page 3 of all of them, one page shown
+    assert re.search(r'<body class="ll-walk"', dom)
+    assert f">3 / {pages} \u2014 " in dom
+    assert len(re.findall(r'class="[^"]*\bll-current\b', dom)) == 1
+    # and Esc leaves it
+    probe.write_text(page.replace("</body>", "<script>document.dispatchEvent(new KeyboardEvent('keydown', "
+                                              "{key: 'Escape'}));</script></body>"))
+    assert 'class="ll-walk"' not in dump_dom(probe, fragment="page-2")
 
 
 def test_external_assets_are_found():

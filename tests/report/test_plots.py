@@ -82,12 +82,105 @@ def test_retention_timeline_in_seconds_after_the_last_cycle():
     assert len(with_tasks.axes[0].get_lines()) == 2
 
 
-def test_outcome_series_titles_the_verdict():
-    outcome = Outcome("C8", "Untracked heavy init task", "confirmed", {"answer": "x"},
-                      {"type:ServiceContext": [1, 2, 3, 4], "task:ServiceContext._finish_heavy_init": [0, 1, 2, 3]})
-    fig = plots.outcome_series(outcome)
-    assert "confirmed" in fig._suptitle.get_text()
-    assert_labelled(fig, units=("count",))
+def c8_record(*, control_grows: bool = False) -> dict:
+    """A C8 record as the engine writes it: the trigger's and the control's
+    curves, counts starting where earlier runs in the process left them (7)."""
+    cycles = list(range(6))
+    return {"item": "C8", "roles": {"session_type": "Sess"}, "facts": {},
+            "runs": {"main": {"judged_cycles": 5, "types": {"Sess": {"verdict": "leak", "per_cycle": 1.0}}}},
+            "curves": {"main": {"cycle": cycles, "type:Sess": [7 + c for c in cycles], "task:init": [0] * 6},
+                       "control": {"cycle": cycles, "type:Sess": [7 + (c if control_grows else 0) for c in cycles]},
+                       "timeline": {"t": [0.0, 0.5, 1.0], "type:Sess": [12, 12, 12]}}}
+
+
+def test_decisive_chart_draws_the_trigger_beside_the_control_against_its_own_baseline():
+    from leaklab.checklist import get_items
+    from leaklab.checklist.engine import outcome_of
+
+    (item,) = get_items(["C8"])
+    outcome = outcome_of(item, c8_record())
+    chart = plots.decisive(outcome)
+    assert chart.problems() == []
+    assert outcome.verdict in chart._suptitle.get_text()
+    (panel,) = chart.describe()["panels"]  # the constant task count and the flat timeline are not drawn
+    by_label = {s["label"]: s["y"] for s in panel["series"]}
+    # each run against its own start: 0..5, not the 7 earlier runs left
+    assert by_label["switch-then-close (the trigger)"] == [0, 1, 2, 3, 4, 5]
+    assert by_label["open-close (the control, no trigger)"] == [0] * 6
+    assert "change since the run's start" in panel["ylabel"]
+    assert "0 -> 5" in chart.caption and "flat at 0" in chart.caption
+    assert chart.describe()["grows"] == ["switch-then-close (the trigger)"]
+
+
+def test_decisive_chart_of_a_grown_store_is_dose_and_response():
+    from leaklab.checklist import get_items
+    from leaklab.checklist.engine import outcome_of
+
+    (item,) = get_items(["C5"])
+    facts = {"size_small": 256, "size_large": 1048, "size_back": 262, "unit": "rows", "latency_metric": "llm",
+             "latency_small_ms": 470.0, "latency_large_ms": 1808.0, "latency_back_ms": 500.0,
+             "prompt_small_chars": 11000, "prompt_large_chars": 44000, "prompt_back_chars": 12000}
+    outcome = outcome_of(item, {"item": "C5", "roles": {"history": ["sqlite", "db"]}, "facts": facts, "runs": {}})
+    chart = plots.decisive(outcome)
+    meta = chart.describe()
+    assert chart.problems() == []
+    assert [p["xlabel"] for p in meta["panels"]] == ["history store size (rows)"] * 2
+    assert meta["panels"][0]["series"][0]["y"] == [470.0, 1808.0, 500.0]
+    assert "the time follows the store's size" in chart.caption
+    assert outcome.headline.startswith("turn time vs store size")
+
+
+def test_a_decisive_chart_with_nothing_changing_is_a_sentence():
+    from leaklab.checklist import get_items
+    from leaklab.checklist.engine import outcome_of
+    from leaklab.report.charts import Note
+
+    (item,) = get_items(["C6"])
+    record = {"item": "C6", "roles": {"shared_engines": ["eng"]}, "facts": {}, "runs": {},
+              "curves": {"main": {"cycle": [0, 1, 2, 3], "container:eng.memory": [0, 0, 0, 0]}}}
+    note = plots.decisive(outcome_of(item, record))
+    assert isinstance(note, Note) and "len(eng.memory) 0" in note.text
+
+
+def test_chart_problems_catch_constant_series_and_false_captions():
+    from leaklab.report.charts import Chart, chart_problems
+
+    fig = Chart(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.plot([0, 1, 2], [0, 0, 0], label="flat")
+    fig.say("flat grows", grows=["flat"])
+    problems = fig.problems()
+    assert any("every series is constant" in p for p in problems)
+    assert any("the caption says 'flat' grows; it does not" in p for p in problems)
+    # a caption naming a part the chart does not draw
+    assert any("does not draw it" in p for p in chart_problems({"title": "t", "caption": "c", "grows": ["x"],
+                                                                "panels": [{"series": [{"label": "y", "y": [1, 2]}]}]}))
+    # a control flat beside a trigger that grows passes; so does a panel flat on purpose
+    ok = Chart(figsize=(4, 3))
+    a1, a2 = ok.subplots(1, 2)
+    a1.plot([0, 1, 2], [0, 1, 2], label="trigger")
+    a1.plot([0, 1, 2], [0, 0, 0], label="control")
+    a2.plot([0, 1, 2], [3, 3, 3], label="fixed")
+    ok.allow_flat(a2, "the fixed variant keeps nothing")
+    assert ok.say("trigger grows", grows=["trigger"]).problems() == []
+    assert any("no caption" in p for p in Chart().problems() + [p for p in chart_problems({"panels": [{}]})])
+
+
+def test_a_chart_shows_as_a_picture_with_its_caption_and_carries_what_it_drew():
+    from leaklab.report.charts import CHART_MIME
+
+    chart = plots.counts_per_cycle(census())
+    bundle = chart._repr_mimebundle_()
+    assert bundle["text/html"].startswith("<figure") and "<figcaption" in bundle["text/html"]
+    assert bundle["image/png"] and bundle[CHART_MIME]["panels"][0]["series"][0]["y"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_latency_split_caption_names_the_part_that_grew():
+    rows = [{"cycle": 0}] + [{"cycle": c, "latency_end_ms": 400.0 + 300 * c, "llm_ms": 100.0} for c in range(1, 7)]
+    chart = plots.latency_split(rows)
+    assert chart.problems() == []
+    assert chart.describe()["grows"] == ["backend (TTS, tools, queues...)"]
+    assert "the LLM call part stayed 100 -> 100 ms" in chart.caption
 
 
 def test_fix_comparison_one_panel_per_variant_on_one_scale():
@@ -102,6 +195,7 @@ def test_fix_comparison_one_panel_per_variant_on_one_scale():
         ["faulty (C8)", "confirmed"], ["proposed fix", "ruled_out"], ["full fix + C9", "ruled_out"]]
     assert axes[0].get_ylim() == axes[1].get_ylim()
     assert_labelled(fig, units=("count",))
+    assert fig.problems() == []  # the fixed variants are flat on purpose
 
 
 def test_retention_sizes_in_kib():
@@ -113,11 +207,22 @@ def test_retention_sizes_in_kib():
     assert max(p.get_width() for p in ax.patches) == pytest.approx(6144)
 
 
-def test_missing_data_gives_a_labelled_empty_figure():
-    fig = plots.overview([{"cycle": 0}, {"cycle": 1}])
-    assert_labelled(fig, units=("count",))
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert any(t.startswith("no ") for t in texts)
+def test_constant_data_gives_a_sentence_not_a_chart():
+    from leaklab.report.charts import Note
+
+    flat = [{"cycle": c, "type:ServiceContext": 1, "tasks": 4, "rss_mb": 90.0} for c in range(4)]
+    for made in (plots.overview(flat), plots.counts_per_cycle(flat), plots.retention_timeline(
+            [{"t": 0.25 * i, "type:ServiceContext": 3} for i in range(4)])):
+        assert isinstance(made, Note), made
+    assert "live ServiceContext 1" in plots.overview(flat).text
+
+
+def test_overview_names_the_constant_panels_it_leaves_out():
+    rows = [{"cycle": c, "type:ServiceContext": 1 + c, "tasks": 4, "rss_mb": 90.0 + c} for c in range(4)]
+    fig = plots.overview(rows)
+    assert fig.problems() == []
+    assert len(axes_with_data(fig)) == 2  # tasks constant: named, not drawn; reply time: not measured
+    assert "constant: pending asyncio tasks 4" in fig.caption and "Not measured: reply time" in fig.caption
 
 
 def test_metric_label_units():
@@ -135,3 +240,14 @@ def test_no_pyplot_figure_is_left_registered():
     plots.counts_per_cycle(census())
     assert plt.get_fignums() == before
     assert matplotlib.get_backend()  # no backend switch needed to make figures
+
+
+def test_a_chart_flat_on_purpose_passes_unless_it_is_all_zero():
+    from leaklab.report.charts import Chart
+
+    for values, ok in (([3], True), ([0], False)):
+        fig = Chart(figsize=(3, 2))
+        ax = fig.subplots()
+        ax.bar(["a"], values, label="bars")
+        fig.allow_flat(ax, "one bar per group")
+        assert (fig.say("one group").problems() == []) is ok, values
