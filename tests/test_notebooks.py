@@ -312,3 +312,31 @@ def test_report_cli_validates_before_running(capsys):
     assert "--cycles must be at least 1" in capsys.readouterr().err
     assert main(["report", "--target", "nonsense"]) == 2
     assert "unknown target 'nonsense'" in capsys.readouterr().err
+
+
+def test_the_first_screen_is_the_runs_own_data(small_report):
+    import html
+
+    from leaklab.report.build import table_data
+    from leaklab.report.story import cost_text, held_by
+
+    build = small_report[0]
+    page = build.path.read_text()
+    first = page[page.index("id='first-screen'"):page.index("id='verdicts'")]
+    data = table_data(build.runs)
+    (items,) = [d["items"] for _, d in data["checklist"]]
+    # THEN each checklist outcome's row shows its own verdict, cost, answer and chain
+    for item in items:
+        row = first[first.index(f"<a href='#item-{item['id']}'>"):]
+        row = row[:row.index("</tr>")]
+        assert f">{item['verdict'].replace('_', ' ')}<" in row, row
+        assert html.escape(cost_text(item["cost"]) or "—") in row, (item["cost"], row)
+        assert html.escape(item["evidence"]["answer"], quote=True) in row
+        assert html.escape(held_by(item), quote=True) in row
+    c8 = next(i for i in items if i["id"] == "C8")
+    # C8's cost is the bytes its survivors retained, over the sessions run
+    assert c8["cost"]["retained_bytes"] > 1024 * 1024, c8["cost"]
+    # and the fix's variants, as measured in 04
+    (fix,) = [d for _, d in data["fix"]]
+    for name, variant in fix["variants"].items():
+        assert html.escape(name) in first and html.escape(variant["verdict"]) in first

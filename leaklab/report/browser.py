@@ -37,6 +37,7 @@ def screenshot(
     height: int = 2400,
     chromium: str | None = None,
     timeout: float = 120,
+    fragment: str = "",
 ) -> Path:
     """Render ``page`` (a local HTML file) to ``png``, offline.
 
@@ -47,6 +48,7 @@ def screenshot(
         height: window height, px (what is captured).
         chromium: the browser binary (default :func:`find_chromium`).
         timeout: seconds; the browser's process group is killed after it.
+        fragment: a URL fragment (``"page-3"``: the walkthrough at page 3).
 
     Raises:
         FileNotFoundError: no Chromium.
@@ -54,7 +56,8 @@ def screenshot(
     """
     png = Path(png).resolve()
     png.unlink(missing_ok=True)
-    _, err, code = _run(page, [f"--screenshot={png}"], width, height, chromium, timeout)
+    _, err, code = _run(page, [f"--screenshot={png}", "--virtual-time-budget=2000"], width, height, chromium, timeout,
+                        fragment=fragment)
     if not png.exists() or png.stat().st_size == 0:
         raise RuntimeError(f"chromium wrote no screenshot (exit {code}): {err[-2000:]}")
     return png

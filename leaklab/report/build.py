@@ -711,6 +711,8 @@ def _first_screen(runs: list[NotebookRun], target: str, findings: list[dict[str,
     checklist = next((d for _, d in data.get("checklist", [])), None)
     if checklist is not None and findings and not checklist.get("extra"):
         checklist = {**checklist, "extra": checklist_rows(findings)}
+    if checklist is not None:  # the hunt's rows have no card: their evidence is the hunt's section
+        checklist = {**checklist, "extra": [{"anchor": "06_hunt", **r} for r in checklist.get("extra") or []]}
     symptom_runs = data.get("run", [])
     symptom = next((d for n, d in symptom_runs if n.startswith("01")), symptom_runs[0][1] if symptom_runs else None)
     fix = next((d for _, d in data.get("fix", [])), None)

@@ -113,7 +113,8 @@ def ranked_rows(items: Iterable[Mapping[str, Any]], extra: Iterable[Mapping[str,
         rows.append({"id": d.get("id", ""), "title": d.get("title", ""), "verdict": d.get("verdict", ""),
                      "cost": d.get("cost") or {}, "cost_text": cost_text(d.get("cost") or {}),
                      "answer": str(ev.get("answer", "")), "held_by": held_by(d),
-                     "trigger": d.get("scenario") or ev.get("sequence") or "", "headline": d.get("headline", "")})
+                     "trigger": d.get("scenario") or ev.get("sequence") or "", "headline": d.get("headline", ""),
+                     "anchor": d.get("anchor") or f"item-{d.get('id', '')}"})
     return sorted(rows, key=rank_key)
 
 
@@ -233,13 +234,13 @@ def first_screen(checklist: Mapping[str, Any] | None, *, target: str = "", sympt
         lead = (f"<b>{len(leaks)} of {len(rows)} causes leak</b> on <b>{_esc(target)}</b> ({_esc(verdicts)})."
                 if leaks else f"<b>No cause leaks</b> on <b>{_esc(target)}</b> ({_esc(verdicts)}).")
         if top is not None:
-            lead += (f" The costliest: <a href='#item-{_esc(top['id'])}'>{_esc(top['id'])}</a> {_esc(top['title'])}"
+            lead += (f" The costliest: <a href='#{_esc(top['anchor'])}'>{_esc(top['id'])}</a> {_esc(top['title'])}"
                      + (f", {_esc(top['cost_text'])} per session" if top["cost_text"] else "") + ".")
         parts.append(f"<p class='ll-lead'>{lead}</p>")
         if symptom:
             parts.append(f"<p>{symptom_line(symptom)}</p>")
         body = "".join(
-            f"<tr><td>{i}</td><td><div class='ll-2' title='{_esc(r['title'])}'><a href='#item-{_esc(r['id'])}'>"
+            f"<tr><td>{i}</td><td><div class='ll-2' title='{_esc(r['title'])}'><a href='#{_esc(r['anchor'])}'>"
             f"{_esc(r['id'])}</a> {_esc(r['title'])}</div></td>"
             f"<td style='background:{_COLORS.get(r['verdict'], '#fff')}'>{_esc(r['verdict'].replace('_', ' '))}</td>"
             f"<td>{_esc(r['cost_text']) or '—'}</td>"

@@ -172,3 +172,33 @@ def test_report_and_notebook_05_on_your_backend(app_copy, tmp_path):
             colors = im.convert("RGB").getcolors(maxcolors=1 << 24)
         assert len(colors) > 50, "the rendered report is blank"
     assert server_children() == []
+
+
+@pytest.mark.extended
+@pytest.mark.timeout(900)
+def test_the_reports_first_screen_on_your_backend(app_copy, tmp_path):
+    import html
+
+    from leaklab.report.build import table_data
+    from leaklab.report.charts import CHART_MIME, chart_problems
+    from leaklab.report.story import cost_text
+
+    # GIVEN the upstream-shaped app, its planted C8 (a task that holds a
+    # closed ServiceContext), WHEN the report runs the checklist on it
+    build = build_report(tmp_path / "report", target="olv", app_dir=app_copy, notebooks=["03_checklist"],
+                         params={"03_checklist": {"items": "C8,C9,C3"}}, concurrency=1, timeout=600)
+    assert not build.failed, [(r.name, r.error) for r in build.failed]
+    page = build.path.read_text()
+    first = page[page.index("id='first-screen'"):page.index("id='verdicts'")]
+    (checklist,) = [d for _, d in table_data(build.runs)["checklist"]]
+    items = {i["id"]: i for i in checklist["items"]}
+    # THEN the screen names the app and leads with its leak, in its own names
+    assert f"on <b>olv ({app_copy.resolve()})</b>" in first
+    assert items["C8"]["verdict"] in ("confirmed", "transient"), items["C8"]["evidence"]
+    assert first.index("href='#item-C8'") < first.index("href='#item-C9'")
+    assert html.escape(cost_text(items["C8"]["cost"])) in first and "ServiceContext" in first
+    # every chart the checklist drew passes the chart checks
+    charts = [o["data"][CHART_MIME] for run in build.runs for c in run.nb.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if CHART_MIME in o.get("data", {})]
+    assert charts and [p for m in charts for p in chart_problems(m)] == []
+    assert server_children() == []

@@ -151,7 +151,7 @@ def test_report_is_one_offline_page_opening_with_the_verdict_table(built):
     # hunt's H1), then a comparison's table, then the verdicts
     first = page[page.index("id='first-screen'"):page.index("id='before-after'")]
     assert "<b>2 of 2 causes leak</b>" in first and "4 cycles" in first
-    assert "href='#item-C8'" in first and "connect,tab:2,connect,close" in first
+    assert "href='#item-C8'" in first and "connect,tab:2,connect,close" in first and "href='#06_hunt'" in first
     assert page.index("Before and after: your fix") < page.index("fixed against HEAD") < page.index("id='verdicts'")
     # the verdict table comes before the first notebook's section, with a row
     # for the hunt's finding no item covers, inside the same table

@@ -93,6 +93,7 @@ def c8_record(*, control_grows: bool = False) -> dict:
                        "timeline": {"t": [0.0, 0.5, 1.0], "type:Sess": [12, 12, 12]}}}
 
 
+@pytest.mark.lowest_env
 def test_decisive_chart_draws_the_trigger_beside_the_control_against_its_own_baseline():
     from leaklab.checklist import get_items
     from leaklab.checklist.engine import outcome_of
@@ -112,6 +113,7 @@ def test_decisive_chart_draws_the_trigger_beside_the_control_against_its_own_bas
     assert chart.describe()["grows"] == ["switch-then-close (the trigger)"]
 
 
+@pytest.mark.lowest_env
 def test_decisive_chart_of_a_grown_store_is_dose_and_response():
     from leaklab.checklist import get_items
     from leaklab.checklist.engine import outcome_of
@@ -142,6 +144,7 @@ def test_a_decisive_chart_with_nothing_changing_is_a_sentence():
     assert isinstance(note, Note) and "len(eng.memory) 0" in note.text
 
 
+@pytest.mark.lowest_env
 def test_chart_problems_catch_constant_series_and_false_captions():
     from leaklab.report.charts import Chart, chart_problems
 

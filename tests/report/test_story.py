@@ -3,7 +3,11 @@ numbers, chain and trigger from the data, the fix, and escaping."""
 
 from __future__ import annotations
 
+import pytest
+
 from leaklab.report import story
+
+pytestmark = pytest.mark.lowest_env  # pure: the first screen and the trees on Python 3.10, numpy<2
 
 
 def item(id_, verdict, cost=None, answer="", chain=None, scenario="open-close"):

@@ -3,7 +3,11 @@ same objects reached several ways merged into one leaf."""
 
 from __future__ import annotations
 
+import pytest
+
 from leaklab.retention import render_tree, retention_trees
+
+pytestmark = pytest.mark.lowest_env  # pure: the first screen and the trees on Python 3.10, numpy<2
 
 TASK = {"kind": "task", "label": "Task Ctx._init (pending, sleeping on a timer handle (due in -1s), created at a.py:3)",
         "where": "a.py:3"}
