@@ -188,7 +188,8 @@ def cost(item: Item, record: Mapping[str, Any], verdict: str) -> dict[str, Any]:
       sessions run (where the item runs the retention analysis);
     * ``reply_ms``: reply time added per session (the LLM or end-to-end
       time's slope, or, for a store read per turn, the time per stored row
-      times the rows a session adds);
+      times the rows a session adds: the dose and response, not the main
+      run's slope, which other causes present at once also move);
     * ``processes``, ``fds``, ``files``: per session;
     * ``objects``: watched type -> instances per session; ``entries``:
       container path -> entries per session; ``tasks``: coroutine ->
@@ -221,15 +222,19 @@ def cost(item: Item, record: Mapping[str, Any], verdict: str) -> dict[str, Any]:
     if "llm_ms" in own and llm.get("verdict") == "slows" and (llm.get("per_cycle") or 0) > out.get("reply_ms", 0):
         out["reply_ms"] = round(float(llm["per_cycle"]), 1)
     if item.probe == "grow_store":
+        # the time one stored row costs each turn (the dose and response),
+        # times the rows a session adds (growth by design: a history grows);
+        # the main run's own slope would mix in every other cause present
+        out.pop("reply_ms", None)
         a, b = facts.get("latency_small_ms"), facts.get("latency_large_ms")
         lo, hi = facts.get("size_small"), facts.get("size_large")
-        added = next((_per_cycle(v) for k, v in resources.items() if k.endswith(("_rows", "_files"))
-                      and _per_cycle(v)), None)
+        added = next((float(v["per_cycle"]) for k, v in resources.items() if k in own
+                      and k.endswith(("_rows", "_files")) and (v.get("per_cycle") or 0) > 0), None)
         if None not in (a, b, lo, hi, added) and hi > lo and b > a:
             out["reply_ms"] = round((b - a) / (hi - lo) * added, 1)
     children = _per_cycle(resources.get("children")) if "children" in own else None
     after, base = facts.get("children_after_close"), facts.get("children_baseline")
-    if after is not None and base is not None and after > base and n:
+    if "children" in own and after is not None and base is not None and after > base and n:
         children = max(children or 0.0, (after - base) / n)
     if children:
         out["processes"] = round(children, 2)
