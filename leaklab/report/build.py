@@ -353,7 +353,8 @@ def _for_html(nb: nbformat.NotebookNode, *, keep_injected: bool, drop_title: boo
 
 
 FIRST_SCREEN_TAG = "first-screen"
-"""A cell showing the first screen in the notebook: left out of the report, which opens with it."""
+"""Cells showing the first screen in the notebook (and their heading): left
+out of the report, which opens with it."""
 
 
 def _starts_page(output: Mapping[str, Any]) -> bool:
@@ -764,8 +765,8 @@ def _combined(runs: list[NotebookRun], skipped: Mapping[str, str], findings: lis
             body = notebook_html(sub, include_code=False)
             if not first and not re.search(r"<(img|svg|table|p|h[1-6]|div class='leaklab)", body):
                 continue  # a page with nothing to show (the parameters, the imports)
-            parts.append(f"<div class='ll-page' data-title='{html.escape(_title(run.nb, run.name))}: "
-                         f"{html.escape(name)}'>{body}</div>")
+            where = _title(run.nb, run.name) + ("" if name == _title(run.nb, run.name) else f": {name}")
+            parts.append(f"<div class='ll-page' data-title='{html.escape(where)}'>{body}</div>")
             first = False
         parts.append("</section>")
     for name, why in skipped.items():

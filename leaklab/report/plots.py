@@ -452,7 +452,8 @@ def _dose(data: Mapping[str, Any], title: str, color: str) -> Chart:
     for ax, ys, what, yunit in panels:
         ax.plot(sizes, ys, marker="o", color="#c0392b", label=what)
         for p, x, y in zip(points, sizes, ys, strict=False):
-            ax.annotate(names.get(p["phase"], p["phase"]), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+            ax.annotate(names.get(p["phase"], p["phase"]), (x, y), textcoords="offset points", fontsize=8,
+                        xytext=(6, -12) if p["phase"] == "small" else (6, 4))
         ax.set_xlabel(f"history store size ({unit})")
         ax.set_ylabel(f"{what} ({yunit})")
         ax.set_title(f"{what} per turn, by store size", fontsize=9)

@@ -309,7 +309,8 @@ def _tree_svg(tree: Mapping[str, Any]) -> str:
         for leaf in node.leaves:
             head = f"{leaf['count']} × {leaf['type']}" + (f", reached {leaf['n_ways']} ways" if leaf["n_ways"] > 1 else "")
             text = [f"deep {_kib(leaf['deep_bytes'])}" + (
-                f" · retained {_kib(leaf['retained_bytes'])}" if leaf["retained_bytes"] != tree["retained_bytes"] else "")]
+                f" · retained {_kib(leaf['retained_bytes'])}"
+                if abs(leaf["retained_bytes"] - tree["retained_bytes"]) > 0.05 * max(1, tree["retained_bytes"]) else "")]
             text += [f"via {w}" for w in leaf["ways"]][:4]
             rows.append((depth + 1, head, [t for x in text for t in textwrap.wrap(x, _WRAP)], "#fde2e2"))
         for child in node.children:
