@@ -323,11 +323,12 @@ def test_the_first_screen_is_the_runs_own_data(small_report):
     build = small_report[0]
     page = build.path.read_text()
     first = page[page.index("id='first-screen'"):page.index("id='verdicts'")]
+    table = first[first.index("class='ll-rank'"):]
     data = table_data(build.runs)
     (items,) = [d["items"] for _, d in data["checklist"]]
     # THEN each checklist outcome's row shows its own verdict, cost, answer and chain
     for item in items:
-        row = first[first.index(f"<a href='#item-{item['id']}'>"):]
+        row = table[table.index(f"<a href='#item-{item['id']}'>"):]
         row = row[:row.index("</tr>")]
         assert f">{item['verdict'].replace('_', ' ')}<" in row, row
         assert html.escape(cost_text(item["cost"]) or "—") in row, (item["cost"], row)
