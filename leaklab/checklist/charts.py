@@ -71,6 +71,9 @@ def _panel(metric: str, runs: Mapping[str, Mapping[str, Any]], order: list[tuple
         if metric not in curve:
             continue
         ys = _nums(curve[metric])
+        if metric.startswith("task:"):
+            # a coroutine's column appears with its first task: none before it
+            ys = [0.0 if v is None else v for v in ys]
         base = None
         if relative:
             ys, base = _relative(ys)

@@ -383,7 +383,8 @@ def decisive(outcome: Any) -> Chart | Note:
         return _dose(data, title, color)
     panels = data.get("panels") or []
     flat = data.get("flat") or {}
-    flat_text = ", ".join(f"{metric_label(m, short=True)} {v:g}" for m, v in list(flat.items())[:6])
+    flat_text = ", ".join(f"{metric_label(m, short=True)} {v:g}" for m, v in list(flat.items())[:3]) + (
+        f" and {len(flat) - 3} more" if len(flat) > 3 else "")
     if not panels:
         why = (d.get("evidence") or {}).get("answer") or ""
         return Note(title, "no signal changed over the cycles" + (f" ({flat_text})" if flat_text else "")

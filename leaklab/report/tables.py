@@ -303,8 +303,9 @@ def outcome_card(outcome: Any) -> Card:
     rows: list[tuple[str, str]] = [("answer", _text(evidence.pop("answer", "")))]
     held = evidence.pop("held_by", None)
     if held:
-        rows.append(("held by", " → ".join(_text(e.get("label", "")) + (f" ({_text(e['where'])})" if e.get("where") else "")
-                                           for e in held)))
+        rows.append(("held by", " → ".join(
+            _text(e.get("label", "")) + (f" ({_text(e['where'])})" if e.get("where") and str(e["where"]) not in str(
+                e.get("label", "")) else "") for e in held)))
     for key in ("root_kind", "deep_bytes", "retained_bytes", "step_errors"):
         if evidence.get(key) not in (None, "", []):
             rows.append((key, _text(evidence[key])))

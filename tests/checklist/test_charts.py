@@ -61,3 +61,10 @@ def test_children_are_drawn_against_the_runs_own_start_with_the_count_after_clos
     # nothing varies: no chart, the values instead
     flat = chart_data(item("C3"), {**record, "curves": {"main": {"cycle": [0, 1], "children": [4, 4]}}})
     assert flat == {"kind": "none", "panels": [], "flat": {"children": 4.0}}
+
+
+def test_a_task_column_that_appears_later_counts_from_zero():
+    record = {"roles": {"session_type": "Ctx"},
+              "curves": {"main": {"cycle": [0, 1, 2], "type:Ctx": [1, 2, 3], "task:init": [None, 1, 2]}}}
+    panels = {p["metric"]: p for p in chart_data(item("C8"), record)["panels"]}
+    assert panels["task:init"]["series"][0]["y"] == [0.0, 1.0, 2.0]
