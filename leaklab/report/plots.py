@@ -460,6 +460,9 @@ def _dose(data: Mapping[str, Any], title: str, color: str) -> Chart:
         ax.set_title(f"{what} per turn, by store size", fontsize=9)
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
+        if len(set(ys)) == 1:
+            # the same at every size is the measurement: the store is not read into it
+            fig.allow_flat(ax, f"{what} the same at every store size")
     fig.suptitle(title, color=color)
     ms = [p["ms"] for p in points]
     follows = len(ms) == 3 and ms[1] > 1.5 * max(ms[0], ms[2])
@@ -467,7 +470,9 @@ def _dose(data: Mapping[str, Any], title: str, color: str) -> Chart:
     caption = (f"The store grown and shrunk back, {label} per turn (median) at each size, in the order measured: "
                f"{text}: " + ("the time follows the store's size." if follows else "the time does not follow the store's size."))
     if with_prompt:
-        caption += " The prompt each LLM call carried: " + ", ".join(f"{p['prompt_chars']} chars" for p in points) + "."
+        prompts = [p["prompt_chars"] for p in points]
+        caption += (" The prompt each LLM call carried: " + ", ".join(f"{c} chars" for c in prompts)
+                    + (": the same at every size, the store is not read into it." if len(set(prompts)) == 1 else "."))
     rising = [label] if ms[1] > ms[0] else []
     if with_prompt and points[1]["prompt_chars"] > points[0]["prompt_chars"]:
         rising.append("prompt sent to the LLM")

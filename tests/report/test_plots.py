@@ -130,6 +130,12 @@ def test_decisive_chart_of_a_grown_store_is_dose_and_response():
     assert meta["panels"][0]["series"][0]["y"] == [470.0, 1808.0, 500.0]
     assert "the time follows the store's size" in chart.caption
     assert outcome.headline.startswith("turn time vs store size")
+    # a prompt of one size at every store size is the measurement (a bounded read): flat on purpose
+    bounded = {**facts, "latency_large_ms": 520.0, "prompt_small_chars": 86, "prompt_large_chars": 86,
+               "prompt_back_chars": 86}
+    chart = plots.decisive(outcome_of(item, {"item": "C5", "roles": {"history": ["sqlite", "db"]}, "facts": bounded,
+                                             "runs": {}}))
+    assert chart.problems() == [] and "the store is not read into it" in chart.caption
 
 
 def test_a_decisive_chart_with_nothing_changing_is_a_sentence():
