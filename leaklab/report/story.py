@@ -130,10 +130,11 @@ def symptom_line(summary: Mapping[str, Any] | None) -> str:
     if rss.get("verdict") == "leak" and (rss.get("per_cycle") or 0) > 0:
         parts.append(f"+{rss['per_cycle']:.1f} MiB of the process's own memory")
     lat = summary.get("latency_ms") or {}
-    if lat.get("verdict") == "slows" and lat.get("first") is not None:
-        parts.append(f"+{lat.get('per_cycle', 0):.0f} ms reply time (first {lat['first']:.0f} ms, last {lat['last']:.0f} ms)")
+    if lat.get("verdict") == "slows" and lat.get("first") is not None and lat.get("last") is not None:
+        parts.append(f"+{lat.get('per_cycle') or 0:.0f} ms reply time (first {lat['first']:.0f} ms, "
+                     f"last {lat['last']:.0f} ms)")
     children = (summary.get("resources") or {}).get("children") or {}
-    if children.get("verdict") == "leak":
+    if children.get("verdict") == "leak" and children.get("per_cycle"):
         parts.append(f"+{_n(children['per_cycle'])} child processes")
     n = summary.get("judged_cycles") or summary.get("cycles")
     scenario = summary.get("scenario") or "the scenario"

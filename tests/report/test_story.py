@@ -78,3 +78,10 @@ def test_secrets_and_markup_in_answers_are_escaped_and_redacted():
     bad = [item("C2", "confirmed", {"reply_ms": 3.0}, "api_key=sk-abcdef1234567890 <script>x</script>")]
     page = story.first_screen({"items": bad}, target="t").html
     assert "sk-abcdef1234567890" not in page and "<script>x" not in page and "&lt;script&gt;" in page
+
+
+def test_a_symptom_with_missing_numbers_is_said_without_them():
+    partial = {"scenario": "chat", "cycles": 3, "latency_ms": {"verdict": "slows", "first": 400.0, "last": None},
+               "resources": {"children": {"verdict": "leak", "per_cycle": None}}}
+    assert story.symptom_line(partial) == "Over 3 sessions of <code>chat</code>, nothing grew per session."
+    assert story.symptom_line(None) == ""
