@@ -130,12 +130,13 @@ def symptom_line(summary: Mapping[str, Any] | None) -> str:
     if rss.get("verdict") == "leak" and (rss.get("per_cycle") or 0) > 0:
         parts.append(f"+{rss['per_cycle']:.1f} MiB of the process's own memory")
     lat = summary.get("latency_ms") or {}
-    if lat.get("verdict") == "slows" and lat.get("first") is not None and lat.get("last") is not None:
+    if lat.get("verdict") == "slows":
         parts.append(f"+{lat.get('per_cycle') or 0:.0f} ms reply time (first {lat['first']:.0f} ms, "
-                     f"last {lat['last']:.0f} ms)")
+                     f"last {lat['last']:.0f} ms)" if lat.get("first") is not None and lat.get("last") is not None
+                     else "a slower reply")
     children = (summary.get("resources") or {}).get("children") or {}
-    if children.get("verdict") == "leak" and children.get("per_cycle"):
-        parts.append(f"+{_n(children['per_cycle'])} child processes")
+    if children.get("verdict") == "leak":
+        parts.append(f"+{_n(children['per_cycle'])} child processes" if children.get("per_cycle") else "child processes")
     n = summary.get("judged_cycles") or summary.get("cycles")
     scenario = summary.get("scenario") or "the scenario"
     if not parts:

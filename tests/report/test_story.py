@@ -83,5 +83,5 @@ def test_secrets_and_markup_in_answers_are_escaped_and_redacted():
 def test_a_symptom_with_missing_numbers_is_said_without_them():
     partial = {"scenario": "chat", "cycles": 3, "latency_ms": {"verdict": "slows", "first": 400.0, "last": None},
                "resources": {"children": {"verdict": "leak", "per_cycle": None}}}
-    assert story.symptom_line(partial) == "Over 3 sessions of <code>chat</code>, nothing grew per session."
+    assert story.symptom_line(partial) == "Each session of <code>chat</code> (3 measured) cost a slower reply, child processes."
     assert story.symptom_line(None) == ""
