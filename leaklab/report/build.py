@@ -721,8 +721,7 @@ def _first_screen(runs: list[NotebookRun], target: str, findings: list[dict[str,
     failures = [f"{r.name} failed ({r.error}): what it measures is missing below" for r in runs if not r.ok]
     screen = first_screen(checklist, target=target, symptom=(symptom or {}).get("summary"), fix=fix,
                           comparison=comparison, failures=failures)
-    return screen.html.replace("<section id='first-screen' class='ll-first'>",
-                               "<section id='first-screen' class='ll-first ll-page' data-title='the first screen'>", 1)
+    return screen.html
 
 
 def _before_after(runs: list[NotebookRun]) -> str:

@@ -23,22 +23,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..retention.safe import redact
+from ..retention.sizes import human_size
+from .tables import VERDICT_COLORS as _COLORS
 
 __all__ = ["FirstScreen", "cost_text", "first_screen", "held_by", "rank_key", "ranked_rows", "symptom_line"]
 
 _LEAKING = ("confirmed", "transient")
 _ORDER = {"confirmed": 0, "transient": 1, "inconclusive": 2, "ruled_out": 3, "not_applicable": 4}
-_COLORS = {"confirmed": "#f5b7b1", "transient": "#fad7a0", "ruled_out": "#abebc6", "not_applicable": "#e5e7e9",
-           "inconclusive": "#f9e79f", "fixed": "#abebc6", "partly fixed": "#d5f5e3", "unchanged": "#e5e7e9",
-           "still leaks": "#f5b7b1", "new leak": "#ec7063", "worse": "#ec7063", "can't tell": "#f9e79f"}
 
 
 def _esc(text: Any) -> str:
     return html.escape(redact(str(text)), quote=True)
 
-
-def _bytes(n: float) -> str:
-    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n:.0f} B"
 
 
 def _n(v: float) -> str:
@@ -51,7 +47,7 @@ def cost_text(cost: Mapping[str, Any]) -> str:
     if cost.get("reply_ms"):
         parts.append(f"+{cost['reply_ms']:.0f} ms reply")
     if cost.get("retained_bytes"):
-        parts.append(f"{_bytes(cost['retained_bytes'])} retained")
+        parts.append(f"{human_size(cost['retained_bytes'])} retained")
     if cost.get("processes"):
         parts.append(f"+{_n(cost['processes'])} processes")
     if cost.get("fds"):
@@ -227,7 +223,7 @@ def first_screen(checklist: Mapping[str, Any] | None, *, target: str = "", sympt
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     verdicts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)))
-    parts = [_STYLE, "<section id='first-screen' class='ll-first'>"]
+    parts = [_STYLE, "<section id='first-screen' class='ll-first ll-page' data-title='the first screen'>"]
     parts.extend(f"<p class='failure'>{_esc(f)}</p>" for f in failures)
     if not rows:
         parts.append("<p class='failure'>The checklist did not run: no verdict to show.</p>")

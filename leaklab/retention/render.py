@@ -26,6 +26,7 @@ from typing import Any
 
 from .edges import Chain
 from .safe import redact
+from .sizes import human_size
 
 __all__ = ["ChainPicture", "chain_to_dot", "render_chain", "render_tree", "retention_trees"]
 
@@ -291,9 +292,6 @@ def retention_trees(groups: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _kib(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
-
 
 def _tree_svg(tree: Mapping[str, Any]) -> str:
     esc = lambda s: html.escape(s, quote=True)  # noqa: E731
@@ -308,8 +306,8 @@ def _tree_svg(tree: Mapping[str, Any]) -> str:
         rows.append((depth, str(hop.get("kind", "")), lines, "#eef2fb"))
         for leaf in node.leaves:
             head = f"{leaf['count']} × {leaf['type']}" + (f", reached {leaf['n_ways']} ways" if leaf["n_ways"] > 1 else "")
-            text = [f"deep {_kib(leaf['deep_bytes'])}" + (
-                f" · retained {_kib(leaf['retained_bytes'])}"
+            text = [f"deep {human_size(leaf['deep_bytes'])}" + (
+                f" · retained {human_size(leaf['retained_bytes'])}"
                 if abs(leaf["retained_bytes"] - tree["retained_bytes"]) > 0.05 * max(1, tree["retained_bytes"]) else "")]
             text += [f"via {w}" for w in leaf["ways"]][:4]
             rows.append((depth + 1, head, [t for x in text for t in textwrap.wrap(x, _WRAP)], "#fde2e2"))
@@ -318,7 +316,7 @@ def _tree_svg(tree: Mapping[str, Any]) -> str:
 
     walk(tree["node"], 0)
     survivors = ", ".join(f"{n} × {t}" for t, n in tree["survivors"].items())
-    title = f"one root keeps {survivors}: {_kib(tree['retained_bytes'])} retained (freed by cutting it)"
+    title = f"one root keeps {survivors}: {human_size(tree['retained_bytes'])} retained (freed by cutting it)"
     width = int(max([len(title)] + [len(line) + d * indent / _CHAR_W + 2 for d, k, ls, _ in rows for line in [k, *ls]])
                 * _CHAR_W + 2 * _PAD + 10)
     body = [f'<text x="{_PAD}" y="18" font-weight="bold">{esc(title)}</text>']

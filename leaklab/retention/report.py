@@ -16,7 +16,7 @@ from typing import Any
 
 from .chains import Chain, label_found, paused_gc, search
 from .edges import LabelContext
-from .sizes import deep_size, retained_size, shallow_size
+from .sizes import deep_size, human_size, retained_size, shallow_size
 
 __all__ = ["RetentionGroup", "RetentionReport", "analyze_survivors", "analyze_tracker"]
 
@@ -112,7 +112,7 @@ class RetentionReport:
                 "<tr>"
                 f"<td>{esc(g.type)}</td><td>{g.count}</td><td>{esc(g.root_kind)}</td>"
                 f"<td style='text-align:left'>{hops}<br>→ {esc(g.chain.target_type)}</td>"
-                f"<td>{_human(g.shallow_bytes)}</td><td>{_human(g.deep_bytes)}</td><td>{_human(g.retained_bytes)}</td>"
+                f"<td>{human_size(g.shallow_bytes)}</td><td>{human_size(g.deep_bytes)}</td><td>{human_size(g.retained_bytes)}</td>"
                 "</tr>"
             )
         head = "".join(f"<th>{h}</th>" for h in ("type", "count", "root", "chain", "shallow", "deep", "retained"))
@@ -121,14 +121,6 @@ class RetentionReport:
             f"<p><small>{len(self.groups)} group(s), analysed in {self.elapsed_s:.2f} s</small></p>"
         )
 
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 def analyze_survivors(

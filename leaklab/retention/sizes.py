@@ -37,10 +37,20 @@ import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["deep_size", "retained_size", "shallow_size"]
+__all__ = ["deep_size", "human_size", "retained_size", "shallow_size"]
 
 _NO_ENTER = (type, types.ModuleType, types.CodeType, asyncio.AbstractEventLoop, threading.Thread)
 _CALIBRATION_KEY = -1  # never an id(): ids are addresses
+
+
+def human_size(n: float) -> str:
+    """Bytes for people: ``512 B``, ``72.0 KiB``, ``2.9 MiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def shallow_size(objects: Iterable[Any]) -> int:
