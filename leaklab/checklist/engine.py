@@ -451,9 +451,25 @@ async def run_checklist_async(
                            1 if spec is None else jobs)
 
 
-def run_checklist(*args: Any, **kwargs: Any) -> ChecklistResult:
-    """Sync form of :func:`run_checklist_async` (owns its event loop)."""
-    return asyncio.run(run_checklist_async(*args, **kwargs))
+def run_checklist(
+    target: str | Target = "reference",
+    *,
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    items: Iterable[str] | str | None = None,
+    progress: bool = True,
+    jobs: int | None = None,
+    item_timeout_s: float = 600.0,
+    **session_kwargs: Any,
+) -> ChecklistResult:
+    """Sync form of :func:`run_checklist_async` (owns its event loop): the
+    same parameters, documented there."""
+    return asyncio.run(run_checklist_async(
+        target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, items=items,
+        progress=progress, jobs=jobs, item_timeout_s=item_timeout_s, **session_kwargs,
+    ))
 
 
 __all__ = ["ChecklistResult", "Outcome", "in_child", "measure", "outcome_of", "run_checklist", "run_checklist_async",

@@ -344,9 +344,32 @@ async def compare_async(
     return result
 
 
-def compare(*args: Any, **kwargs: Any) -> Comparison:
-    """Sync form of :func:`compare_async` (owns its event loop)."""
-    return asyncio.run(compare_async(*args, **kwargs))
+def compare(
+    target: str | os.PathLike[str] | None = None,
+    *,
+    against: str | os.PathLike[str],
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+    items: Any = "all",
+    scenarios: Iterable[str] = (),
+    hunt: Any = "latest",
+    cycles: int | None = None,
+    jobs: int | None = None,
+    item_timeout_s: float = 600.0,
+    progress: bool = False,
+    runs_dir: Any = None,
+    **session_kwargs: Any,
+) -> Comparison:
+    """Sync form of :func:`compare_async` (owns its event loop): the same
+    parameters, documented there."""
+    return asyncio.run(compare_async(
+        target, against=against, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
+        watch=watch, items=items, scenarios=scenarios, hunt=hunt, cycles=cycles, jobs=jobs,
+        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, **session_kwargs,
+    ))
 
 
 #: The reference's C8 variants: the faulty backend, exactly the proposed fix,
@@ -395,6 +418,20 @@ async def prove_fix_async(
     return {name: outcomes[chosen.id][name] for name in resolved}
 
 
-def prove_fix(*args: Any, **kwargs: Any) -> dict[str, Outcome]:
-    """Sync form of :func:`prove_fix_async`."""
-    return asyncio.run(prove_fix_async(*args, **kwargs))
+def prove_fix(
+    item: str = "C8",
+    target: str = "reference",
+    variants: Mapping[str, Sequence[str]] | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    cycles: int | None = None,
+    jobs: int | None = None,
+    item_timeout_s: float = 600.0,
+    **session_kwargs: Any,
+) -> dict[str, Outcome]:
+    """Sync form of :func:`prove_fix_async` (owns its event loop): the same
+    parameters, documented there."""
+    return asyncio.run(prove_fix_async(
+        item, target, variants, options=options, cycles=cycles, jobs=jobs, item_timeout_s=item_timeout_s,
+        **session_kwargs,
+    ))

@@ -442,9 +442,30 @@ async def hunt_async(
     return result
 
 
-def hunt(*args: Any, **kwargs: Any) -> HuntResult:
-    """Sync form of :func:`hunt_async` (owns its event loop)."""
-    return asyncio.run(hunt_async(*args, **kwargs))
+def hunt(
+    target: str | Target = "reference",
+    *,
+    app_dir: Any = None,
+    target_file: Any = None,
+    faults: Any = None,
+    options: Mapping[str, Any] | None = None,
+    watch: Mapping[str, str] | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    cycles: int = 3,
+    sequences: list[str] | None = None,
+    runs_dir: Path | str | bool | None = None,
+    progress: bool = True,
+    step_timeout_s: float | None = None,
+    on_progress: Any = None,
+    session: LeakSession | None = None,
+) -> HuntResult:
+    """Sync form of :func:`hunt_async` (owns its event loop): the same
+    parameters, documented there."""
+    return asyncio.run(hunt_async(
+        target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, watch=watch,
+        budget_s=budget_s, cycles=cycles, sequences=sequences, runs_dir=runs_dir, progress=progress,
+        step_timeout_s=step_timeout_s, on_progress=on_progress, session=session,
+    ))
 
 
 def load_findings(source: Any = "latest", *, runs_dir: Path | str | None = None,

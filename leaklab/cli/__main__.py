@@ -1,0 +1,7 @@
+"""``python -m leaklab.cli``: the ``leaklab`` console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

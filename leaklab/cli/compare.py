@@ -1,0 +1,83 @@
+"""``leaklab compare``: your code against another version of it, the
+before/after table (:func:`format_comparison`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from ..metrics import Change
+from .common import TargetArgs, UsageError, add_json_arg, add_target_args, at_least_one, log_level, print_result
+
+#: Changes whose row gets its detail line (why it cannot tell, what moved).
+DETAILED = (Change.CANT_TELL, Change.FIXED, Change.NEW_LEAK, Change.WORSE)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("compare", help="your code against another version of it (a folder or a git revision): "
+                                       "fixed / still leaks / new leak / unchanged")
+    add_target_args(p)
+    p.add_argument("--against", required=True, metavar="FOLDER|REVISION",
+                   help="the version before your change: a second checkout's folder, a second target file or "
+                        "import path, or a git revision of your app's repository (checked out into a temporary "
+                        "worktree, removed afterwards)")
+    p.add_argument("--items", default="all", help="checklist items run on both: C1,...,C9, all or none (default all)")
+    p.add_argument("--scenario", action="append", default=[], metavar="STEPS",
+                   help="a scenario or step list run on both (repeatable)")
+    p.add_argument("--hunt", default="latest", metavar="latest|PATH|none",
+                   help="a saved hunt whose leaking sequences run on both (default: this target's latest, if any)")
+    p.add_argument("--cycles", type=int, default=None, help="cycles per unit (default: an item's own; 5 a scenario)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process (default 2: a "
+                                                      "unit's two sides together)")
+    p.add_argument("--timeline", type=float, default=None, metavar="SECONDS",
+                   help="seconds of sampling after a scenario's last cycle (default: the target's release time)")
+    add_json_arg(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from ..checklist import UnknownItemError
+    from ..compare import AgainstError, compare
+    from ..driver.scenarios import UnknownScenarioError
+
+    log_level(logging.ERROR)
+    at_least_one(args.cycles, "--cycles")
+    at_least_one(args.jobs, "--jobs")
+    ta = TargetArgs(args)
+    hunt = None if args.hunt in ("none", "") else args.hunt
+    try:
+        result = compare(ta.name, against=args.against, app_dir=ta.app_dir, target_file=ta.target_file,
+                         faults=ta.faults if ta.name != "reference" else None, options=ta.options or None,
+                         watch=ta.watch or None, items=None if args.items == "none" else args.items,
+                         scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
+                         progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline,
+                         runs_dir=args.runs_dir)
+    except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return print_result(result, args.json, format_comparison)
+
+
+def format_comparison(result: Any) -> str:
+    """The before/after table as text, then the chains on each side."""
+    counts = ", ".join(f"{n} {c}" for c, n in result.counts().items())
+    lines = [f"compare ({result.elapsed_s:.0f} s): {counts}", *(f"  {n}" for n in result.notes)]
+    width = max((len(r.unit) for r in result.rows), default=4)
+    for r in result.rows:
+        lines.append(f"{r.unit:<{width}}  {r.metric:<34} {r.before:>22} -> {r.after:<22} {r.change}")
+        if r.detail and r.change in DETAILED:
+            lines.append(f"{'':<{width}}    {r.detail[:220]}")
+    for unit in [*result.outcomes, *result.runs]:
+        chains = result.chains(unit)
+        if any(chains.values()):
+            lines.append(f"held by, {unit}:")
+            for side, found in chains.items():
+                for line in found[:2] or ["nothing"]:
+                    lines.append(f"  {side}: {line[:200]}")
+    if result.path:
+        lines.append(f"saved: {result.path}")
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""``leaklab run``: drive session cycles against a backend, measure each one,
+print the verdict table (:func:`format_summary`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from ..metrics import Verdict
+from .common import TargetArgs, add_json_arg, add_target_args, at_least_one, check_scenario, log_level, num
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="drive session cycles against a backend and measure each one")
+    add_target_args(p)
+    p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, "
+                   "reconnect-storm, proxy-chat, or a step list: 'connect,switch,text-until-synth,close' "
+                   "(what `leaklab hunt` prints)")
+    p.add_argument("--cycles", type=int, default=10)
+    p.add_argument("--settle", type=float, default=0.3, help="seconds to wait after each cycle before the census")
+    p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")
+    p.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
+    p.add_argument("--no-collect", action="store_true",
+                   help="leave garbage collection as the backend has it (no full collection before each census: "
+                        "RSS shows what the cycles cost as they run; cyclic garbage is not measured)")
+    add_json_arg(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from ..serving import ServerStartError
+    from ..session import BackendUnresponsive, RunInterrupted, run
+
+    log_level(logging.WARNING)
+    at_least_one(args.cycles, "--cycles")
+    check_scenario(args.scenario)
+    ta = TargetArgs(args)
+    try:
+        result = run(
+            ta.target, args.scenario, args.cycles, settle_s=args.settle, timeline_s=args.timeline,
+            trace_memory=args.tracemalloc, progress=not args.json, collect=not args.no_collect, **ta.session_kwargs,
+        )
+    except ServerStartError as exc:
+        print(f"leaklab: backend did not start: {exc}", file=sys.stderr)
+        return 1
+    except BackendUnresponsive as exc:
+        print(f"leaklab: {exc}", file=sys.stderr)
+        return 1
+    except RunInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return 130
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """A readable verdict table of one run."""
+    lines = [
+        f"run {summary['run_id']}: target={summary['target']} scenario={summary['scenario']} "
+        # planted faults are the reference backend's switches: on your backend there are none to name
+        + (f"faults={','.join(summary['faults']) or 'none'} " if summary['faults'] or summary['target'] == "reference" else "")
+        + f"cycles={summary['cycles']} ({summary['elapsed_s']} s)",
+        *(f"  setup: {note}" for note in summary.get("target_notes") or []),
+        f"judged {summary.get('judged_cycles', summary['cycles'])} of {summary['cycles']} cycles"
+        + (f" (failed: {', '.join(map(str, summary['failed_cycles']))})" if summary.get("failed_cycles") else "")
+        + (f"; step timeout {summary['step_timeout_s']:.0f} s" if summary.get("step_timeout_s") else ""),
+        f"{'metric':<58} {'start':>9} {'end':>9} {'/cycle':>8}  verdict",
+    ]
+
+    def row(name: str, v: dict) -> None:
+        life = f" (lifetime {v['lifetime_s']:.1f} s)" if v.get("lifetime_s") is not None else ""
+        lines.append(f"{name:<58} {num(v.get('start')):>9} {num(v.get('end')):>9} {num(v.get('per_cycle')):>8}  {v.get('verdict')}{life}")
+
+    for name, v in summary.get("types", {}).items():
+        row(f"type {name}", v)
+    row("asyncio tasks", summary["tasks"])
+    for name, v in summary["tasks"].get("by_coroutine", {}).items():
+        if v.get("verdict") != Verdict.NONE:
+            row(f"  task {name}", v)
+    for name, v in summary.get("resources", {}).items():
+        row(name, v)
+    flat = 0
+    for c in summary.get("containers", []):
+        if c.get("verdict") in (Verdict.NONE, None):
+            flat += 1
+        else:
+            row(f"container {c['path']}", c)
+    if flat:
+        lines.append(f"{flat} more containers reachable from the roots measured flat")
+    lat = summary.get("latency_ms") or {}
+    if lat.get("first") is not None:
+        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, {num(lat['per_cycle'])}/cycle: {lat['verdict']}")
+    conn = lat.get("connect") or {}
+    if conn.get("first") is not None:
+        lines.append(f"connect latency (ms): first {num(conn['first'])}, last {num(conn['last'])}, "
+                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}")
+    for name, v in summary.get("lifecycle", {}).items():
+        lines.append(format_lifecycle(name, v))
+    memory = summary.get("memory") or {}
+    for part, label in (("cyclic", "cyclic garbage"), ("rss", "memory not in objects")):
+        v = memory.get(part) or {}
+        if v.get("verdict") not in (None, Verdict.NONE):
+            lines.append(f"{label}: {v['verdict']}: {v.get('note', '')}")
+    lines.extend(format_survivors(summary))
+    orphans = summary.get("orphans") or {}
+    lines.append("after shutdown: " + ", ".join(f"{k} {v}" for k, v in orphans.items()))
+    for line in summary.get("reaped") or []:
+        lines.append(f"  ended, left running by the backend: {line}")
+    if summary.get("errors"):
+        lines.append("errors: " + "; ".join(summary["errors"][:5]))
+    lines.append(f"saved: {summary.get('path')}")
+    return "\n".join(lines)
+
+
+def format_survivors(summary: dict) -> list[str]:
+    """One line per watched type the cycles created that is still alive
+    after the timeline, whatever its slope (a flat count can still pin one
+    session for good)."""
+    s = summary.get("survivors") or {}
+    out = []
+    for name, n in (s.get("alive") or {}).items():
+        still_open = (s.get("open") or {}).get(name, 0)
+        opened = f" ({still_open} of them an open session)" if still_open else ""
+        out.append(f"survivors: {n} {name} created by the cycles still alive after the timeline{opened}: "
+                   "`leaklab why` shows the chain")
+    return out
+
+
+def format_lifecycle(name: str, v: dict) -> str:
+    """One ``lifecycle`` line: per object when the run counted objects
+    (``ran for 0 of 3 contexts still open when their session ended``), else
+    calls against sessions ended."""
+    from ..analysis import lifecycle_noun
+
+    calls = f"{v['calls']} calls" + (f" of {v['expected']} expected" if v.get("expected") is not None else "")
+    obj = v.get("objects")
+    if not obj:
+        return f"lifecycle {name}: {calls} (calls only: its objects are not tracked)"
+    noun = lifecycle_noun(name)
+    if not obj["of"] and not obj["short_lived"]:
+        why = f"no {noun} created during the cycles" if not obj["created"] else f"none of the {obj['created']} {noun} created ended with a session"
+        return f"lifecycle {name}: {calls} ({why})"
+    short = (f"; {obj['short_lived_calls']} on {obj['short_lived']} short-lived {noun} closed while their session was open"
+             if obj["short_lived"] else "")
+    return f"lifecycle {name}: ran for {obj['ran_for']} of {obj['of']} {noun} still open when their session ended ({calls}{short})"

@@ -1,0 +1,67 @@
+"""``leaklab why``: run a scenario, then show who keeps the survivors alive."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from .common import TargetArgs, add_json_arg, add_target_args, at_least_one, check_scenario, log_level
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("why", help="run a scenario, then show who keeps the survivors alive")
+    add_target_args(p)
+    p.add_argument("--scenario", default="switch-then-close", help="a scenario name or a step list, as for run")
+    p.add_argument("--cycles", type=int, default=5)
+    add_json_arg(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from ..serving import ServerStartError
+    from ..session import RunInterrupted, run_async
+
+    log_level(logging.ERROR)
+    at_least_one(args.cycles, "--cycles")
+    check_scenario(args.scenario)
+    ta = TargetArgs(args)
+    reports = []
+
+    async def explain(session) -> None:
+        reports.append(session.explain())
+
+    kwargs = dict(ta.session_kwargs)
+    kwargs["runs_dir"] = kwargs["runs_dir"] or False
+    try:
+        result = asyncio.run(run_async(ta.target, args.scenario, args.cycles, progress=not args.json, timeline_s=0.5,
+                                       after_cycles=explain, **kwargs))
+    except ServerStartError as exc:
+        print(f"leaklab: backend did not start: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, RunInterrupted):
+        print("interrupted", file=sys.stderr)
+        return 130
+    report = reports[0] if reports else None
+    out = report.as_dict() if report is not None else {"groups": [], "elapsed_s": 0.0}
+    out.update(run_id=result.run_id, target=result.target, scenario=result.scenario, faults=result.faults,
+               cycles=result.cycles_done, errors=result.errors, target_notes=result.target_notes)
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(format_why(result, report))
+    return 0
+
+
+def format_why(result: Any, report: Any) -> str:
+    """The run's header line, the retention chains of what survived, the
+    first errors."""
+    lines = [f"why: target={result.target} scenario={result.scenario} cycles={result.cycles_done}",
+             str(report) if report is not None and report.groups
+             else "no survivors: nothing created by the cycles is alive"]
+    if result.errors:
+        lines.append("errors: " + "; ".join(result.errors[:3]))
+    return "\n".join(lines)
