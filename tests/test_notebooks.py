@@ -305,15 +305,6 @@ def test_report_rendered_in_chromium_shows_the_table_and_the_pictures(small_repo
     assert server_children() == []
 
 
-def test_report_cli_validates_before_running(capsys):
-    from leaklab.cli import main
-
-    assert main(["report", "--cycles", "0"]) == 2
-    assert "--cycles must be at least 1" in capsys.readouterr().err
-    assert main(["report", "--target", "nonsense"]) == 2
-    assert "unknown target 'nonsense'" in capsys.readouterr().err
-
-
 def test_the_first_screen_is_the_runs_own_data(small_report):
     import html
 

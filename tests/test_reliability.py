@@ -63,39 +63,9 @@ def test_backend_failing_start_up_is_a_clear_error():
                     allow_loop_errors=True)
 
 
-@pytest.fixture
-def own_signal_handlers():
-    """The CLI installs its SIGINT/SIGTERM handlers: put pytest's back after."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--target", "nope"], "unknown target 'nope'; valid: reference"),
-    (["--scenario", "nope"], "unknown scenario 'nope'; valid: open-close, chat"),
-    (["--faults", "C99"], "unknown fault 'C99'; valid: C1"),
-    (["--target", "tests.no_such_module:app"], "cannot import module 'tests.no_such_module'"),
-])
-def test_cli_bad_input_lists_valid_values(args, message, capsys, own_signal_handlers):
-    # GIVEN `leaklab run` with one bad value (in this process: the exit code
-    # of the console script is main()'s, see test_cli_serve.py for a process's)
-    from leaklab.cli import main
-
-    # WHEN it starts THEN it stops before running, with exit code 2 and the valid values
-    try:
-        code = main(["run", "--cycles", "1", *args])
-    except SystemExit as exc:  # argparse's own usage errors
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert message in err
-
-
 def test_ctrl_c_mid_cycle_keeps_partial_data_and_leaves_nothing(tmp_path):
     # SIGTERM: the CLI raises SIGINT for it, so both of its handlers run (a
-    # SIGINT alone stops `leaklab serve` and a report build: test_cli_serve.py,
+    # SIGINT alone stops `leaklab serve` and a report build: cli/test_serve.py,
     # tests/report/test_build.py)
     sig = signal.SIGTERM
     # GIVEN a long run in a subprocess

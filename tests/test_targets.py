@@ -1,31 +1,18 @@
-"""One resolver for every target and entry point; the same flags on every
-command; runs saved in the current directory; step timeouts that fit the
-backend."""
+"""One resolver for every target and entry point (the same flags on every
+command: tests/cli/test_usage.py); runs saved in the current directory; step
+timeouts that fit the backend."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from leaklab.cli import build_parser
 from leaklab.session import LeakSession, default_runs_dir
 from leaklab.targets import AttachError, Target, UnknownTargetError, resolve_target
 from tests.conftest import run_async
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_FLAGS = {"--target", "--app-dir", "--target-file", "--faults", "--option", "--watch", "--step-timeout", "--runs-dir"}
-
-
-def _flags(parser: argparse.ArgumentParser, command: str) -> set[str]:
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    return {s for a in sub._actions for s in a.option_strings}
-
-
-@pytest.mark.parametrize("command", ["run", "why", "checklist", "report"])
-def test_every_backend_command_takes_the_same_target_flags(command):
-    assert TARGET_FLAGS <= _flags(build_parser(), command)
 
 
 def test_resolver_takes_names_files_targets_and_says_what_is_valid(tmp_path):

@@ -82,15 +82,6 @@ def test_against_names_something_comparable_or_says_what_it_tried(repo):
         assert before.spec["app_dir"] == str(repo.resolve()) and before.name == "before" and after.name == "after"
 
 
-def test_the_reference_has_nothing_to_compare_against_from_the_command_line(capsys):
-    from leaklab.cli import main
-
-    assert main(["compare", "--against", "HEAD"]) == 2
-    assert "compares your code with another version" in capsys.readouterr().err
-    assert main(["report", "--against", "HEAD", "--out", "unused"]) == 2
-    assert "compares your code with another version" in capsys.readouterr().err
-
-
 def test_an_import_path_is_compared_with_another_or_with_a_second_folder_on_sys_path(tmp_path, monkeypatch):
     for name, faults in (("a", ["C9"]), ("b", [])):
         (tmp_path / name).mkdir()
