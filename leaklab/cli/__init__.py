@@ -33,6 +33,8 @@ COMMANDS = (serve, run, why, checklist, hunt, compare, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``leaklab`` parser: each command module adds its sub-parser, with
+    its handler as ``func``."""
     parser = argparse.ArgumentParser(prog="leaklab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
