@@ -58,7 +58,9 @@ async def serve(
     Args:
         app: an ASGI app.
         port: 0 picks a free port.
-        uvicorn_options: extra ``uvicorn.Config`` keywords (ping settings...).
+        uvicorn_options: extra ``uvicorn.Config`` keywords (ping settings...);
+            a ``port`` in them is the port to bind (an app that must know its
+            own address chose it); a ``host`` is ignored: 127.0.0.1 only.
         startup_timeout_s: bound on the app's start-up.
         shutdown_timeout_s: bound on graceful shutdown; then it is forced.
 
@@ -68,6 +70,9 @@ async def serve(
     Raises:
         ServerStartError: start-up failed or did not finish in time.
     """
+    options = dict(uvicorn_options or {})
+    options.pop("host", None)
+    port = int(options.pop("port", None) or port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -85,7 +90,7 @@ async def serve(
         lifespan="on",
         ws="websockets-sansio",
         timeout_graceful_shutdown=max(1, int(shutdown_timeout_s / 2)),
-        **dict(uvicorn_options or {}),
+        **options,
     )
     server = _InProcessServer(config)
     task = asyncio.create_task(_serve(server, sock), name="leaklab-uvicorn")

@@ -46,6 +46,8 @@ _OLV_OPTIONS: dict[str, Any] = {
     "cwd": "session",
     "package": None,
     "conf": "conf.yaml",
+    "data": "copy",
+    "data_limit_mb": 512,
     "fake_sentences": 2,
     "fake_latency_per_kchar_s": 0.02,
 }
@@ -64,6 +66,13 @@ def _olv_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         out["fake_latency_per_kchar_s"] = float(out["fake_latency_per_kchar_s"])
     except (TypeError, ValueError):
         raise AttachError("olv profile: fake_sentences must be an integer, fake_latency_per_kchar_s a number") from None
+    if out["data"] not in ("copy", "empty"):
+        raise AttachError(f"olv profile: option data must be 'copy' (your chat_history/ and cache/) or 'empty', "
+                          f"not {out['data']!r}")
+    try:
+        out["data_limit_mb"] = int(out["data_limit_mb"])
+    except (TypeError, ValueError):
+        raise AttachError("olv profile: option data_limit_mb must be a whole number of MiB") from None
     if out["package"] in ("", "none", "None"):
         out["package"] = None
     return out
@@ -95,8 +104,13 @@ def olv_target(
             current directory from start-up to shutdown, as the app expects at
             run time; ``"build"``: only while it is built and initialized, so
             paths it opens later resolve against the caller's directory),
-            ``package`` (default ``open_llm_vtuber``), ``conf`` (default
-            ``conf.yaml``), ``fake_sentences``, ``fake_latency_per_kchar_s``.
+            ``package`` (default: the one upstream-style server package
+            found under ``src/`` or the folder, ``open_llm_vtuber`` or a
+            fork's renamed one), ``conf`` (default ``conf.yaml``), ``data``
+            (``"copy"``, default: the app's ``chat_history/`` and ``cache/``
+            copied into the working folder, newest first, up to
+            ``data_limit_mb``, default 512; ``"empty"``: a clean start),
+            ``fake_sentences``, ``fake_latency_per_kchar_s``.
         watch: more types to count (``ClassName`` looked up in the app's
             package first, or ``module:Qualname``).
 
@@ -115,7 +129,7 @@ def olv_target(
     if not conf_file.is_file():
         raise AttachError(f"{what}: no {opts['conf']} in {folder}")
     conf = read_conf(conf_file)
-    entry, package = olv_layout(folder, opts["package"])
+    entry, package, found_note = olv_layout(folder, opts["package"])
     server_module = import_olv_package(folder, entry, package)
     server_cls = getattr(server_module, "WebSocketServer", None)
     if not isinstance(server_cls, type):
@@ -220,14 +234,15 @@ def olv_target(
         resources=lambda app: _olv_resources(app),
         lifecycle=lifecycle,
         timed={},
-        uvicorn_options=lambda app: {},
+        uvicorn_options=lambda app: getattr(getattr(app.state, "leaklab_olv", None), "uvicorn_options", dict)(),
         # One history file per session, by design (when the session measures
         # the chat_history_dir resource).
         expected_growth=("chat_history_files", "chat_history_bytes"),
         characters=characters,
         options={**opts, "app_dir": str(folder)},
         faults=frozenset(),
-        notes=lambda app: list(getattr(getattr(app.state, "leaklab_olv", None), "notes", [])),
+        notes=lambda app: [*([found_note] if found_note else []),
+                           *getattr(getattr(app.state, "leaklab_olv", None), "notes", [])],
         roles=Roles(
             session_type="ServiceContext",
             agent_type="BasicMemoryAgent" if "BasicMemoryAgent" in watched else None,

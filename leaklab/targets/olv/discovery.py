@@ -25,16 +25,81 @@ OLV_MODULES = (
 )
 
 
-def olv_layout(app_dir: Path, package: str | None) -> tuple[Path, str]:
-    """``(sys.path entry, package name)``: src layout first, then flat."""
-    name = package or OLV_PACKAGE
-    rel = Path(*name.split("."))
+#: Folders never searched for the app's package.
+_NOT_PACKAGES = {"__pycache__", "node_modules", "frontend", "live2d-models", "tests", "test", "docs"}
+
+
+def is_olv_package(folder: Path) -> bool:
+    """Whether ``folder`` is an upstream-style server package: a
+    ``server.py`` that defines a class, a ``websocket_handler.py`` beside it,
+    and the ``/client-ws`` route mounted by one of its modules (read as text,
+    nothing imported)."""
+    server = folder / "server.py"
+    if not (server.is_file() and (folder / "websocket_handler.py").is_file()):
+        return False
+    try:
+        if "class " not in server.read_text(encoding="utf-8", errors="replace"):
+            return False
+        return any("/client-ws" in path.read_text(encoding="utf-8", errors="replace")
+                   for path in folder.glob("*.py"))
+    except OSError:
+        return False
+
+
+def find_olv_packages(app_dir: Path) -> list[tuple[Path, str]]:
+    """Every upstream-style server package under ``src/`` or the app folder
+    (top-level packages, and one level below them): ``(sys.path entry, dotted name)``."""
+    out: list[tuple[Path, str]] = []
     for entry in (app_dir / "src", app_dir):
-        if (entry / rel / "server.py").is_file():
-            return entry, name
+        if not entry.is_dir():
+            continue
+        for top in sorted(p for p in entry.iterdir() if p.is_dir() and p.name not in _NOT_PACKAGES
+                          and not p.name.startswith(".") and p.name.isidentifier()):
+            if entry == app_dir and top.name == "src":
+                continue
+            if is_olv_package(top):
+                out.append((entry, top.name))
+            elif (top / "__init__.py").is_file():
+                out.extend((entry, f"{top.name}.{sub.name}") for sub in sorted(top.iterdir())
+                           if sub.is_dir() and sub.name.isidentifier() and is_olv_package(sub))
+    return out
+
+
+def olv_layout(app_dir: Path, package: str | None) -> tuple[Path, str, str | None]:
+    """``(sys.path entry, package name, note)``: the package named, else the
+    one upstream-style server package found under ``src/`` or the folder
+    (a fork may rename ``open_llm_vtuber``); the note says which was found.
+
+    Raises:
+        AttachError: the named package has no ``server.py``; none found
+            (saying what was looked for); several found (listing them and
+            the option that picks one).
+    """
+    if package:
+        rel = Path(*package.split("."))
+        for entry in (app_dir / "src", app_dir):
+            if (entry / rel / "server.py").is_file():
+                return entry, package, None
+        raise AttachError(
+            f"olv profile: no {package} package with a server.py in {app_dir} "
+            f"(looked for src/{rel}/server.py and {rel}/server.py)"
+        )
+    found = find_olv_packages(app_dir)
+    if len(found) == 1:
+        entry, name = found[0]
+        where = f"{entry.name}/{name.replace('.', '/')}" if entry != app_dir else name.replace(".", "/")
+        note = None if name == OLV_PACKAGE else f"the app's package: {name} ({where}/, found by its server.py and /client-ws route)"
+        return entry, name, note
+    if found:
+        names = ", ".join(name for _, name in found)
+        raise AttachError(
+            f"olv profile: several server packages in {app_dir}: {names}; pick one with "
+            f"--option package=NAME (options={{'package': NAME}} in Python)"
+        )
     raise AttachError(
-        f"olv profile: no {name} package with a server.py in {app_dir} "
-        f"(looked for src/{rel}/server.py and {rel}/server.py); name another with options={{'package': ...}}"
+        f"olv profile: no {OLV_PACKAGE} package (nor a renamed one) in {app_dir}: looked under src/ and the folder "
+        f"for a package with a server.py defining the server class, a websocket_handler.py beside it and a module "
+        f"mounting /client-ws (upstream: src/{OLV_PACKAGE}/server.py); name it with --option package=NAME"
     )
 
 

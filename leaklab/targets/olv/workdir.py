@@ -6,8 +6,10 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,12 @@ from .config import alts_dir, describe_changes, dump_yaml, patch_olv_config
 
 logger = logging.getLogger("leaklab.targets.olv")
 
-#: Folders a run writes into: fresh and empty in the temporary working folder.
+#: Folders a run writes into: copies (or fresh and empty) in the temporary working folder.
 OLV_WRITABLE = ("cache", "chat_history", "logs")
+#: Of them, the app's stored state: copied from the user's folder (``data="copy"``).
+OLV_STATE = ("chat_history", "cache")
+#: At most this much of the user's state is copied (newest files first).
+DATA_LIMIT_BYTES = 512 * 1024 * 1024
 _OLV_SKIP = {".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 
@@ -43,6 +49,10 @@ class OlvAttachment:
 
         self.app_dir = app_dir
         self.cwd_mode: str = options["cwd"]
+        self.data_mode: str = options.get("data", "copy")
+        self.data_limit_bytes: int = int(options.get("data_limit_mb", DATA_LIMIT_BYTES >> 20)) << 20
+        #: the port the app is told it listens on, and that leaklab binds (after :meth:`prepare`)
+        self.port: int | None = None
         self.conf_name: str = options["conf"]
         self.fake = FakeOpenAIServer(
             sentences=options["fake_sentences"], latency_per_kchar_s=options["fake_latency_per_kchar_s"]
@@ -102,12 +112,75 @@ class OlvAttachment:
             self.notes.append(f"symbolic links refused here: {', '.join(names)} {what}")
         for name in OLV_WRITABLE:
             (self.workdir / name).mkdir()
+        self._copy_state()
         self._copy_characters(alts_src, self.workdir / alts_name)
         self.conf_path = self.workdir / self.conf_name
+        # The app's own idea of its address made true: upstream's proxy
+        # dials ws://{host}:{port}/client-ws from the config, so the port is
+        # chosen now, written into the copy, and bound exactly there.
+        self.port = free_port()
+        system = dict(conf.get("system_config") or {})
+        was = f"{system.get('host', '?')}:{system.get('port', '?')}"
+        system.update(host="127.0.0.1", port=self.port)
+        conf["system_config"] = system
         self.patched_conf = patch_olv_config(conf, self.base_url)
         dump_yaml(self.patched_conf, self.conf_path)
         self.notes.extend(describe_changes(conf, self.patched_conf))
+        self.notes.append(f"address: 127.0.0.1:{self.port}, written into the config copy and bound by leaklab "
+                          f"(conf.yaml: {was})")
         return self.conf_path
+
+    def _copy_state(self) -> None:
+        """Copy the user's stored state (``chat_history/``, ``cache/``) into
+        the working folder, newest files first, up to ``data_limit_bytes``;
+        the originals are only read. ``data="empty"``: nothing copied."""
+        assert self.workdir is not None
+        if self.data_mode == "empty":
+            self.notes.append("data: none copied (data=empty): the app starts with empty "
+                              + ", ".join(f"{n}/" for n in OLV_STATE))
+            return
+        start = time.monotonic()
+        files: list[tuple[float, int, Path, Path]] = []
+        for name in OLV_STATE:
+            src = self.app_dir / name
+            if not src.is_dir() or src.is_symlink():
+                continue
+            for path in src.rglob("*"):
+                try:
+                    if path.is_file() and not path.is_symlink():
+                        st = path.stat()
+                        files.append((st.st_mtime, st.st_size, path, self.workdir / name / path.relative_to(src)))
+                except OSError:
+                    continue
+        if not files:
+            return
+        files.sort(key=lambda f: -f[0])
+        copied = copied_bytes = left = left_bytes = 0
+        for _mtime, size, src, dst in files:
+            if copied_bytes + size > self.data_limit_bytes:
+                left += 1
+                left_bytes += size
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copy2(src, dst)
+            except OSError as exc:
+                logger.warning("olv profile: could not copy %s: %s", src, exc)
+                continue
+            copied += 1
+            copied_bytes += size
+        took = time.monotonic() - start
+        names = ", ".join(f"{n}/" for n in OLV_STATE if (self.app_dir / n).is_dir())
+        note = (f"data: your {names} copied into the working folder ({copied} files, "
+                f"{copied_bytes / 2**20:.1f} MiB in {took:.1f} s; the originals are only read)")
+        if left:
+            note += (f"; {left} older files ({left_bytes / 2**20:.1f} MiB) left out beyond the "
+                     f"{self.data_limit_bytes >> 20} MiB limit (option data_limit_mb)")
+        self.notes.append(note)
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """What the server must be started with: the port the config says."""
+        return {"port": self.port} if self.port else {}
 
     def _copy_characters(self, src: Path, dst: Path) -> None:
         import yaml
@@ -171,3 +244,10 @@ class OlvAttachment:
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the server binds it moments later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -64,3 +64,16 @@ def active_faults() -> frozenset[str]:
 def fault_on(fault_id: str) -> bool:
     """Whether planted fault ``fault_id`` (``"C3"``) is on."""
     return fault_id.upper() in active_faults()
+
+
+#: A fork's own background init on every switch (the users' C8 as their fork
+#: has it): seconds it holds the context, ``0``/unset: no such task.
+HEAVY_INIT_VAR = "OLV_APP_HEAVY_INIT_S"
+
+
+def heavy_init_s() -> float:
+    """How long the switch's untracked background init runs (0: not started)."""
+    try:
+        return max(0.0, float(os.environ.get(HEAVY_INIT_VAR) or 0))
+    except ValueError:
+        raise ValueError(f"{HEAVY_INIT_VAR}: seconds, not {os.environ.get(HEAVY_INIT_VAR)!r}") from None

@@ -28,14 +28,13 @@ class ProxyHandler:
     frame straight upstream; every upstream frame is broadcast to the clients.
 
     Args:
-        upstream_path: the client endpoint of this same server. Upstream
-            takes a full URL built from ``host``/``port`` in ``conf.yaml``; this
-            app reads its own address from the first proxy client's socket
-            (the port may not be ``conf.yaml``'s).
+        server_url: the ``/client-ws`` endpoint of this same server, built by
+            the server from ``system_config.host``/``port`` of ``conf.yaml``
+            (``ws://localhost:12393/client-ws`` by default), as upstream.
     """
 
-    def __init__(self, upstream_path: str = "/client-ws") -> None:
-        self.upstream_path = upstream_path
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
         self.server_ws: ClientConnection | None = None
         self.clients: dict[str, WebSocket] = {}
         self.connected = False
@@ -51,8 +50,7 @@ class ProxyHandler:
         async with self.lock:
             if self.connected:
                 return
-            host, port = websocket.scope.get("server") or ("127.0.0.1", 12393)
-            url = f"ws://{host}:{port}{self.upstream_path}"
+            url = self.server_url
             self.server_ws = await connect(url, open_timeout=10, close_timeout=2, max_size=None)
             self.connected = True
             logger.info("Proxy connected to server at %s", url)

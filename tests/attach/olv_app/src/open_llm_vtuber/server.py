@@ -42,7 +42,12 @@ class WebSocketServer:
         self.proxy_handler: ProxyHandler | None = None
         if config.system_config.enable_proxy:
             logger.info("Enabling proxy mode endpoints")
-            self.proxy_handler = ProxyHandler()
+            # As upstream: the proxy dials this server at the address the
+            # config gives (not the one the socket was bound to).
+            host = config.system_config.host
+            port = config.system_config.port
+            server_url = f"ws://{host}:{port}/client-ws"
+            self.proxy_handler = ProxyHandler(server_url)
             self.app.include_router(init_proxy_route(self.proxy_handler))
         # Static folders, relative to the current directory as upstream does.
         if not os.path.exists("cache"):

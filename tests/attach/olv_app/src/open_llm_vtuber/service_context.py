@@ -28,7 +28,7 @@ from .config_manager import (
     read_yaml,
     validate_config,
 )
-from .faults import fault_on
+from .faults import fault_on, heavy_init_s
 from .live2d_model import Live2dModel
 from .mcpp.mcp_client import MCPClient
 from .mcpp.server_registry import ServerRegistry
@@ -311,6 +311,11 @@ class ServiceContext:
                                            name=f"warm-up:{self.client_uid}")
                 self._background_tasks.add(task)
                 task.add_done_callback(self._background_tasks.discard)
+            heavy = heavy_init_s()
+            if heavy:
+                # A fork's own background init (not upstream): untracked, it
+                # holds this context until it finishes, whatever the tab does.
+                asyncio.create_task(self._finish_heavy_init(heavy))
             await websocket.send_text(json.dumps({
                 "type": "set-model-and-conf",
                 "model_info": self.live2d_model.model_info if self.live2d_model else {},
@@ -322,6 +327,12 @@ class ServiceContext:
         except Exception as exc:
             await websocket.send_text(json.dumps({"type": "error", "message": f"Error switching configuration: {exc}"}))
             raise
+
+    async def _finish_heavy_init(self, seconds: float) -> None:
+        """Load what the new character needs beyond the agent (a fork's
+        addition): slow, so it runs after the switch has answered."""
+        await asyncio.sleep(seconds)
+        self.heavy_init_done = self.agent_engine is not None
 
     async def _warm_up_agent(self) -> None:
         assert self.agent_engine is not None
