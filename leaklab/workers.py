@@ -29,7 +29,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["ChildResult", "child_env", "run_child", "serve"]
+__all__ = ["TERMINATE_GRACE_S", "ChildResult", "child_env", "run_child", "serve"]
 
 #: Seconds a terminated child gets to shut down before it is killed.
 TERMINATE_GRACE_S = 10
