@@ -16,15 +16,13 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import json
-import os
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..session import LeakSession, RunResult
 from ..targets import Target, resolve_target
+from ..workers import run_child
 from . import active
 from .charts import chart_data, cost, headline
 from .items import Item, get_items, signal_columns
@@ -323,66 +321,14 @@ async def in_child(spec: dict[str, Any], timeout_s: float, *, module: str = "lea
                    sys_path: Sequence[str] = ()) -> dict[str, Any]:
     """Run one experiment (or, with another ``module``, one unit of work that
     reads a JSON spec on stdin and prints a JSON line) in a fresh
-    interpreter; its record. ``sys_path``: folders put first on the child's
-    ``sys.path`` (a second checkout of the same package).
-
-    On an event loop that can't start subprocesses (Windows' selector loop,
-    which a Jupyter kernel may run), the child is started and waited for
-    from a thread instead; a cancel or timeout ends it either way."""
-    path = [*sys_path, os.getcwd(), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
-    argv = [sys.executable, "-m", module]
-    data = json.dumps(spec).encode()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=env)
-    except NotImplementedError:
-        returncode, out, err = await _in_child_thread(argv, env, data, timeout_s)
-    else:
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(data), timeout_s)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-            raise
-        returncode = proc.returncode
-    lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith("{")]
-    if returncode != 0 or not lines:
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+    interpreter (:func:`leaklab.workers.run_child`); its record, or one that
+    says why the process gave none. ``sys_path``: folders put first on the
+    child's ``sys.path`` (a second checkout of the same package)."""
+    done = await run_child(module, spec, timeout_s, sys_path=sys_path)
+    if done.record is None:
         return {"item": spec.get("item"), "roles": {}, "runs": {}, "facts": {},
-                "error": f"the experiment's process exited {returncode}: {' | '.join(tail)}"}
-    return json.loads(lines[-1])
-
-
-async def _in_child_thread(argv: list[str], env: dict[str, str], data: bytes,
-                           timeout_s: float) -> tuple[int | None, bytes, bytes]:
-    """:func:`in_child`'s child, from a thread: for loops with no subprocesses."""
-    import subprocess
-
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        out, err = await asyncio.to_thread(child.communicate, data, timeout_s)
-    except BaseException as exc:
-        child.terminate()
-        try:
-            await asyncio.to_thread(child.wait, 10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            await asyncio.to_thread(child.wait)
-        for pipe in (child.stdin, child.stdout, child.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                pipe.close()  # type: ignore[union-attr]
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise asyncio.TimeoutError(f"the child did not finish in {timeout_s:.0f} s") from None
-        raise
-    return child.returncode, out, err
+                "error": f"the experiment's process {done.failure}"}
+    return done.record
 
 
 async def run_checklist_async(

@@ -1,32 +1,32 @@
 """One checklist experiment in a process of its own (``python -m
 leaklab.checklist.worker``): reads a JSON spec on stdin (how to resolve the
 target, the item, session settings), prints the experiment's record as one
-JSON line on stdout. SIGTERM or Ctrl-C shuts the backend down first."""
+JSON line on stdout. SIGTERM or Ctrl-C shuts the backend down first
+(:func:`leaklab.workers.serve`)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import sys
+from typing import Any
+
+from ..workers import serve
 
 
-def main() -> int:
-    from .._platform import stop_as_interrupt
-
-    stop_as_interrupt()
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    spec = json.loads(sys.stdin.read())
+async def run_item(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec's experiment on a fresh backend: its record."""
     from .engine import run_experiment
 
     session = dict(spec.get("session") or {})
-    outcome = asyncio.run(run_experiment(
+    outcome = await run_experiment(
         spec["item"], spec.get("target") or "reference", app_dir=spec.get("app_dir"),
         target_file=spec.get("target_file"), faults=spec.get("faults"), options=spec.get("options"),
         watch=spec.get("watch") or None, cycles=spec.get("cycles"), **session,
-    ))
-    print(json.dumps(outcome.record, default=str), flush=True)
-    return 0
+    )
+    return outcome.record
+
+
+def main() -> int:
+    return serve(run_item)
 
 
 if __name__ == "__main__":

@@ -232,9 +232,9 @@ def _inside(path: str, repo: Path) -> bool:
 
 def _file_app_dir(spec: Mapping[str, Any]) -> str | None:
     """A target file's own ``app_dir`` (the folder it names, or its own)."""
-    from ..targets.file import _read_target_file
+    from ..targets.file import read_target_file
 
-    data = _read_target_file(Path(spec["target_file"])) if spec.get("target_file") else {}
+    data = read_target_file(Path(spec["target_file"])) if spec.get("target_file") else {}
     base = Path(spec["target_file"]).parent if spec.get("target_file") else Path(".")
     return str((base / data["app_dir"]).resolve()) if isinstance(data.get("app_dir"), str) else str(base.resolve())
 

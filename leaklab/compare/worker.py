@@ -2,15 +2,15 @@
 leaklab.compare.worker``): reads a JSON spec on stdin (how to resolve the
 target, the scenario, cycles, session settings), prints one JSON line on
 stdout: the run's summary, its per-cycle records and the retention groups of
-its survivors. SIGTERM or Ctrl-C shuts the backend down first."""
+its survivors. SIGTERM or Ctrl-C shuts the backend down first
+(:func:`leaklab.workers.serve`)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import sys
 from typing import Any
+
+from ..workers import serve
 
 
 async def run_unit(spec: dict[str, Any]) -> dict[str, Any]:
@@ -36,18 +36,16 @@ async def run_unit(spec: dict[str, Any]) -> dict[str, Any]:
             "groups": groups, "roles": roles, "orphans": orphans, "errors": result.errors[:5]}
 
 
-def main() -> int:
-    from .._platform import stop_as_interrupt
-
-    stop_as_interrupt()
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    spec = json.loads(sys.stdin.read())
+async def run_unit_or_error(spec: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_unit`, or a record that names its error: the other side still runs."""
     try:
-        out = asyncio.run(run_unit(spec))
+        return await run_unit(spec)
     except Exception as exc:  # said in the record: the other side still runs
-        out = {"scenario": spec.get("scenario"), "error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(out, default=str), flush=True)
-    return 0
+        return {"scenario": spec.get("scenario"), "error": f"{type(exc).__name__}: {exc}"}
+
+
+def main() -> int:
+    return serve(run_unit_or_error)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ def _compile_expr(expr: Any, where: str) -> Callable[[Any], Any]:
     return from_import
 
 
-def _read_target_file(path: Path) -> dict[str, Any]:
+def read_target_file(path: Path) -> dict[str, Any]:
+    """A target file's table, checked: it parses, its keys are known, ``app``
+    is an import path; an :class:`AttachError` that says what is wrong otherwise."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -165,7 +167,7 @@ def target_from_file(
     if not file.is_file():
         raise AttachError(f"target file {file} does not exist")
     file = file.resolve()
-    data = _read_target_file(file)
+    data = read_target_file(file)
     what = f"target file {file}"
 
     folder: Path | None = None
