@@ -224,16 +224,7 @@ PENDING = {
         "leaklab.report.story -> leaklab.report.tables -> leaklab.report.story",
     },
     "private": {
-        "retention/chains.py reads ._objects (private to another leaklab module)",  # HiddenHolders._objects
         "testing.py reads ._tracker (private to another leaklab module)",  # LeakSession._tracker
-        # targets/importing.py's helpers, used by its neighbours
-        *(f"targets/file.py imports {n} from leaklab.targets.importing"
-          for n in ("_check_methods", "_existing_dir", "_fault_set", "_import_module", "_prepend_sys_path", "_resolve_watch")),
-        "targets/importpath.py imports _fault_set from leaklab.targets.importing",
-        *(f"targets/olv/__init__.py imports {n} from leaklab.targets.importing"
-          for n in ("_describe_error", "_existing_dir", "_fault_set", "_find_class_in", "_no_bytecode", "_resolve_watch")),
-        *(f"targets/olv/discovery.py imports {n} from leaklab.targets.importing"
-          for n in ("_import_module", "_is_under", "_prepend_sys_path", "_purge_package")),
     },
 }
 

@@ -290,7 +290,7 @@ def search(targets: Sequence[Any], ctx: LabelContext, *, max_depth: int, ignore:
         frame = frame.f_back
     del frame
     hidden = HiddenHolders(creation_sites)
-    ignore_ids.update((id(hidden.keep), id(hidden._objects)))
+    ignore_ids.update(hidden.own_ids())
     state = _Search(targets, ignore_ids, _Roots(ctx), ctx.keep, hidden)
     try:
         with paused_gc():

@@ -56,6 +56,11 @@ class HiddenHolders:
         #: id of an object left untracked -> what was tried
         self.tried: dict[int, str] = {}
 
+    def own_ids(self) -> tuple[int, int]:
+        """Ids of this finder's own containers (a chain search must not walk
+        through them)."""
+        return id(self.keep), id(self._objects)
+
     def release(self) -> None:
         self.keep.clear()
         self._objects.clear()

@@ -19,12 +19,12 @@ from typing import Any
 from .._compat import chdir, tomllib
 from .base import AttachError, Roles, Target, UnknownTargetError, import_object, is_asgi_app
 from .importing import (
-    _check_methods,
-    _existing_dir,
-    _fault_set,
-    _import_module,
-    _prepend_sys_path,
-    _resolve_watch,
+    check_methods,
+    existing_dir,
+    fault_set,
+    import_module,
+    prepend_sys_path,
+    resolve_watch,
 )
 
 TARGET_FILE_SUFFIXES = (".toml", ".yaml", ".yml")
@@ -172,26 +172,26 @@ def target_from_file(
 
     folder: Path | None = None
     if app_dir is not None:
-        folder = _existing_dir(app_dir, what)
+        folder = existing_dir(app_dir, what)
     elif data.get("app_dir") is not None:
         if not isinstance(data["app_dir"], str):
             raise AttachError(f"{what}: 'app_dir' must be a string")
-        folder = _existing_dir(file.parent / data["app_dir"], what)
+        folder = existing_dir(file.parent / data["app_dir"], what)
     base_dir = folder or file.parent
     if folder is not None:
-        _prepend_sys_path(folder)
+        prepend_sys_path(folder)
 
     app_path = data["app"]
     module_name = app_path.partition(":")[0]
     with chdir(folder) if folder else contextlib.nullcontext():
-        _import_module(module_name, base_dir, f"{what}: app {app_path!r}")
+        import_module(module_name, base_dir, f"{what}: app {app_path!r}")
         try:
             app_obj = import_object(app_path)
         except UnknownTargetError as exc:
             raise AttachError(f"{what}: app {app_path!r}: {exc}") from None
     package = module_name.split(".")[0]
 
-    fault_set = _fault_set(data.get("faults")) if faults is None else _fault_set(faults)
+    fault_set = fault_set(data.get("faults")) if faults is None else fault_set(faults)
     opts = {**_table(data, "options", file), **dict(options or {})}
     wants: set[str] = set()
     if callable(app_obj) and not is_asgi_app(app_obj):
@@ -217,7 +217,7 @@ def target_from_file(
         with chdir(folder) if folder else contextlib.nullcontext():
             return app_obj(**kwargs)
 
-    watched = _resolve_watch({**(_table(data, "watch", file) or {"ServiceContext": "ServiceContext"}), **dict(watch or {})},
+    watched = resolve_watch({**(_table(data, "watch", file) or {"ServiceContext": "ServiceContext"}), **dict(watch or {})},
                              package, what)
 
     roots_src = _table(data, "roots", file)
@@ -245,9 +245,9 @@ def target_from_file(
         return out
 
     lifecycle = _lifecycle_from(data.get("lifecycle", {}), watched, what)
-    _check_methods(lifecycle, what, "lifecycle")
+    check_methods(lifecycle, what, "lifecycle")
     timed = {str(k): str(v) for k, v in _table(data, "timed", file).items()}
-    _check_methods(timed, what, "timed")
+    check_methods(timed, what, "timed")
 
     uv = data.get("uvicorn_options", {})
     if isinstance(uv, dict):

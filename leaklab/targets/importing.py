@@ -19,12 +19,12 @@ from .base import AttachError, UnknownTargetError, import_object
 logger = logging.getLogger("leaklab.targets")
 
 
-def _fault_set(faults: Any) -> frozenset[str]:
+def fault_set(faults: Any) -> frozenset[str]:
     items = faults.split(",") if isinstance(faults, str) else [str(f) for f in faults or ()]
     return frozenset(f.strip() for f in items if f.strip()) - {"none"}
 
 
-def _existing_dir(path: str | os.PathLike[str] | None, what: str) -> Path:
+def existing_dir(path: str | os.PathLike[str] | None, what: str) -> Path:
     if path is None or os.fspath(path) == "":
         raise AttachError(f"{what}: no app dir given (--app-dir DIR on the command line, app_dir= in Python)")
     p = Path(path).expanduser()
@@ -35,7 +35,7 @@ def _existing_dir(path: str | os.PathLike[str] | None, what: str) -> Path:
     return p.resolve()
 
 
-def _prepend_sys_path(*entries: Path) -> None:
+def prepend_sys_path(*entries: Path) -> None:
     for entry in reversed(entries):
         text = str(entry)
         if text in sys.path:
@@ -44,7 +44,7 @@ def _prepend_sys_path(*entries: Path) -> None:
     importlib.invalidate_caches()
 
 
-def _is_under(path: str | None, folder: Path) -> bool:
+def is_under(path: str | None, folder: Path) -> bool:
     if not path:
         return False
     try:
@@ -54,19 +54,19 @@ def _is_under(path: str | None, folder: Path) -> bool:
     return True
 
 
-def _purge_package(top: str) -> None:
+def purge_package(top: str) -> None:
     for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
         del sys.modules[name]
 
 
-def _describe_error(exc: BaseException, folder: Path) -> str:
+def describe_error(exc: BaseException, folder: Path) -> str:
     """``Type: message (at file:line)``, the place being the deepest frame in ``folder``."""
     where = ""
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f"{exc.filename}:{exc.lineno}"
     else:
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-            if _is_under(frame.filename, folder):
+            if is_under(frame.filename, folder):
                 where = f"{frame.filename}:{frame.lineno}"
                 break
     missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
@@ -77,7 +77,7 @@ def _describe_error(exc: BaseException, folder: Path) -> str:
 
 
 @contextlib.contextmanager
-def _no_bytecode() -> Iterator[None]:
+def no_bytecode() -> Iterator[None]:
     # Importing must not write __pycache__ folders into the user's tree.
     old = sys.dont_write_bytecode
     sys.dont_write_bytecode = True
@@ -87,15 +87,15 @@ def _no_bytecode() -> Iterator[None]:
         sys.dont_write_bytecode = old
 
 
-def _import_module(name: str, folder: Path, what: str) -> types.ModuleType:
+def import_module(name: str, folder: Path, what: str) -> types.ModuleType:
     try:
-        with _no_bytecode():
+        with no_bytecode():
             return importlib.import_module(name)
     except Exception as exc:  # an app's import can fail with anything
-        raise AttachError(f"{what}: cannot import {name!r} from {folder}: {_describe_error(exc, folder)}") from exc
+        raise AttachError(f"{what}: cannot import {name!r} from {folder}: {describe_error(exc, folder)}") from exc
 
 
-def _find_class_in(package: str, name: str) -> str | None:
+def find_class_in(package: str, name: str) -> str | None:
     """``module:Name`` of a class called ``name`` defined in ``package`` (loaded modules)."""
     for module_name, module in sorted(sys.modules.items()):
         if module is None or not (module_name == package or module_name.startswith(package + ".")):
@@ -106,7 +106,7 @@ def _find_class_in(package: str, name: str) -> str | None:
     return None
 
 
-def _resolve_watch(watch: Mapping[str, str] | None, package: str, what: str) -> dict[str, str]:
+def resolve_watch(watch: Mapping[str, str] | None, package: str, what: str) -> dict[str, str]:
     """Full ``module:Qualname`` paths where they can be found now; bare names
     that are not loaded yet are kept (the session looks again at start)."""
     out: dict[str, str] = {}
@@ -122,7 +122,7 @@ def _resolve_watch(watch: Mapping[str, str] | None, package: str, what: str) -> 
         else:
             # Only in the app's own package: a class of the same name elsewhere
             # (leaklab's reference backend has a ServiceContext too) is not it.
-            found = _find_class_in(package, path) if package else None
+            found = find_class_in(package, path) if package else None
             if found is None:
                 logger.warning(
                     "%s: no class %r loaded in package %r yet; it is looked up again at session start "
@@ -132,7 +132,7 @@ def _resolve_watch(watch: Mapping[str, str] | None, package: str, what: str) -> 
     return out
 
 
-def _check_methods(methods: Mapping[str, str], what: str, kind: str) -> None:
+def check_methods(methods: Mapping[str, str], what: str, kind: str) -> None:
     for label, path in methods.items():
         owner_path, _, method = path.rpartition(".")
         if ":" not in owner_path or not method:

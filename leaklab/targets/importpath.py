@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Roles, Target, import_object, is_asgi_app
-from .importing import _fault_set
+from .importing import fault_set
 from .routes import discover_roots
 
 
@@ -49,7 +49,7 @@ def generic_target(
         roots=lambda app: discover_roots(app, ("/client-ws", "/proxy-ws")),
         roles=Roles(session_type="ServiceContext", guessed=("session_type",)),
         options=dict(options or {}),
-        faults=_fault_set(faults),
+        faults=fault_set(faults),
     )
 
 

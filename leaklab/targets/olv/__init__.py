@@ -21,12 +21,12 @@ from typing import Any
 
 from ..base import AttachError, Roles, Target, import_object
 from ..importing import (
-    _describe_error,
-    _existing_dir,
-    _fault_set,
-    _find_class_in,
-    _no_bytecode,
-    _resolve_watch,
+    describe_error,
+    existing_dir,
+    fault_set,
+    find_class_in,
+    no_bytecode,
+    resolve_watch,
 )
 from .config import alts_dir, missing_module_hint, read_conf
 from .discovery import find_ws_handler, import_olv_package, olv_layout, olv_roots
@@ -120,10 +120,10 @@ def olv_target(
             ``WebSocketServer``, no ``ServiceContext``; from ``make_app``: a
             ``WebSocketServer(config)`` that fails.
     """
-    folder = _existing_dir(app_dir, "olv profile")
+    folder = existing_dir(app_dir, "olv profile")
     what = f"olv profile ({folder})"
-    if _fault_set(faults):
-        raise AttachError(f"{what}: faults apply to the reference backend; your app runs as it is (got {sorted(_fault_set(faults))})")
+    if fault_set(faults):
+        raise AttachError(f"{what}: faults apply to the reference backend; your app runs as it is (got {sorted(fault_set(faults))})")
     opts = _olv_options(options)
     conf_file = folder / opts["conf"]
     if not conf_file.is_file():
@@ -140,21 +140,21 @@ def olv_target(
 
     watched: dict[str, str] = {}
     for name in OLV_WATCH:
-        found = _find_class_in(package, name)
+        found = find_class_in(package, name)
         if found is not None:
             watched[name] = found
         elif name == "ServiceContext":
             raise AttachError(f"{what}: no class ServiceContext in package {package}")
         else:
             logger.info("%s: no class %s in %s; not watched", what, name, package)
-    watched.update(_resolve_watch(watch, package, what))
+    watched.update(resolve_watch(watch, package, what))
 
     basic = (conf["character_config"].get("agent_config") or {}).get("agent_settings", {}).get("basic_memory_agent", {})
     lifecycle: dict[str, str] = {}
     for cls_name, method in OLV_LIFECYCLE:
         if cls_name == "MCPClient" and not (isinstance(basic, dict) and basic.get("use_mcpp")):
             continue  # no MCP client per session: nothing to close
-        found = _find_class_in(package, cls_name)
+        found = find_class_in(package, cls_name)
         if found is not None and callable(getattr(import_object(found), method, None)):
             lifecycle[f"{cls_name}.{method}"] = f"{found}.{method}"
 
@@ -169,7 +169,7 @@ def olv_target(
         attachment = OlvAttachment(folder, opts)
         try:
             conf_path = attachment.prepare(conf)
-            with attachment.build_dir(), _no_bytecode():
+            with attachment.build_dir(), no_bytecode():
                 if callable(read_yaml) and callable(validate_config):
                     config = validate_config(read_yaml(str(conf_path)))
                 else:
@@ -181,7 +181,7 @@ def olv_target(
         except Exception as exc:
             attachment.close()
             raise AttachError(
-                f"{what}: WebSocketServer(config) failed: {_describe_error(exc, folder)}"
+                f"{what}: WebSocketServer(config) failed: {describe_error(exc, folder)}"
             ) from exc
         app = getattr(server, "app", None)
         router = getattr(app, "router", None)
@@ -199,13 +199,13 @@ def olv_target(
                 attachment.enter()
                 stand_ins.install()
                 try:
-                    with attachment.build_dir(), _no_bytecode():
+                    with attachment.build_dir(), no_bytecode():
                         await server.initialize()
                 except Exception as exc:
                     hint = missing_module_hint(attachment.patched_conf, getattr(exc, "name", None)
                                                if isinstance(exc, ImportError) else None, opts["conf"])
                     error = AttachError(f"{what}: await WebSocketServer.initialize() failed: "
-                                        f"{_describe_error(exc, folder)}" + (f". {hint}" if hint else ""))
+                                        f"{describe_error(exc, folder)}" + (f". {hint}" if hint else ""))
                     app.state.leaklab_startup_error = error
                     logger.error("%s", error)
                     raise error from exc

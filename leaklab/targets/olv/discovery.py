@@ -13,7 +13,7 @@ from typing import Any
 from ..._compat import chdir
 from ..base import AttachError
 from ..routes import closure_and_globals, iter_routes
-from ..importing import _import_module, _is_under, _prepend_sys_path, _purge_package
+from ..importing import import_module, is_under, prepend_sys_path, purge_package
 
 logger = logging.getLogger("leaklab.targets.olv")
 
@@ -106,24 +106,24 @@ def olv_layout(app_dir: Path, package: str | None) -> tuple[Path, str, str | Non
 def import_olv_package(app_dir: Path, entry: Path, package: str) -> types.ModuleType:
     top = package.split(".")[0]
     loaded = sys.modules.get(top)
-    if loaded is not None and not _is_under(getattr(loaded, "__file__", None) or next(iter(getattr(loaded, "__path__", [])), None), entry):
+    if loaded is not None and not is_under(getattr(loaded, "__file__", None) or next(iter(getattr(loaded, "__path__", [])), None), entry):
         # Another app of the same package name was attached before in this
         # process: its modules would shadow this one's.
         logger.info("olv profile: %s was imported from elsewhere; re-importing it from %s", top, entry)
-        _purge_package(top)
+        purge_package(top)
     paths = [entry] if entry == app_dir else [entry, app_dir]
-    _prepend_sys_path(*paths)
+    prepend_sys_path(*paths)
     what = f"olv profile ({app_dir})"
     try:
         with chdir(app_dir):
-            server = _import_module(f"{package}.server", app_dir, what)
+            server = import_module(f"{package}.server", app_dir, what)
             base = entry / Path(*package.split("."))
             for rel in OLV_MODULES[1:]:
                 as_path = base / Path(*rel.split("."))
                 if as_path.with_suffix(".py").is_file() or (as_path / "__init__.py").is_file():
-                    _import_module(f"{package}.{rel}", app_dir, what)
+                    import_module(f"{package}.{rel}", app_dir, what)
     except AttachError:
-        _purge_package(top)  # no half-imported package left behind
+        purge_package(top)  # no half-imported package left behind
         raise
     return server
 
