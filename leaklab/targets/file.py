@@ -191,7 +191,7 @@ def target_from_file(
             raise AttachError(f"{what}: app {app_path!r}: {exc}") from None
     package = module_name.split(".")[0]
 
-    fault_set = fault_set(data.get("faults")) if faults is None else fault_set(faults)
+    wanted_faults = fault_set(data.get("faults")) if faults is None else fault_set(faults)
     opts = {**_table(data, "options", file), **dict(options or {})}
     wants: set[str] = set()
     if callable(app_obj) and not is_asgi_app(app_obj):
@@ -199,8 +199,8 @@ def target_from_file(
             wants = set(inspect.signature(app_obj).parameters)
         except (TypeError, ValueError):
             wants = set()
-    if fault_set and "faults" not in wants:
-        raise AttachError(f"{what}: app {app_path!r} takes no 'faults' argument, but faults {sorted(fault_set)} were given")
+    if wanted_faults and "faults" not in wants:
+        raise AttachError(f"{what}: app {app_path!r} takes no 'faults' argument, but faults {sorted(wanted_faults)} were given")
     if opts and "options" not in wants:
         raise AttachError(f"{what}: app {app_path!r} takes no 'options' argument, but options {sorted(opts)} were given")
 
@@ -209,7 +209,7 @@ def target_from_file(
             return app_obj
         kwargs: dict[str, Any] = {}
         if "faults" in wants:
-            kwargs["faults"] = sorted(fault_set)
+            kwargs["faults"] = sorted(wanted_faults)
         if "options" in wants:
             kwargs["options"] = dict(opts)
         # Only the build runs in app_dir: paths the app opens later, at run
@@ -275,7 +275,7 @@ def target_from_file(
         expected_growth=_str_list(data, "expected_growth", file),
         characters=_str_list(data, "characters", file),
         options=opts,
-        faults=fault_set,
+        faults=wanted_faults,
         roles=Roles.from_mapping(_table(data, "roles", file), f"{what}: roles"),
     )
 
