@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..metrics import LIFECYCLE_KINDS, ZERO_FILL_KINDS, namespace
+from ..metrics import LIFECYCLE_KINDS, ZERO_FILL_KINDS
 
 __all__ = [
     "GC_FREED_COLUMNS",
@@ -32,7 +32,6 @@ __all__ = [
     "census_frame",
     "is_lifecycle",
     "json_number",
-    "namespace",
     "timeline_frame",
 ]
 

@@ -240,6 +240,10 @@ def _thresholds(th: Thresholds | Mapping[str, Rule | Mapping[str, Any]] | None) 
 # -- verdicts -----------------------------------------------------------------
 
 
+def _float(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
 @dataclass(frozen=True)
 class MetricVerdict:
     """What :func:`judge` concluded about one metric.
@@ -291,10 +295,6 @@ class MetricVerdict:
             "growth": json_number(self.growth),
             "note": self.note,
         }
-
-
-def _float(v: Any) -> float:
-    return math.nan if v is None else float(v)
 
 
 def _is_judged(metric: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import strategies as st
 import numpy as np
 import pytest
 
