@@ -239,7 +239,7 @@ async def _screen(session: LeakSession, sequence: str, cycles: int) -> tuple[dic
     s = result.summary()
     info = {"sequence": sequence, "failed_cycles": len(result.failed_cycles),
             "errors": result.errors[:2], "elapsed_s": round(result.elapsed_s, 2)}
-    if s.get("judged_cycles", 0) < cycles:  # a failed cycle: not judged on too little
+    if s.judged_cycles < cycles:  # a failed cycle: not judged on too little
         return {}, info
     return leak_signature(s), info
 
@@ -299,7 +299,7 @@ async def _confirm(target: Target, finding: Finding, cycles: int, session_kwargs
             finding.by_design = (f"released {finding.lifetime_s:.1f} s after the last cycle, within the server's "
                                  f"ping interval + timeout ({ping:.0f} s): a half-open client's session is held "
                                  "until the ping drops it")
-        if finding.confirmed in (Verdict.LEAK, Verdict.TRANSIENT) and s.get("survivors", {}).get("alive"):
+        if finding.confirmed in (Verdict.LEAK, Verdict.TRANSIENT) and s.survivors:
             report = session.explain()
             first = target.roles.session_type
             finding.chains = sorted(report.as_dict().get("groups", []),
