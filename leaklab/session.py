@@ -141,7 +141,9 @@ class RunResult:
         return timeline_frame(self.timeline)
 
     def summary(self) -> RunSummary:
-        """Verdicts per metric plus run metadata (``.as_dict()``: JSON-ready)."""
+        """Verdicts per metric plus run metadata, typed (``verdict_of``,
+        ``judged_cycles`` ...); it reads and serialises as the JSON-ready dict
+        (``.as_dict()`` gives that dict)."""
         from .analysis import RunSummary, summarize
 
         out = summarize(self.records, self.timeline, expected_growth=self.expected_growth,
