@@ -140,9 +140,11 @@ class RunResult:
 
         return timeline_frame(self.timeline)
 
-    def summary(self) -> dict[str, Any]:
-        """Verdicts per metric plus run metadata, JSON-ready."""
-        from .analysis import summarize
+    def summary(self) -> RunSummary:
+        """Verdicts per metric plus run metadata, typed (``verdict_of``,
+        ``judged_cycles`` ...); it reads and serialises as the JSON-ready dict
+        (``.as_dict()`` gives that dict)."""
+        from .analysis import RunSummary, summarize
 
         out = summarize(self.records, self.timeline, expected_growth=self.expected_growth,
                         failed_cycles=self.failed_cycles, allocator=self.allocator, freed_types=self.freed_types)
@@ -156,7 +158,7 @@ class RunResult:
             interrupted=self.interrupted, elapsed_s=round(self.elapsed_s, 2),
             path=str(self.path) if self.path else None,
         )
-        return out
+        return RunSummary.from_dict(out)
 
 
 class LeakSession:

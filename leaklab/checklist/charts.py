@@ -29,6 +29,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .. import metrics
+from ..metrics import ItemVerdict, Kind, Verdict
 from .items import Item, signal_columns
 
 __all__ = ["chart_data", "cost", "headline"]
@@ -71,7 +73,7 @@ def _panel(metric: str, runs: Mapping[str, Mapping[str, Any]], order: list[tuple
         if metric not in curve:
             continue
         ys = _nums(curve[metric])
-        if metric.startswith("task:"):
+        if metrics.is_kind(metric, Kind.TASK):
             # a coroutine's column appears with its first task: none before it
             ys = [0.0 if v is None else v for v in ys]
         base = None
@@ -109,11 +111,12 @@ def chart_data(item: Item, record: Mapping[str, Any]) -> dict[str, Any]:
     order = [("main", item.scenario)] + ([("control", item.control)] if item.control else [])
     panels: list[dict[str, Any]] = []
     flat: dict[str, Any] = {}
-    for metric in [m for m in main if m != "cycle" and not m.startswith("expected:")]:
-        label = metric.partition(":")[2]
-        if metric.startswith("lifecycle:") and f"expected:{label}" in main:
+    for metric in [m for m in main if m != "cycle" and not metrics.is_kind(m, Kind.EXPECTED)]:
+        parsed = metrics.parse(metric)
+        expected = metrics.name(Kind.EXPECTED, parsed.subject)
+        if parsed.kind is Kind.LIFECYCLE and expected in main:
             # calls of a close method against the sessions that ended, so far
-            calls, ended = _cumulative(main[metric]), _cumulative(main[f"expected:{label}"])
+            calls, ended = _cumulative(main[metric]), _cumulative(main[expected])
             if _varies(calls) or _varies(ended):
                 xs = _nums(main.get("cycle") or range(len(calls)))
                 panels.append({"metric": metric, "x": "cycle", "relative": False, "cumulative": True,
@@ -177,7 +180,7 @@ def headline(data: Mapping[str, Any], per_cycle: Mapping[str, Any] | None = None
 
 
 def _per_cycle(v: Mapping[str, Any] | None) -> float | None:
-    if v and v.get("verdict") in ("leak", "transient") and (v.get("per_cycle") or 0) > 0:
+    if v and v.get("verdict") in (Verdict.LEAK, Verdict.TRANSIENT) and (v.get("per_cycle") or 0) > 0:
         return float(v["per_cycle"])
     return None
 
@@ -199,7 +202,7 @@ def cost(item: Item, record: Mapping[str, Any], verdict: str) -> dict[str, Any]:
       pending tasks per session; ``skipped_calls``: close method -> calls
       that did not happen per session.
     """
-    if verdict not in ("confirmed", "transient"):
+    if verdict not in (ItemVerdict.CONFIRMED, ItemVerdict.TRANSIENT):
         return {}
     runs = record.get("runs") or {}
     main = runs.get("main") or {}
@@ -208,10 +211,11 @@ def cost(item: Item, record: Mapping[str, Any], verdict: str) -> dict[str, Any]:
     resources = main.get("resources") or {}
     # Only what this item's signals name: with several causes present at
     # once, another cause's growth in the same run is not this one's cost.
-    names = ([f"type:{t}" for t in main.get("types") or {}] + list(resources)
-             + [f"container:{c.get('path')}" for c in main.get("containers") or []] + ["llm_ms", "latency_end_ms"]
-             + [f"task:{t}" for t in (main.get("tasks") or {}).get("by_coroutine") or {}]
-             + [f"lifecycle:{label}" for label in main.get("lifecycle") or {}])
+    names = ([metrics.name(Kind.TYPE, t) for t in main.get("types") or {}] + list(resources)
+             + [metrics.name(Kind.CONTAINER, str(c.get("path"))) for c in main.get("containers") or []]
+             + ["llm_ms", "latency_end_ms"]
+             + [metrics.name(Kind.TASK, t) for t in (main.get("tasks") or {}).get("by_coroutine") or {}]
+             + [metrics.name(Kind.LIFECYCLE, label) for label in main.get("lifecycle") or {}])
     own = set(signal_columns(item, record.get("roles") or {}, names, limit=10_000))
     out: dict[str, Any] = {}
     groups = (facts.get("retention") or {}).get("groups") or []
@@ -219,10 +223,10 @@ def cost(item: Item, record: Mapping[str, Any], verdict: str) -> dict[str, Any]:
     if retained and n:
         out["retained_bytes"] = round(retained / n)
     latency = main.get("latency_ms") or {}
-    if "latency_end_ms" in own and latency.get("verdict") == "slows" and (latency.get("per_cycle") or 0) > 0:
+    if "latency_end_ms" in own and latency.get("verdict") == Verdict.SLOWS and (latency.get("per_cycle") or 0) > 0:
         out["reply_ms"] = round(float(latency["per_cycle"]), 1)
     llm = latency.get("llm") or {}
-    if "llm_ms" in own and llm.get("verdict") == "slows" and (llm.get("per_cycle") or 0) > out.get("reply_ms", 0):
+    if "llm_ms" in own and llm.get("verdict") == Verdict.SLOWS and (llm.get("per_cycle") or 0) > out.get("reply_ms", 0):
         out["reply_ms"] = round(float(llm["per_cycle"]), 1)
     if item.probe == "grow_store":
         # the time one stored row costs each turn (the dose and response),
@@ -248,20 +252,20 @@ def cost(item: Item, record: Mapping[str, Any], verdict: str) -> dict[str, Any]:
     if files is not None and item.probe != "grow_store":
         out["files"] = round(files, 2)
     objects = {t: round(p, 2) for t, v in (main.get("types") or {}).items()
-               if f"type:{t}" in own and (p := _per_cycle(v))}
+               if metrics.name(Kind.TYPE, t) in own and (p := _per_cycle(v))}
     if objects:
         out["objects"] = objects
     entries = {c["path"]: round(p, 2) for c in main.get("containers") or []
-               if f"container:{c['path']}" in own and (p := _per_cycle(c))}
+               if metrics.name(Kind.CONTAINER, c["path"]) in own and (p := _per_cycle(c))}
     if entries:
         out["entries"] = dict(sorted(entries.items(), key=lambda kv: -kv[1])[:3])
     tasks = {name: round(p, 2) for name, v in ((main.get("tasks") or {}).get("by_coroutine") or {}).items()
-             if f"task:{name}" in own and (p := _per_cycle(v))}
+             if metrics.name(Kind.TASK, name) in own and (p := _per_cycle(v))}
     if tasks:
         out["tasks"] = tasks
     skipped = {}
     for label, v in (main.get("lifecycle") or {}).items():
-        if f"lifecycle:{label}" in own and n and (v.get("expected") or 0) > (v.get("calls") or 0):
+        if metrics.name(Kind.LIFECYCLE, label) in own and n and (v.get("expected") or 0) > (v.get("calls") or 0):
             skipped[label] = round((v["expected"] - (v.get("calls") or 0)) / n, 2)
     if skipped:
         out["skipped_calls"] = skipped

@@ -68,7 +68,7 @@ class Outcome:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, RunResult):
-        return value.summary()
+        return value.summary().as_dict()
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -23,20 +23,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..metrics import ItemVerdict, Verdict
 from ..targets.base import session_memory_path
 
-CONFIRMED = "confirmed"
-TRANSIENT = "transient"
-RULED_OUT = "ruled_out"
-NOT_APPLICABLE = "not_applicable"
-INCONCLUSIVE = "inconclusive"
-VERDICTS = (CONFIRMED, TRANSIENT, RULED_OUT, NOT_APPLICABLE, INCONCLUSIVE)
+# The answers by their old module-level names (aliases of the enum's members).
+CONFIRMED = ItemVerdict.CONFIRMED
+TRANSIENT = ItemVerdict.TRANSIENT
+RULED_OUT = ItemVerdict.RULED_OUT
+NOT_APPLICABLE = ItemVerdict.NOT_APPLICABLE
+INCONCLUSIVE = ItemVerdict.INCONCLUSIVE
+VERDICTS = tuple(ItemVerdict)
 
 #: Fewer judged (non-failed) cycles than this and no rule decides.
 MIN_JUDGED_CYCLES = 3
 
 Record = Mapping[str, Any]
-Result = tuple[str, dict[str, Any]]
+Result = tuple[ItemVerdict, dict[str, Any]]
 
 _ROLE_HELP = {
     "session_type": "the per-connection object (roles.session_type: a watched type)",
@@ -117,7 +119,7 @@ def containers_under(summary: Mapping[str, Any], prefix: str) -> list[dict[str, 
 
 
 def _growing(v: Mapping[str, Any] | None) -> bool:
-    return bool(v) and v.get("verdict") in ("leak", "transient")
+    return bool(v) and v.get("verdict") in (Verdict.LEAK, Verdict.TRANSIENT)
 
 
 def _staircase(v: Mapping[str, Any]) -> str:
@@ -153,14 +155,14 @@ def rule_c1(record: Record) -> Result:
     ev["growing_tasks"] = {k: v for k, v in growing}
     if growing:
         name, v = growing[0]
-        kept = "never released" if v["verdict"] == "leak" else f"released after {_fmt(v.get('lifetime_s'), ' s')}"
+        kept = "never released" if v["verdict"] == Verdict.LEAK else f"released after {_fmt(v.get('lifetime_s'), ' s')}"
         ev["answer"] = f"{name} tasks stay pending per proxied message: {_staircase(v)}, {kept}"
-        return (CONFIRMED if v["verdict"] == "leak" else TRANSIENT), ev
+        return (CONFIRMED if v["verdict"] == Verdict.LEAK else TRANSIENT), ev
     if lost:
         ev["answer"] = f"{lost} tasks were destroyed while pending (lost, not retained)"
         return CONFIRMED, ev
     total = s.get("tasks") or {}
-    if total.get("verdict") in (None, "insufficient"):
+    if total.get("verdict") in (None, Verdict.INSUFFICIENT):
         return _not_measured("the live task count", ev)
     ev["answer"] = (f"no task coroutine grew over {judged(s)} proxied chats ({_fmt(total.get('start'))} tasks at baseline, "
                     f"{_fmt(total.get('end'))} at the end, {_fmt(total.get('per_cycle'))}/cycle) "
@@ -195,7 +197,7 @@ def rule_c2(record: Record) -> Result:
                 if roles.get("session_type") and roles.get("session_memory") else None)
     own = container(s, own_path) if own_path else None
     ev["session_memory"] = own
-    grows = [c for c in shared if c.get("verdict") == "leak"]
+    grows = [c for c in shared if c.get("verdict") == Verdict.LEAK]
     effect = (f"; time in the LLM call {_fmt(llm.get('first'))} -> {_fmt(llm.get('last'))} ms, "
               f"{_fmt(llm.get('per_cycle'))} ms/cycle ({llm.get('verdict')})"
               if llm.get("first") is not None else "; the LLM call is not timed on this target")
@@ -205,14 +207,14 @@ def rule_c2(record: Record) -> Result:
         c = grows[0]
         ev["answer"] = f"{c['path']} (shared by every session) grows {_staircase(c)} messages{own_text}{effect}"
         return CONFIRMED, ev
-    if own is not None and own.get("verdict") == "leak":
+    if own is not None and own.get("verdict") == Verdict.LEAK:
         ev["answer"] = (f"shared memory flat, but the memory of sessions that ended is still held: "
                         f"{own['path']} {_staircase(own)} messages{effect}")
         return CONFIRMED, ev
     agent = roles.get("agent_type")
     agents = (s.get("types") or {}).get(agent) if agent else None
     ev["agents"] = agents
-    if agents is not None and agents.get("verdict") == "leak":
+    if agents is not None and agents.get("verdict") == Verdict.LEAK:
         ev["answer"] = (f"shared memory flat, but {agent} instances pile up {_staircase(agents)}: "
                         "each session's agent and its memory outlive the session")
         return CONFIRMED, ev
@@ -273,11 +275,11 @@ def rule_c3(record: Record) -> Result:
         ev["answer"] = (f"after aclose() ran on every live MCP client ({len(outcomes)}), "
                         f"{after - base:.0f} stdio subprocesses were still running")
         return CONFIRMED, ev
-    if children.get("verdict") == "leak" and objs.get("of") and objs.get("ran_for", 0) >= objs["of"]:
+    if children.get("verdict") == Verdict.LEAK and objs.get("of") and objs.get("ran_for", 0) >= objs["of"]:
         ev["answer"] = (f"aclose() ran for {objs['ran_for']} of {objs['of']} clients, yet children grew "
                         f"{_staircase(children)}: closing does not reap them")
         return CONFIRMED, ev
-    if children.get("verdict") == "leak" and not outcomes:
+    if children.get("verdict") == Verdict.LEAK and not outcomes:
         return _not_measured("the close path (children grew, but no MCP client was left alive to close)", ev)
     closed = f"{len(outcomes)} live clients closed from another task, none raised" if outcomes else "no client was left alive"
     reached = ""
@@ -312,9 +314,9 @@ def rule_c4(record: Record) -> Result:
         return _not_measured(f"the {roles['tts_cache']} folder", ev, "check roles.tts_cache against the target's resources")
     if (few := _too_few(s, ev)) is not None:
         return few
-    if files.get("verdict") == "insufficient":
+    if files.get("verdict") == Verdict.INSUFFICIENT:
         return _not_measured(f"the {roles['tts_cache']} file count (too few values to judge)", ev)
-    if files.get("verdict") == "leak":
+    if files.get("verdict") == Verdict.LEAK:
         per = files.get("per_cycle") or 0
         bytes_per = (size or {}).get("per_cycle") or 0
         ev["cycles_to_1000_files"] = round(1000 / per) if per > 0 else None
@@ -404,7 +406,7 @@ def rule_c6(record: Record) -> Result:
     if not inside:
         return _not_measured(f"any container inside {', '.join(roles['shared_engines'])}", ev,
                              "check roles.shared_engines against the census's container paths")
-    grows = sorted((c for c in inside if c.get("verdict") == "leak"), key=lambda c: -(c.get("per_cycle") or 0))
+    grows = sorted((c for c in inside if c.get("verdict") == Verdict.LEAK), key=lambda c: -(c.get("per_cycle") or 0))
     ev["growing"] = grows
     if grows:
         c = grows[0]
@@ -444,14 +446,14 @@ def rule_c7(record: Record) -> Result:
     pings = ("the server's ping was not read" if "ping_interval_s" not in facts else
              "the server sends no ping" if not ping else
              f"ping every {ping:g} s, timeout {'none' if timeout is None else f'{timeout:g} s'}")
-    if conns.get("verdict") == "transient":
+    if conns.get("verdict") == Verdict.TRANSIENT:
         ev["answer"] = (f"half-open clients are removed after about {_fmt(conns.get('lifetime_s'), ' s')} "
                         f"({pings}); {roles['connections']} peaked at {_fmt(conns.get('end'))}")
         return TRANSIENT, ev
     if ping and waited is not None and waited < ping + (timeout or 0):
         return _not_measured(f"a timeline as long as the server's ping ({ping:g} + {timeout or 0:g} s; "
                              f"sampled {waited:g} s)", ev)
-    if conns.get("verdict") == "leak":
+    if conns.get("verdict") == Verdict.LEAK:
         ev["answer"] = (f"half-open clients stay in {roles['connections']}: {_staircase(conns)}, "
                         f"still there {_fmt(waited)} s after the last cycle ({pings})")
         return CONFIRMED, ev
@@ -514,7 +516,7 @@ def rule_c8(record: Record) -> Result:
         return RULED_OUT, ev
     if control is None:
         return _not_measured("the control run without a switch", ev)
-    if ctrl is None or ctrl.get("verdict") == "insufficient":
+    if ctrl is None or ctrl.get("verdict") == Verdict.INSUFFICIENT:
         return _not_measured(f"live {st} instances in the control run", ev)
     if _growing(ctrl):
         ev["answer"] = (f"{st} is retained with or without a switch (switch {_staircase(ctx)}, control "
@@ -530,7 +532,7 @@ def rule_c8(record: Record) -> Result:
     size = (f"; {g['retained_bytes'] / 1024:.0f} KiB retained by {g.get('count', '?')}"
             if g.get("retained_bytes") else "")
     root = root_label or "a pending task"
-    if ctx.get("verdict") == "leak":
+    if ctx.get("verdict") == Verdict.LEAK:
         ev["answer"] = (f"+{_fmt(ctx.get('per_cycle'))} {st} per switch-then-close, never released: held by "
                         f"{root}{where}{size}; the control run without a switch keeps none")
         return CONFIRMED, ev

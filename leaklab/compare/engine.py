@@ -38,7 +38,9 @@ from ..checklist import (
     outcome_of,
     run_experiment,
 )
+from .. import metrics
 from ..hunt import leak_signature, load_findings
+from ..metrics import ItemVerdict, Kind, Verdict
 from ..session import save_json_result
 from ..targets import resolve_target
 from .checkouts import Side, checkouts
@@ -48,9 +50,9 @@ __all__ = ["Change", "Comparison", "compare", "compare_async", "item_change", "p
 
 #: Cycles of a scenario unit when not given.
 DEFAULT_CYCLES = 5
-_LEAKS = frozenset({"confirmed"})
-_HALF = frozenset({"transient"})
-_CLEAN = frozenset({"ruled_out", "not_applicable"})
+_LEAKS = frozenset({ItemVerdict.CONFIRMED})
+_HALF = frozenset({ItemVerdict.TRANSIENT})
+_CLEAN = frozenset({ItemVerdict.RULED_OUT, ItemVerdict.NOT_APPLICABLE})
 
 
 @dataclasses.dataclass
@@ -69,21 +71,21 @@ class Change:
         return dataclasses.asdict(self)
 
 
-def item_change(before: str | None, after: str | None) -> str:
+def item_change(before: str | None, after: str | None) -> metrics.Change:
     """What happened to an item's verdict (``None``: that side did not run)."""
-    if before is None or after is None or "inconclusive" in (before, after):
-        return "can't tell"
+    if before is None or after is None or ItemVerdict.INCONCLUSIVE in (before, after):
+        return metrics.Change.CANT_TELL
     if before == after:  # transient on both: the same release, unchanged
-        return "still leaks" if before in _LEAKS else "unchanged"
+        return metrics.Change.STILL_LEAKS if before in _LEAKS else metrics.Change.UNCHANGED
     if before in _LEAKS | _HALF and after in _CLEAN:
-        return "fixed"
+        return metrics.Change.FIXED
     if before in _LEAKS and after in _HALF:
-        return "partly fixed"
+        return metrics.Change.PARTLY_FIXED
     if before in _CLEAN and after in _LEAKS | _HALF:
-        return "new leak"
+        return metrics.Change.NEW_LEAK
     if before in _HALF and after in _LEAKS:
-        return "worse"
-    return "changed"
+        return metrics.Change.WORSE
+    return metrics.Change.CHANGED
 
 
 def _lifecycle_text(summary: Mapping[str, Any], label: str) -> str | None:
@@ -105,22 +107,24 @@ def scenario_changes(unit: str, before: Mapping[str, Any] | None, after: Mapping
         why = "; ".join(f"{n}: {r.get('error')}" for n, r in (("before", before or {}), ("after", after or {}))
                         if not r or r.get("error")) or "a side did not run"
         return [Change(unit, "scenario", "(run)", "ran" if before and not before.get("error") else "failed",
-                       "ran" if after and not after.get("error") else "failed", "can't tell", why)]
+                       "ran" if after and not after.get("error") else "failed", metrics.Change.CANT_TELL, why)]
     sb, sa = before["summary"], after["summary"]
     lb, la = leak_signature(sb), leak_signature(sa)
     rows = []
     for metric in [*lb, *(m for m in la if m not in lb)]:
-        label = metric.partition(":")[2] if metric.startswith("lifecycle:") else None
+        parsed = metrics.parse(metric)
+        label = parsed.subject if parsed.kind is Kind.LIFECYCLE else None
 
         def text(sig: Mapping[str, float], s: Mapping[str, Any], metric: str = metric, label: str | None = label) -> str:
             if label is not None:
                 return _lifecycle_text(s, label) or "not measured"
             return f"{sig[metric]:+.2g}/cycle" if metric in sig else "flat"
 
-        change = "still leaks" if metric in lb and metric in la else "fixed" if metric in lb else "new leak"
+        change = (metrics.Change.STILL_LEAKS if metric in lb and metric in la
+                  else metrics.Change.FIXED if metric in lb else metrics.Change.NEW_LEAK)
         rows.append(Change(unit, "scenario", metric, text(lb, sb), text(la, sa), change))
     if not rows:
-        rows.append(Change(unit, "scenario", "(everything measured)", "flat", "flat", "unchanged",
+        rows.append(Change(unit, "scenario", "(everything measured)", "flat", "flat", metrics.Change.UNCHANGED,
                            f"{sb.get('judged_cycles')} and {sa.get('judged_cycles')} cycles judged"))
     return rows
 
@@ -313,7 +317,7 @@ async def compare_async(
     with checkouts(target, against=against, app_dir=app_dir, target_file=target_file, faults=faults,
                    options=options, watch=watch) as (before, after):
         findings = load_findings(hunt, target=after.target) if hunt == "latest" else load_findings(hunt)
-        sequences = [f["sequence"] for f in findings if f.get("confirmed") in ("leak", "transient")]
+        sequences = [f["sequence"] for f in findings if f.get("confirmed") in (Verdict.LEAK, Verdict.TRANSIENT)]
         units = _units(items, scenarios, sequences, cycles)
         if not units:
             raise ValueError("nothing to compare: give items, scenarios or a hunt with findings")
@@ -324,10 +328,10 @@ async def compare_async(
         if kind == "item":
             b, a = outcomes.get(unit, {}).get("before"), outcomes.get(unit, {}).get("after")
             change = item_change(b.verdict if b else None, a.verdict if a else None)
-            detail = (a.evidence.get("answer", "") if a else "") if change != "can't tell" else "; ".join(
+            detail = (a.evidence.get("answer", "") if a else "") if change != metrics.Change.CANT_TELL else "; ".join(
                 f"{n}: " + " — ".join(str(x) for x in (o.evidence.get("missing"), o.evidence.get("answer"),
                                                        (o.evidence.get("step_errors") or [None])[0]) if x)
-                for n, o in (("before", b), ("after", a)) if o is not None and o.verdict == "inconclusive")
+                for n, o in (("before", b), ("after", a)) if o is not None and o.verdict == ItemVerdict.INCONCLUSIVE)
             rows.append(Change(unit, "item", "verdict", b.verdict if b else "did not run",
                                a.verdict if a else "did not run", change, str(detail)))
     for kind, unit, _ in units:

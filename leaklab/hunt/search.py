@@ -32,7 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import metrics
 from ..checklist.items import ITEMS, signal_columns
+from ..metrics import ItemVerdict, Kind, Verdict
 from ..session import (
     BackendUnresponsive,
     LeakSession,
@@ -56,12 +58,16 @@ DEFAULT_BUDGET_S = 300.0
 # Process gauges: they move with everything over a few cycles.
 _GAUGES = frozenset({"rss_mb", "gc_objects", "tracemalloc_mb"})
 # Which metrics say most about a leak, first (a finding is minimised on its first).
-_PRIORITY = ("type:", "children", "task:", "container:", "lifecycle:", "cache_", "fds", "threads", "tasks")
+# (a kind: every metric of it; a string: the plain resources it begins)
+_PRIORITY: tuple[Kind | str, ...] = (
+    Kind.TYPE, "children", Kind.TASK, Kind.CONTAINER, Kind.LIFECYCLE, "cache_", "fds", "threads", "tasks",
+)
 
 
 def _priority(metric: str) -> tuple[int, str]:
-    for i, prefix in enumerate(_PRIORITY):
-        if metric.startswith(prefix):
+    kind = metrics.kind_of(metric)
+    for i, first in enumerate(_PRIORITY):
+        if (kind is first) if isinstance(first, Kind) else (kind is None and metric.startswith(first)):
             return i, metric
     return len(_PRIORITY), metric
 
@@ -80,19 +86,19 @@ def leak_signature(summary: Mapping[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
 
     def add(metric: str, v: Mapping[str, Any] | None) -> None:
-        if v and v.get("verdict") == "leak":
+        if v and v.get("verdict") == Verdict.LEAK:
             out[metric] = float(v.get("per_cycle") or 0.0)
 
     for name, v in (summary.get("types") or {}).items():
-        add(f"type:{name}", v)
+        add(metrics.name(Kind.TYPE, name), v)
     tasks = summary.get("tasks") or {}
     for name, v in (tasks.get("by_coroutine") or {}).items():
-        add(f"task:{name}", v)
+        add(metrics.name(Kind.TASK, name), v)
     for name, v in (summary.get("resources") or {}).items():
         if name not in _GAUGES:
             add(name, v)
     for c in summary.get("containers") or []:
-        add(f"container:{c['path']}", c)
+        add(metrics.name(Kind.CONTAINER, c["path"]), c)
     if "threads" in (summary.get("other") or {}):
         add("threads", summary["other"]["threads"])
     judged = max(1, int(summary.get("judged_cycles") or summary.get("cycles") or 1))
@@ -105,7 +111,7 @@ def leak_signature(summary: Mapping[str, Any]) -> dict[str, float]:
         else:
             missing = 0
         if missing > 0:
-            out[f"lifecycle:{label}"] = missing / judged
+            out[metrics.name(Kind.LIFECYCLE, label)] = missing / judged
     return dict(sorted(out.items(), key=lambda kv: _priority(kv[0])))
 
 
@@ -233,7 +239,7 @@ async def _screen(session: LeakSession, sequence: str, cycles: int) -> tuple[dic
     s = result.summary()
     info = {"sequence": sequence, "failed_cycles": len(result.failed_cycles),
             "errors": result.errors[:2], "elapsed_s": round(result.elapsed_s, 2)}
-    if s.get("judged_cycles", 0) < cycles:  # a failed cycle: not judged on too little
+    if s.judged_cycles < cycles:  # a failed cycle: not judged on too little
         return {}, info
     return leak_signature(s), info
 
@@ -278,39 +284,28 @@ async def _confirm(target: Target, finding: Finding, cycles: int, session_kwargs
         finding.confirm_metrics = leak_signature(s)
         primary = next(iter(finding.metrics))
         if primary in finding.confirm_metrics:
-            finding.confirmed = "leak"
+            finding.confirmed = Verdict.LEAK
         else:
-            v = _verdict_of(s, primary)
-            if v is not None and v.get("verdict") == "transient":
-                finding.confirmed = "transient"
-                finding.lifetime_s = v.get("lifetime_s")
+            v = s.metric(primary)
+            if v is not None and v.verdict == Verdict.TRANSIENT:
+                finding.confirmed = Verdict.TRANSIENT
+                finding.lifetime_s = v.lifetime_s
             else:
                 finding.confirmed = "not reproduced"
         srv = session.server
         ping = ((srv.ping_interval_s or 0.0) + (srv.ping_timeout_s or 0.0)) if srv is not None else 0.0
-        if (finding.confirmed == "transient" and "half-open" in essential_steps(finding.sequence) and ping
+        if (finding.confirmed == Verdict.TRANSIENT and "half-open" in essential_steps(finding.sequence) and ping
                 and finding.lifetime_s is not None and finding.lifetime_s <= ping + 1.5):
             finding.by_design = (f"released {finding.lifetime_s:.1f} s after the last cycle, within the server's "
                                  f"ping interval + timeout ({ping:.0f} s): a half-open client's session is held "
                                  "until the ping drops it")
-        if finding.confirmed in ("leak", "transient") and s.get("survivors", {}).get("alive"):
+        if finding.confirmed in (Verdict.LEAK, Verdict.TRANSIENT) and s.survivors:
             report = session.explain()
             first = target.roles.session_type
             finding.chains = sorted(report.as_dict().get("groups", []),
                                     key=lambda g: (g.get("type") != first, -int(g.get("count") or 0)))
     finally:
         await session.stop()
-
-
-def _verdict_of(summary: Mapping[str, Any], metric: str) -> dict[str, Any] | None:
-    ns, _, name = metric.partition(":")
-    if ns == "type":
-        return (summary.get("types") or {}).get(name)
-    if ns == "task":
-        return ((summary.get("tasks") or {}).get("by_coroutine") or {}).get(name)
-    if ns == "container":
-        return next((c for c in summary.get("containers") or [] if c.get("path") == name), None)
-    return (summary.get("resources") or {}).get(metric) or (summary.get("other") or {}).get(metric)
 
 
 async def hunt_async(
@@ -503,7 +498,7 @@ def load_findings(source: Any = "latest", *, runs_dir: Path | str | None = None,
 
 
 #: A finding's confirmation as a checklist verdict.
-_VERDICT_OF = {"leak": "confirmed", "transient": "transient"}
+_VERDICT_OF = {Verdict.LEAK: ItemVerdict.CONFIRMED, Verdict.TRANSIENT: ItemVerdict.TRANSIENT}
 
 
 def checklist_rows(findings: Any) -> list[dict[str, Any]]:
@@ -528,6 +523,6 @@ def checklist_rows(findings: Any) -> list[dict[str, Any]]:
         if f.get("similar"):
             answer += f" (signals like {', '.join(f['similar'])}'s; their experiments run other steps)"
         rows.append({"id": f"H{len(rows) + 1}", "title": f"not on the checklist: {f['sequence']}",
-                     "verdict": _VERDICT_OF.get(confirmed, "inconclusive"), "evidence": {"answer": answer},
+                     "verdict": _VERDICT_OF.get(confirmed, ItemVerdict.INCONCLUSIVE), "evidence": {"answer": answer},
                      "scenario": f["sequence"]})
     return rows
