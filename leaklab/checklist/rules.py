@@ -351,4 +351,11 @@ def judge_record(record: Record) -> Result:
         return INCONCLUSIVE, {"answer": record["undecidable"], "missing": "a declaration the experiment needs"}
     if record.get("applicable") is False:
         return NOT_APPLICABLE, {"answer": record.get("reason") or "the target does not have this feature"}
-    return RULES[record["item"]](record)
+    verdict, ev = RULES[record["item"]](record)
+    if verdict == RULED_OUT and (ev.get("held_by") or ev.get("root")):
+        # Evidence that names what retains the item's object can't rule it out.
+        root = ev.get("root") or "a retaining root"
+        ev = {**ev, "missing": "a run where nothing retains the object",
+              "answer": f"cannot rule out: {ev.get('answer', '')}; yet {root} was found holding it"}
+        return INCONCLUSIVE, ev
+    return verdict, ev

@@ -63,7 +63,8 @@ def box(path: str, m: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(*, types=None, tasks=None, by_coroutine=None, resources=None, containers=None, lifecycle=None,
-            latency=None, judged: int = 5, cycles: int | None = None, failed=(), errors=()) -> dict[str, Any]:
+            latency=None, judged: int = 5, cycles: int | None = None, failed=(), errors=(),
+            lifetimes=None) -> dict[str, Any]:
     """A ``RunResult.summary()`` with only what a test sets."""
     cycles = judged + len(failed) if cycles is None else cycles
     task_total = dict(flat(4.0) if tasks is None else tasks)
@@ -71,7 +72,7 @@ def summary(*, types=None, tasks=None, by_coroutine=None, resources=None, contai
     return {"types": dict(types or {}), "tasks": task_total, "resources": dict(resources or {}), "other": {},
             "lifecycle": dict(lifecycle or {}), "containers": list(containers or []),
             "latency_ms": dict(latency or {}), "flagged": [], "cycles": cycles, "judged_cycles": judged,
-            "failed_cycles": list(failed), "errors": list(errors)}
+            "failed_cycles": list(failed), "errors": list(errors), "lifetimes": dict(lifetimes or {})}
 
 
 def too_few() -> dict[str, Any]:
@@ -652,10 +653,19 @@ def test_c7_confirmed_after_waiting_out_the_ping():
     assert "ping every 1 s, timeout 1 s" in ev["answer"]
 
 
-def test_c7_removed_by_ping_is_transient_with_lifetime():
+def test_c7_released_by_ping_within_its_window_is_ruled_out():
+    # GIVEN ping every 1 s, timeout 1 s, and the half-open clients gone 2.1 s after the last storm
     verdict, ev = judge(c7_record(transient(0.0, 4.0, 2.1)))
+    # THEN that is the protocol's design: ruled out, with the release and the window measured
+    assert verdict == RULED_OUT
+    assert "released after about 2.1 s, within the server's ping window (1 + 1 s)" in ev["answer"]
+    assert ev["released_s"] == 2.1 and ev["ping_window_s"] == 2.0
+
+
+def test_c7_released_later_than_the_ping_window_is_transient():
+    verdict, ev = judge(c7_record(transient(0.0, 4.0, 6.0), {**PING, "timeline_s": 8.0}))
     assert verdict == TRANSIENT
-    assert "removed after about 2.1 s (ping every 1 s, timeout 1 s)" in ev["answer"]
+    assert "removed after about 6.0 s, later than the ping window of 2 s" in ev["answer"]
     assert "hub.registry peaked at 4.0" in ev["answer"]
 
 
@@ -703,11 +713,52 @@ def test_c8_released_later_is_transient_with_lifetime():
     assert "released after 5.2 s" in ev["answer"] and "Task Sess._finish_init()" in ev["answer"]
 
 
-def test_c8_control_retains_too_ruled_out():
-    # GIVEN the session is kept with or without a switch
+def test_c8_control_retains_too_is_not_ruled_out_while_a_task_holds_it():
+    # GIVEN the session is kept with or without a switch, and a pending task found holding it
     verdict, ev = judge(c8_record(leak(1.0, 6.0, 1.0), leak(1.0, 6.0, 1.0)))
-    assert verdict == RULED_OUT
+    # THEN the switch is not to blame, but what holds it is named: never ruled_out
+    assert verdict == INCONCLUSIVE
     assert "with or without a switch" in ev["answer"] and "control 1.0 -> 6.0" in ev["answer"]
+    assert "cannot rule out" in ev["answer"] and "Task Sess._finish_init() was found holding it" in ev["answer"]
+
+
+def test_c8_control_retains_too_ruled_out_when_nothing_names_a_task():
+    verdict, ev = judge(c8_record(leak(1.0, 6.0, 1.0), leak(1.0, 6.0, 1.0), groups=[]))
+    assert verdict == RULED_OUT
+    assert "with or without a switch" in ev["answer"]
+
+
+def lifetimes(objects: int, outlived: int, lo: float | None = None, hi: float | None = None,
+              alive: int = 0) -> dict[str, Any]:
+    """One ``summary["lifetimes"][type]``."""
+    return {"objects": objects, "outlived": outlived, "alive": alive, "outlived_min_s": lo, "outlived_max_s": hi,
+            "threshold_s": 0.8}
+
+
+def test_c8_objects_that_outlived_their_session_are_transient_whatever_the_population_slope():
+    # GIVEN cycles slower than the hold: the population stays flat (two held at most at once),
+    # but every context lived 4.1-6.4 s after its tab closed, a pending task holding it
+    main = summary(types={"Sess": flat(2.0)}, lifetimes={"Sess": lifetimes(5, 5, 4.1, 6.4)})
+    verdict, ev = judge(c8_record(None, flat(1.0), main=main))
+    # THEN at least transient, the lifetimes and the holder said
+    assert verdict == TRANSIENT
+    assert "5 of 5 Sess outlived their session by 4.1-6.4 s: held by Task Sess._finish_init() [app/sess.py:585]" \
+        in ev["answer"]
+
+
+def test_c8_outlived_in_the_control_too_is_not_the_switch():
+    main = summary(types={"Sess": flat(2.0)}, lifetimes={"Sess": lifetimes(5, 5, 4.1, 6.4)})
+    rec = c8_record(None, flat(1.0), main=main, groups=[])
+    rec["runs"]["control"]["lifetimes"] = {"Sess": lifetimes(5, 5, 4.0, 6.0)}
+    verdict, _ = judge(rec)
+    assert verdict == RULED_OUT
+
+
+def test_c8_flat_and_released_in_time_but_a_task_named_is_inconclusive():
+    # GIVEN nothing outlived its session, yet the retention analysis named a pending task holding one
+    main = summary(types={"Sess": flat(1.0)}, lifetimes={"Sess": lifetimes(5, 0)})
+    verdict, ev = judge(c8_record(None, flat(1.0), main=main))
+    assert verdict == INCONCLUSIVE and ev["missing"] == "a run where nothing retains the object"
 
 
 def test_c8_root_not_a_pending_task_inconclusive():
