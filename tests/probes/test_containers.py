@@ -9,7 +9,9 @@ import types
 import weakref
 from collections import deque
 
-from leaklab.probes import container_census, container_lengths
+from leaklab import metrics
+from leaklab.metrics import Kind
+from leaklab.probes import ContainersProbe, InstancesProbe, ProbeContext, container_census, container_lengths
 
 
 class Node:
@@ -109,3 +111,44 @@ def test_container_lengths_bounded_and_keeps_nothing_alive() -> None:
     container_lengths({"node": node})
     del node
     assert node_ref() is None
+
+
+class Agent:
+    def __init__(self) -> None:
+        self.memory: list[str] = []
+
+
+class Sess:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+
+def test_containers_probe_owns_the_container_columns_and_the_ended_sessions_memory() -> None:
+    # GIVEN an app that keeps one open session, and two ended sessions still
+    # alive: one with memory of its own, one with the agent every session shares
+    shared = Agent()
+    shared.memory.append("shared")
+    roles = types.SimpleNamespace(session_type="Sess", session_memory="agent.memory",
+                                  shared_memory=("app.shared.memory",), open_sessions="app.open")
+    app = types.SimpleNamespace(shared=shared, open={})
+    target = types.SimpleNamespace(roles=roles, roots=lambda a: {"app": a}, resolve_types=lambda: {"Sess": Sess})
+    context = ProbeContext(target, app=app)
+    instances = InstancesProbe()
+    instances.install(context)
+    try:
+        own = Agent()
+        own.memory.extend(["a", "b", "c"])
+        open_one = Sess(Agent())
+        open_one.agent.memory.append("open")
+        app.open["s1"] = open_one
+        ended = [Sess(own), Sess(shared)]
+        # WHEN sampled
+        out = ContainersProbe().sample(context)
+    finally:
+        instances.uninstall()
+    # THEN each container by path from the roots, and what only the ended
+    # sessions hold (not the shared agent's, not the open session's)
+    assert out[metrics.name(Kind.CONTAINER, "app.shared.memory")] == 1
+    assert out[metrics.name(Kind.CONTAINER, "app.open")] == 1
+    assert out[metrics.name(Kind.CONTAINER, "Sess[*].agent.memory")] == 3
+    assert len(ended) == 2

@@ -4,10 +4,11 @@ without leaving anything behind."""
 from __future__ import annotations
 
 import sqlite3
+import types
 
 import psutil
 
-from leaklab.probes import dir_snapshot, sqlite_snapshot
+from leaklab.probes import FilesProbe, ProbeContext, StoreProbe, dir_snapshot, sqlite_snapshot
 
 
 def test_dir_snapshot_counts_files_recursively(tmp_path) -> None:
@@ -70,3 +71,27 @@ def test_sqlite_snapshot_leaves_no_wal_files_behind(tmp_path) -> None:
     assert sqlite_snapshot(db).rows == 1
     # THEN the read-only probe created no -wal/-shm file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wal.db"]
+
+
+def test_files_and_store_probes_own_the_folder_and_database_columns(tmp_path) -> None:
+    # GIVEN a running app whose target declares a cache, a history folder and a database
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "a.wav").write_bytes(b"x" * 10)
+    (tmp_path / "history").mkdir()
+    (tmp_path / "history" / "h.json").write_text("[]")
+    db = tmp_path / "h.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+    conn.close()
+    resources = {"cache_dir": tmp_path / "cache", "history_dir": tmp_path / "history", "history_db": db,
+                 "other_dir": None}
+    context = ProbeContext(types.SimpleNamespace(resources=lambda app: resources), app=object())
+    # WHEN sampled
+    files, store = FilesProbe().sample(context), StoreProbe().sample(context)
+    # THEN files and bytes of each folder, named after it; rows of the database, after cycles only
+    assert files == {"cache_files": 1, "cache_bytes": 10, "history_files": 1, "history_bytes": 2}
+    assert store["db_rows"] == 2 and store["db_bytes"] > 0
+    assert FilesProbe.timeline and not StoreProbe.timeline
+    # AND no app, no columns
+    assert FilesProbe().sample(ProbeContext(context.target)) == {} == StoreProbe().sample(ProbeContext(context.target))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import types
 import weakref
 
 import pytest
 
-from leaklab.probes import InstanceTracker
+from leaklab import metrics
+from leaklab.metrics import Kind
+from leaklab.probes import InstancesProbe, InstanceTracker, ProbeContext
 
 
 class Widget:
@@ -158,3 +161,24 @@ def test_instance_tracker_seeds_preexisting_instances() -> None:
         assert tracker.created_at(late) is not None
         assert len(tracker.ages("Widget")) >= 1
         assert any("seeded" in note for note in tracker.notes)
+
+
+def test_instances_probe_owns_the_type_columns_and_publishes_its_tracker() -> None:
+    # GIVEN the probe installed for a target watching Widget
+    original = Widget.__dict__["__init__"]
+    context = ProbeContext(types.SimpleNamespace(resolve_types=lambda: {"Widget": Widget}))
+    probe = InstancesProbe()
+    probe.install(context)
+    try:
+        kept = [Widget(), SpecialWidget()]
+        # WHEN sampled
+        out = probe.sample(context)
+        # THEN one column per watched type, named by metrics.name, and the
+        # tracker is the context's (the lifecycle and container probes read it)
+        assert out == {metrics.name(Kind.TYPE, "Widget"): 2}
+        assert context.tracker is probe.tracker and context.instances("Widget") == kept
+        assert context.instances("Unwatched") == [] and context.instances(None) == []
+    finally:
+        probe.uninstall()
+    # AND uninstall restored the class
+    assert Widget.__dict__["__init__"] is original

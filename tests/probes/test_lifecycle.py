@@ -6,9 +6,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import time
+import types
 import weakref
 
-from leaklab.probes import CallCounter, InstanceTracker, TimedMethod
+from leaklab import metrics
+from leaklab.driver.scenarios import CycleState
+from leaklab.metrics import Kind
+from leaklab.probes import CallCounter, InstancesProbe, InstanceTracker, LifecycleProbe, ProbeContext
 
 
 class Session:
@@ -149,15 +154,37 @@ def test_call_counter_per_instance_counts_and_keeps_no_instance_alive() -> None:
     assert Session.__dict__["close"].__qualname__ == "Session.close"
 
 
-def test_timed_method_accumulates_time_inside_async_method() -> None:
-    # GIVEN a timer on an async method
-    original = Session.__dict__["aclose"]
-    with TimedMethod(Session, "aclose") as timer:
-        # WHEN it sleeps 0.06 s
-        asyncio.run(Session().aclose(0.06))
-        # THEN at least ~0.05 s is taken, once
-        first = timer.take()
-        assert 0.05 <= first < 5
-        assert timer.take() == 0.0
-        assert timer.calls == 1 and timer.total == first
-    assert Session.__dict__["aclose"] is original
+def test_lifecycle_probe_owns_the_call_and_per_object_columns() -> None:
+    # GIVEN Session watched and its close() a lifecycle method, counted from the run's start
+    original = Session.__dict__["close"]
+    target = types.SimpleNamespace(
+        resolve_types=lambda: {"Session": Session}, lifecycle={"Session.close": "1"},
+        resolve_methods=lambda methods: {label: (Session, "close") for label in methods},
+    )
+    context = ProbeContext(target, run_started=time.monotonic())
+    instances, probe = InstancesProbe(), LifecycleProbe()
+    instances.install(context)
+    probe.install(context)
+    try:
+        probe.begin(context)
+        # WHEN a cycle ends one session, closed after its disconnect
+        state = CycleState("127.0.0.1", 0, "/client-ws", None, (), 1, 1.0)
+        kept = Session()
+        state.closed_at.append(time.monotonic())
+        state.sessions_ended = 1
+        kept.close()
+        context.state = state
+        out = probe.sample(context)
+        # and the next census sees no new call
+        context.state = None
+        again = probe.sample(context)
+    finally:
+        probe.uninstall()
+        instances.uninstall()
+    # THEN the calls against the sessions that ended, and the object it ran for
+    label = "Session.close"
+    assert out[metrics.name(Kind.LIFECYCLE, label)] == 1 and out[metrics.name(Kind.EXPECTED, label)] == 1
+    assert out[metrics.name(Kind.LIFECYCLE_OBJECTS, label)] == 1
+    assert out[metrics.name(Kind.LIFECYCLE_RAN_FOR, label)] == 1 and out[metrics.name(Kind.LIFECYCLE_OWNED, label)] == 1
+    assert again[metrics.name(Kind.LIFECYCLE, label)] == 0 and again[metrics.name(Kind.EXPECTED, label)] == 0
+    assert Session.__dict__["close"] is original and probe.timeline is False

@@ -12,7 +12,7 @@ import pytest
 from leaklab import metrics
 from leaklab.analysis import judge, memory_summary
 from leaklab.metrics import Kind, Verdict
-from leaklab.probes import collect_cyclic
+from leaklab.probes import CyclicGarbage, MemoryProbe, ProbeContext, collect_cyclic
 from leaklab.session import LeakSession
 from tests.conftest import run_async
 
@@ -84,3 +84,14 @@ def test_cyclic_garbage_held_heap_and_a_leak_told_apart_on_real_backends():
     # a leak is a leak, and its garbage is not cyclic
     assert leak["types"]["ServiceContext"]["verdict"] == Verdict.LEAK
     assert leak["memory"]["cyclic"]["verdict"] == "none" and leak["memory"]["rss"]["verdict"] == "none"
+
+
+def test_memory_probe_owns_what_the_census_collection_freed_and_the_allocator_columns() -> None:
+    # GIVEN the census' collection freed 3 objects, 100 bytes
+    context = ProbeContext(target=None, freed=CyclicGarbage(3, 100, (("Node", 3),)))  # type: ignore[arg-type]
+    out = MemoryProbe().sample(context)
+    # THEN both are columns, with the allocator's blocks; with no collection, not measured
+    assert (out["gc_freed_objects"], out["gc_freed_bytes"]) == (3, 100) and out["allocated_blocks"] > 0
+    context.freed = None
+    assert not {"gc_freed_objects", "gc_freed_bytes"} & set(MemoryProbe().sample(context))
+    assert MemoryProbe.timeline is False

@@ -8,7 +8,8 @@ import subprocess
 import threading
 import tracemalloc
 
-from leaklab.probes import baseline, orphans_after, process_snapshot
+from leaklab.driver.scenarios import CycleState
+from leaklab.probes import ProbeContext, ProcessProbe, baseline, orphans_after, process_snapshot
 
 
 def test_process_snapshot_has_sane_values() -> None:
@@ -77,3 +78,17 @@ def test_orphans_after_sees_only_new_listeners_threads_children() -> None:
             child.wait()
     # THEN once all are gone, nothing is an orphan
     assert not orphans_after(before)
+
+
+def test_process_probe_owns_the_gauges_and_the_cycle_children_peak() -> None:
+    # GIVEN the probe, in the timeline (no cycle) and after a cycle that saw 5 children
+    probe = ProcessProbe()
+    context = ProbeContext(target=None)  # type: ignore[arg-type]
+    timeline = probe.sample(context)
+    context.state = CycleState("127.0.0.1", 0, "/client-ws", None, (), 1, 1.0, children_peak=5)
+    after = probe.sample(context)
+    # THEN the gauges, and the peak only after a cycle (the most seen, live or sampled)
+    gauges = {"rss_mb", "fds", "threads", "children", "gc_objects"}
+    assert gauges <= set(timeline) and "children_peak" not in timeline
+    assert set(timeline) - gauges <= {"tracemalloc_mb"}
+    assert after["children_peak"] == max(5, after["children"]) and probe.timeline is True

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 
-from leaklab.probes import TaskCreationRecorder, task_census
+from leaklab import metrics
+from leaklab.metrics import Kind
+from leaklab.probes import ProbeContext, TaskCreationRecorder, TasksProbe, task_census
 
 
 async def sleeper_f() -> None:
@@ -108,5 +110,31 @@ def test_task_creation_recorder_chains_existing_factory() -> None:
             assert loop.get_task_factory() is factory
         finally:
             loop.set_task_factory(None)
+
+    asyncio.run(main())
+
+
+def test_tasks_probe_owns_the_task_columns_and_publishes_the_creation_sites() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        # GIVEN the probe installed on the running loop
+        context = ProbeContext(target=None)  # type: ignore[arg-type]
+        probe = TasksProbe()
+        probe.install(context)
+        try:
+            tasks = [asyncio.create_task(sleeper_f()) for _ in range(2)]
+            await asyncio.sleep(0)
+            # WHEN sampled
+            out = probe.sample(context)
+            # THEN the pending tasks in all and by coroutine; the sites recorded
+            assert out == {"tasks": 2, metrics.name(Kind.TASK, "sleeper_f"): 2}
+            assert context.task_sites is probe.recorder and context.task_sites.site(tasks[0]) is not None
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            probe.uninstall()
+        # AND the loop's factory is back
+        assert loop.get_task_factory() is None
 
     asyncio.run(main())
