@@ -50,8 +50,9 @@ from .process import (
 from .tasks import CreationSite, TaskCensus, TaskCreationRecorder, TasksProbe, task_census, task_label
 
 #: The census, in the order it samples: each entry a probe class made once per
-#: session (instances first: it publishes the tracker the lifecycle and
-#: container probes read; the collection's and allocator's view after the walk).
+#: session. The instances probe comes before the container and lifecycle
+#: probes (it publishes the tracker they read); the allocator's view is taken
+#: after the container walk.
 PROBES: tuple[type[Probe], ...] = (
     ProcessProbe, InstancesProbe, TasksProbe, FilesProbe, ContainersProbe, MemoryProbe, StoreProbe,
     LifecycleProbe, LatencyProbe,

@@ -100,7 +100,9 @@ def timeline_duration(options: RunOptions, target: Any, server: Any, *, half_ope
     server drops them by then, if it ever does)."""
     if options.timeline_s is not None:
         return options.timeline_s
-    ping = ((server.ping_interval_s or 0.0) + (server.ping_timeout_s or 0.0)) if server is not None and half_open else 0.0
+    ping = 0.0
+    if server is not None and half_open:
+        ping = (server.ping_interval_s or 0.0) + (server.ping_timeout_s or 0.0)
     release = target.release_s or 0.0
     return max(3.0, release + 1.5, ping + 1.5)
 

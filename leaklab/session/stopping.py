@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from .. import probes
 from ..driver.scenarios import CycleState
 
-__all__ = ["CHILD_SAMPLE_S", "REAP_GRACE_S", "STOP_GRACE_S", "Leftovers", "left_behind", "own_threads", "sample_children"]
+__all__ = [
+    "CHILD_SAMPLE_S", "REAP_GRACE_S", "STOP_GRACE_S", "Leftovers", "left_behind", "own_threads", "sample_children",
+]
 
 logger = logging.getLogger("leaklab.session")
 
