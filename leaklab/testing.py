@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .metrics import Kind, Verdict, name as metric_name
+
 if TYPE_CHECKING:  # pragma: no cover
     from .session import RunResult
     from .targets import Target
@@ -109,7 +111,7 @@ def _resolve(
 def _end_counts(result: RunResult, name: str) -> tuple[float, float]:
     """(baseline, count at the end): the end is the last timeline sample, or
     the last census when there is no timeline."""
-    key = f"type:{name}"
+    key = metric_name(Kind.TYPE, name)
     base = float(result.records[0].get(key) or 0) if result.records else 0.0
     last_rec = result.timeline[-1] if result.timeline else (result.records[-1] if result.records else {})
     return base, float(last_rec.get(key) or 0)
@@ -129,7 +131,7 @@ def _problems(result: RunResult, summary: Mapping[str, Any], types: Sequence[str
             kept_n = result.survivors.get(name, 0) - result.survivors_open.get(name, 0)
         else:  # a run without a census: what the end count shows
             kept_n = int(max(0.0, end - base))
-        leaks = verdict.get("verdict") == "leak"
+        leaks = verdict.get("verdict") == Verdict.LEAK
         note = f" ({verdict['note']})" if verdict.get("note") else ""
         counts = f"{end:g} alive at the end vs {base:g} at baseline"
         if leaks:
@@ -139,7 +141,7 @@ def _problems(result: RunResult, summary: Mapping[str, Any], types: Sequence[str
         elif kept_n > 0:
             v = verdict.get("verdict", "unknown")
             lines.append(f"{name}: retained, {kept_n} created by the cycles still alive after the timeline "
-                         f"({'no steady growth: ' if v == 'none' else ''}verdict {v}{note}); {counts}")
+                         f"({'no steady growth: ' if v == Verdict.NONE else ''}verdict {v}{note}); {counts}")
         if kept_n > 0 or leaks:
             retained.append(name)
     return lines, retained
@@ -154,12 +156,11 @@ def _retention(session: Any, names: Iterable[str], recorder: Any, since: float) 
     # gc.get_referrers; the chain search needs it back.
     session.thaw()
     gc.collect()
-    tracker = session._tracker
     # Only what the cycles created: the instances of the baseline (the
     # default context...) are alive by design.
-    instances = {
-        name: [obj for obj in tracker.instances(name) if (tracker.created_at(obj) or 0.0) >= since] for name in names
-    }
+    alive = session.survivors(since, names=names)
+    instances = {name: alive.get(name, []) for name in names}
+    alive.clear()
     try:
         report = analyze_survivors(instances, creation_sites=recorder)
         groups = list(report.as_dict().get("groups", []))

@@ -178,10 +178,12 @@ def _median_latency(summary_records: list[dict[str, Any]], metric: str) -> float
     return statistics.median(values) if values else None
 
 
-async def grow_store(session: Any, roles: Mapping[str, Any], facts: dict[str, Any], scenario: str, cycles: int) -> dict[str, Any]:
+async def grow_store(session: Any, roles: Mapping[str, Any], facts: dict[str, Any], scenario: str, cycles: int,
+                     *, options: Any = None) -> dict[str, Any]:
     """Run ``scenario`` at two sizes of the history store, then at the small
-    size again; return the runs by name (``small``, ``large``, ``back``);
-    medians and sizes go in ``facts``."""
+    size again (each run with ``options``, default the session's); return
+    the runs by name (``small``, ``large``, ``back``); medians and sizes go
+    in ``facts``."""
     history = roles.get("history")
     if not history:
         return {}
@@ -215,7 +217,7 @@ async def grow_store(session: Any, roles: Mapping[str, Any], facts: dict[str, An
 
     async def timed_run(phase: str) -> None:
         chats0, chars0 = llm_usage()
-        runs[phase] = await session.run(scenario, cycles)
+        runs[phase] = await session.run(scenario, cycles, options=options)
         chats1, chars1 = llm_usage()
         facts[f"prompt_{phase}_chars"] = round((chars1 - chars0) / (chats1 - chats0)) if chats1 > chats0 else None
 

@@ -146,8 +146,9 @@ async def measure(item: Item, session: LeakSession, cycles: int | None = None) -
         record["applicable"], record["reason"] = mounted, reason
         if not mounted:
             return record
-    session.timeline_s = _timeline_s(item, session)
-    facts["timeline_s"] = session.timeline_s
+    options = dataclasses.replace(session.options, timeline_s=_timeline_s(item, session))
+    short = dataclasses.replace(session.options, timeline_s=SHORT_TIMELINE_S)
+    facts["timeline_s"] = options.timeline_s
     if session.server is not None:
         facts["ping_interval_s"] = session.server.ping_interval_s
         facts["ping_timeout_s"] = session.server.ping_timeout_s
@@ -160,7 +161,7 @@ async def measure(item: Item, session: LeakSession, cycles: int | None = None) -
                 facts["retention"] = report.as_dict()
 
     n = cycles or item.cycles
-    main = await session.run(item.scenario, n, after_cycles=hook)
+    main = await session.run(item.scenario, n, options=options, after_cycles=hook)
     record["runs"]["main"] = main.summary()
     record["series"] = _series(item, roles, main)
     record["curves"] = {"main": _curves(item, roles, main.records), "timeline": _curves(item, roles, main.timeline, "t")}
@@ -169,14 +170,12 @@ async def measure(item: Item, session: LeakSession, cycles: int | None = None) -
         await active.close_mcp_clients(session, roles, facts)
     elif item.probe == "grow_store":
         # three runs at three store sizes: the fewest cycles a verdict rests on, each
-        session.timeline_s = SHORT_TIMELINE_S
-        for name, run in (await active.grow_store(session, roles, facts, item.scenario, 3)).items():
+        for name, run in (await active.grow_store(session, roles, facts, item.scenario, 3, options=short)).items():
             record["runs"][name] = run.summary()
     if item.control is not None:
         # The control answers "does it retain without the trigger": its
         # cycles say that; no release to wait for.
-        session.timeline_s = SHORT_TIMELINE_S
-        control = await session.run(item.control, n)
+        control = await session.run(item.control, n, options=short)
         record["runs"]["control"] = control.summary()
         record["curves"]["control"] = _curves(item, roles, control.records)
     return _jsonable(record)

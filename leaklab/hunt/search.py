@@ -39,6 +39,7 @@ from ..session import (
     BackendUnresponsive,
     LeakSession,
     RunInterrupted,
+    RunOptions,
     default_runs_dir,
     save_json_result,
 )
@@ -230,9 +231,10 @@ def _map(sequence: str, metrics: Mapping[str, float], roles: Mapping[str, Any]) 
     return exact, similar
 
 
-async def _screen(session: LeakSession, sequence: str, cycles: int) -> tuple[dict[str, float], dict[str, Any]]:
+async def _screen(session: LeakSession, sequence: str, cycles: int,
+                  options: RunOptions | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     try:
-        result = await session.run(sequence, cycles)
+        result = await session.run(sequence, cycles, options=options)
     except BackendUnresponsive as exc:  # this sequence broke every cycle: said, and the hunt goes on
         return {}, {"sequence": sequence, "failed_cycles": cycles, "errors": [str(exc)], "elapsed_s": None,
                     "unresponsive": True}
@@ -254,7 +256,8 @@ def _valid(words: list[str]) -> bool:
     return True
 
 
-async def _minimise(session: LeakSession, sequence: str, metric: str, cycles: int, deadline: float) -> tuple[str, bool]:
+async def _minimise(session: LeakSession, sequence: str, metric: str, cycles: int, deadline: float,
+                    options: RunOptions | None = None) -> tuple[str, bool]:
     """Drop steps while ``metric`` still leaks; (sequence, ran to the end)."""
     words = sequence.split(",")
     changed = True
@@ -266,7 +269,7 @@ async def _minimise(session: LeakSession, sequence: str, metric: str, cycles: in
             trial = words[:i] + words[i + 1:]
             if not trial or not _valid(trial):
                 continue
-            sig, _ = await _screen(session, ",".join(trial), cycles)
+            sig, _ = await _screen(session, ",".join(trial), cycles, options)
             if metric in sig:
                 words = trial
                 changed = True
@@ -365,9 +368,8 @@ async def hunt_async(
         own = session is None
         screen = session if session is not None else LeakSession(
             resolved, runs_dir=False, progress=False, settle_s=SCREEN_SETTLE_S, timeline_s=SCREEN_TIMELINE_S, **kwargs)
-        saved = (screen.settle_s, screen.timeline_s, screen.runs_dir, screen.progress)
-        screen.settle_s, screen.timeline_s, screen.runs_dir, screen.progress = (
-            SCREEN_SETTLE_S, SCREEN_TIMELINE_S, None, False)
+        quick = dataclasses.replace(screen.options, settle_s=SCREEN_SETTLE_S, timeline_s=SCREEN_TIMELINE_S,
+                                    runs_dir=None, progress=False)
         if own:
             await screen.start()
         try:
@@ -388,7 +390,7 @@ async def hunt_async(
                     result.not_tried = todo[i:]
                     break
                 tell(seq)
-                sig, info = await _screen(screen, seq, cycles)
+                sig, info = await _screen(screen, seq, cycles, quick)
                 info["leaks"] = sorted(sig)
                 result.tried.append(info)
                 broken = broken + 1 if info.get("unresponsive") else 0
@@ -409,9 +411,8 @@ async def hunt_async(
                 tell(f"minimising {finding.sequence}")
                 primary = next(iter(finding.metrics))
                 finding.sequence, finding.minimised = await _minimise(screen, finding.sequence, primary, cycles,
-                                                                      deadline)
+                                                                      deadline, quick)
         finally:
-            screen.settle_s, screen.timeline_s, screen.runs_dir, screen.progress = saved
             if own:
                 await screen.stop()
         for finding in result.findings:

@@ -40,9 +40,19 @@ import threading
 import types
 import weakref
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ContainerCensus", "container_census", "container_lengths"]
+from ..metrics import Kind, name as metric_name
+from ..targets.base import session_memory_path
+from .base import BaseProbe, ProbeContext, Sample
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..targets import Target
+
+__all__ = [
+    "ContainerCensus", "ContainersProbe", "attribute_path", "container_census", "container_lengths",
+    "held_by_instances", "open_session_ids", "root_path",
+]
 
 _MEASURED: tuple[type, ...] = (
     dict,  # includes defaultdict, OrderedDict, Counter
@@ -325,3 +335,63 @@ def held_by_instances(instances: list[Any], path: str, exclude: Mapping[int, Any
         if n is not None:
             total += n
     return total
+
+
+def open_session_ids(target: Target, roots: Mapping[str, Any]) -> set[int]:
+    """Ids of the sessions registered as open (``roles.open_sessions``, a dict
+    of session objects reached from ``roots``); empty when the role is not
+    declared."""
+    path = target.roles.open_sessions
+    values = getattr(root_path(roots, path), "values", None) if path else None
+    try:
+        return {id(v) for v in values()} if callable(values) else set()
+    except Exception:  # resized by another thread, a hostile mapping
+        return set()
+
+
+class ContainersProbe(BaseProbe):
+    """``container:<path>``: the length of every container reachable from the
+    app's roots, by path; and ``container:<Session>[*].<memory>``: what the
+    sessions that ended still hold in their own memory."""
+
+    name = "containers"
+    timeline = True
+
+    def sample(self, context: ProbeContext) -> Sample:
+        if context.app is None:
+            return {}
+        target = context.target
+        roots = target.roots(context.app)
+        # the sessions taken before the walk, so their ids mean them
+        sessions = context.instances(target.roles.session_type) if target.roles.session_memory else []
+        try:
+            walk = container_census(roots)
+            out: Sample = {metric_name(Kind.CONTAINER, path): n for path, n in walk.lengths.items()}
+            out.update(self._session_memory(context, roots, sessions, walk.visited))
+        finally:
+            sessions.clear()
+        return out
+
+    @staticmethod
+    def _session_memory(context: ProbeContext, roots: Mapping[str, Any], sessions: list[Any],
+                        in_use: frozenset[int]) -> Sample:
+        """What the sessions that ended still hold in their own agents
+        (``roles.session_memory`` summed over the live ``roles.session_type``
+        instances), apart from the memory every session shares
+        (``roles.shared_memory``), from open sessions (in
+        ``roles.open_sessions``) and from sessions the app's long-lived
+        objects hold (its default context: their containers are counted on
+        their own paths). Flat when each session's memory goes with it."""
+        roles = context.target.roles
+        if not roles.session_type or not roles.session_memory:
+            return {}
+        if context.tracker is None or roles.session_type not in context.tracker.types:
+            return {}  # not watched: not measured
+        shared = {id(held) for path in roles.shared_memory if (held := root_path(roots, path)) is not None}
+        open_ids = open_session_ids(context.target, roots)
+        ended = [s for s in sessions if id(s) not in in_use and id(s) not in open_ids]
+        try:
+            total = held_by_instances(ended, roles.session_memory, shared)
+        finally:
+            ended.clear()
+        return {metric_name(Kind.CONTAINER, session_memory_path(roles.session_type, roles.session_memory)): total}

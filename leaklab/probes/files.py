@@ -8,8 +8,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DirSnapshot", "SqliteSnapshot", "dir_snapshot", "sqlite_snapshot"]
+from .base import BaseProbe, ProbeContext, Sample
+
+__all__ = ["DirSnapshot", "FilesProbe", "SqliteSnapshot", "StoreProbe", "dir_snapshot", "sqlite_snapshot"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,3 +151,42 @@ def sqlite_snapshot(path: str | os.PathLike[str], table: str | None = None, *, t
     finally:
         conn.close()
     return SqliteSnapshot(rows, size)
+
+
+def _resources(context: ProbeContext) -> dict[str, Any]:
+    return dict(context.target.resources(context.app)) if context.app is not None else {}
+
+
+class FilesProbe(BaseProbe):
+    """``cache_files``/``cache_bytes`` of the target's ``cache_dir``, and
+    ``<stem>_files``/``<stem>_bytes`` of any other ``<stem>_dir`` resource it
+    declares (a JSON history store...)."""
+
+    name = "files"
+    timeline = True
+
+    def sample(self, context: ProbeContext) -> Sample:
+        out: Sample = {}
+        res = _resources(context)
+        if res.get("cache_dir") is not None:
+            out["cache_files"], out["cache_bytes"] = dir_snapshot(res["cache_dir"])
+        for name, path in res.items():
+            if name != "cache_dir" and name.endswith("_dir") and path is not None:
+                stem = name[: -len("_dir")]
+                out[f"{stem}_files"], out[f"{stem}_bytes"] = dir_snapshot(path)
+        return out
+
+
+class StoreProbe(BaseProbe):
+    """``db_rows``/``db_bytes`` of the target's ``history_db`` (after each
+    cycle; read-only)."""
+
+    name = "store"
+    timeline = False
+
+    def sample(self, context: ProbeContext) -> Sample:
+        db = _resources(context).get("history_db")
+        if db is None:
+            return {}
+        rows, size = sqlite_snapshot(db)
+        return {"db_rows": rows, "db_bytes": size}

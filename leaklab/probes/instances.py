@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-__all__ = ["InstanceTracker"]
+from ..metrics import Kind, name as metric_name
+from .base import BaseProbe, ProbeContext, Sample
+
+__all__ = ["InstanceTracker", "InstancesProbe"]
 
 
 class _KeyedRef(weakref.ref):  # type: ignore[type-arg]
@@ -217,6 +220,11 @@ class InstanceTracker:
         return self._installed
 
     @property
+    def types(self) -> dict[str, type]:
+        """The watched classes by display name (a copy)."""
+        return dict(self._types)
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """Human-readable remarks: fallbacks used, seeding, patch failures."""
         return tuple(self._notes)
@@ -401,3 +409,32 @@ class InstanceTracker:
         now = time.monotonic() if now is None else now
         ages = [now - ref.created_at for ref in self._sets[name].entries() if ref.created_at is not None and ref() is not None]
         return sorted(ages, reverse=True)
+
+
+class InstancesProbe(BaseProbe):
+    """``type:<name>``: live instances of each watched type of the target.
+
+    Installs the :class:`InstanceTracker` and publishes it on the context
+    (``context.tracker``): the lifecycle and container probes and the
+    session's survivor queries read it.
+    """
+
+    name = "instances"
+    timeline = True
+
+    def __init__(self) -> None:
+        self.tracker: InstanceTracker | None = None
+
+    def install(self, context: ProbeContext) -> None:
+        self.tracker = InstanceTracker(context.target.resolve_types())
+        self.tracker.install()
+        context.tracker = self.tracker
+
+    def sample(self, context: ProbeContext) -> Sample:
+        if self.tracker is None:
+            return {}
+        return {metric_name(Kind.TYPE, n): count for n, count in self.tracker.counts().items()}
+
+    def uninstall(self) -> None:
+        if self.tracker is not None:
+            self.tracker.uninstall()

@@ -8,80 +8,24 @@ until it is read once with :meth:`CallCounter.take_instances`).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import inspect
 import time
 import weakref
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CallCounter", "InstanceCalls", "TimedMethod"]
+from ..metrics import Kind, name as metric_name
+from .base import BaseProbe, ProbeContext, Sample
+from .patching import MethodPatch, restore_all
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .instances import InstanceTracker
 
-class _MethodPatch:
-    """``owner.<name>`` replaced by a wrapper; restorable exactly.
-
-    Plain functions, ``staticmethod`` and ``classmethod`` are supported: the
-    wrapper is re-wrapped in the same descriptor. A method the class inherits
-    gets the wrapper in its own ``__dict__`` (removed again on restore), and
-    calls the inherited function directly.
-    """
-
-    __slots__ = ("owner", "name", "had_own", "original", "wrapper", "binds")
-
-    def __init__(
-        self, owner: type, name: str, make_wrapper: Callable[..., Callable[..., Any]], *, pass_binds: bool = False
-    ) -> None:
-        if not isinstance(owner, type):
-            raise TypeError(f"{owner!r} is not a class")
-        raw = None
-        for klass in owner.__mro__:
-            if name in klass.__dict__:
-                raw = klass.__dict__[name]
-                break
-        else:
-            raise AttributeError(f"{owner.__qualname__} has no attribute {name!r}")
-        if isinstance(raw, property):
-            raise TypeError(f"{owner.__qualname__}.{name} is a property")
-        descriptor = type(raw) if isinstance(raw, (staticmethod, classmethod)) else None
-        func = raw.__func__ if descriptor is not None else raw
-        if not callable(func):
-            raise TypeError(f"{owner.__qualname__}.{name} is not a method: {raw!r}")
-        if descriptor is None and not hasattr(type(raw), "__get__"):
-            descriptor = staticmethod  # a non-binding callable (builtin, partial): keep it non-binding
-        self.owner = owner
-        self.name = name
-        self.had_own = name in owner.__dict__
-        self.original = owner.__dict__.get(name)
-        #: the wrapper's first argument is the instance (a plain method)
-        self.binds = descriptor is None
-        wrapper = make_wrapper(func, binds=self.binds) if pass_binds else make_wrapper(func)
-        self.wrapper = descriptor(wrapper) if descriptor is not None else wrapper
-
-    def apply(self) -> None:
-        type.__setattr__(self.owner, self.name, self.wrapper)
-
-    def in_place(self) -> bool:
-        return self.owner.__dict__.get(self.name) is self.wrapper
-
-    def restore(self) -> None:
-        if self.had_own:
-            type.__setattr__(self.owner, self.name, self.original)
-        else:
-            type.__delattr__(self.owner, self.name)
-
-
-def _restore_all(patches: list[_MethodPatch]) -> None:
-    """Restore in reverse order, after checking that the outermost wrapper of
-    each method is still ours (two labels may wrap the same method)."""
-    outermost = {(id(p.owner), p.name): p for p in patches}
-    displaced = [f"{p.owner.__qualname__}.{p.name}" for p in outermost.values() if not p.in_place()]
-    if displaced:
-        raise RuntimeError(f"{displaced} were replaced after install(); uninstall that tool first")
-    for patch in reversed(patches):
-        patch.restore()
+__all__ = ["CallCounter", "InstanceCalls", "LifecycleProbe", "lifecycle_objects", "per_object_labels"]
 
 
 class CallCounter:
@@ -137,7 +81,7 @@ class CallCounter:
                 raise TypeError(f"CallCounter target {label!r} must be (class, method_name), got {target!r}")
         self._targets = dict(targets)
         self._counts: dict[str, int] = {label: 0 for label in self._targets}
-        self._patches: list[_MethodPatch] = []
+        self._patches: list[MethodPatch] = []
         wanted = set(self._targets) if per_instance is True else set(per_instance or ())
         unknown = wanted - set(self._targets)
         if unknown:
@@ -160,11 +104,11 @@ class CallCounter:
         """
         if self._patches:
             return self
-        patches: list[_MethodPatch] = []
+        patches: list[MethodPatch] = []
         try:
             for label, (owner, name) in self._targets.items():
                 # Applied one by one: a second label on the same method wraps the first wrapper.
-                patch = _MethodPatch(
+                patch = MethodPatch(
                     owner, name,
                     functools.partial(_counting_wrapper, counts=self._counts, label=label, ledger=self._ledgers.get(label)),
                     pass_binds=True,
@@ -186,7 +130,7 @@ class CallCounter:
                 nothing is restored in that case.
         """
         if self._patches:
-            _restore_all(self._patches)
+            restore_all(self._patches)
             self._patches = []
 
     def __enter__(self) -> CallCounter:
@@ -374,109 +318,136 @@ def _safe_record(record: Callable[[Any], None], obj: Any) -> None:
         pass
 
 
-class TimedMethod:
-    """Cumulative wall time spent inside a method (e.g. an agent's ``_call_llm``).
+def per_object_labels(
+    methods: Mapping[str, tuple[type, str]], types: Mapping[str, type], tracked: Mapping[str, int]
+) -> dict[str, str]:
+    """Lifecycle label -> the watched name of its class (the very class, with
+    its creations tracked by weak reference); labels of unwatched classes
+    are left out (counted in calls only)."""
+    out: dict[str, str] = {}
+    for label, (owner, _method) in methods.items():
+        name = next((n for n, cls in types.items() if cls is owner and n in tracked), None)
+        if name is not None:
+            out[label] = name
+    return out
 
-    Each call is timed from its start to its end (for ``async def``, from
-    the first step of the coroutine to its return or exception, awaits
-    included). Overlapping calls each add their own duration, so the total
-    can exceed elapsed time. A call still running at :meth:`take` is added
-    when it ends.
 
-    Args:
-        owner: the class.
-        method_name: a sync or ``async def`` method (not a generator).
-        clock: the time source (``time.perf_counter``).
+def lifecycle_objects(
+    calls: CallCounter,
+    tracker: InstanceTracker,
+    per_object: Mapping[str, str],
+    *,
+    since: float,
+    created_before: Mapping[str, int],
+    disconnects: Sequence[float],
+    now: float,
+    created_now: Mapping[str, int],
+) -> Sample:
+    """Per-object lifecycle accounting of the cycle since the previous census.
+
+    For each label counted per object (``per_object``: label -> watched type
+    name), among the instances of its class created since ``since``:
+    ``lifecycle_objects`` (created), ``lifecycle_closed`` (the method ran on
+    it, by ``now``), ``lifecycle_short`` / ``lifecycle_short_calls``
+    (short-lived: the method first ran while its session was still open,
+    i.e. before the first disconnect that followed the instance's creation,
+    or with no disconnect after it), ``lifecycle_owned`` (session-owned:
+    created, and still unclosed at its session's disconnect; an instance
+    still alive and unclosed with no disconnect after its creation belongs to
+    a session that has not ended and is left out) and ``lifecycle_ran_for``
+    (session-owned instances the method ran on after the disconnect). With
+    one session per cycle, "its session's disconnect" is the cycle's
+    disconnect (``disconnects``: :attr:`CycleState.closed_at`).
+
+    Drains ``calls.take_instances`` of every label (read once per census).
     """
+    disconnects = sorted(disconnects)
+    open_after = disconnects[-1] if disconnects else since
+    out: Sample = {}
+    for label, name in per_object.items():
+        records = calls.take_instances(label)  # drained every census
+        if name not in created_now:  # switched to a heap scan: creations unseen
+            continue
+        closed = short = short_calls = ran_for = closed_open = 0
+        for r in records:
+            if r.created_at is None or not since < r.created_at <= now:
+                continue
+            closed += 1
+            i = bisect.bisect_left(disconnects, r.created_at)
+            if i == len(disconnects) or r.first_at < disconnects[i]:
+                short += 1
+                short_calls += r.calls
+                closed_open += i == len(disconnects) and r.alive
+            else:
+                ran_for += 1
+        still_open = sum(1 for t in tracker.creation_times(name) if max(since, open_after) < t <= now)
+        created = created_now[name] - created_before.get(name, 0)
+        out[metric_name(Kind.LIFECYCLE_OBJECTS, label)] = created
+        out[metric_name(Kind.LIFECYCLE_CLOSED, label)] = closed
+        out[metric_name(Kind.LIFECYCLE_SHORT, label)] = short
+        out[metric_name(Kind.LIFECYCLE_SHORT_CALLS, label)] = short_calls
+        out[metric_name(Kind.LIFECYCLE_OWNED, label)] = max(0, created - short - max(0, still_open - closed_open))
+        out[metric_name(Kind.LIFECYCLE_RAN_FOR, label)] = ran_for
+    return out
 
-    def __init__(self, owner: type, method_name: str, *, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._owner = owner
-        self._name = method_name
-        self._clock = clock
-        self._total = 0.0
-        self._taken = 0.0
-        self._calls = 0
-        self._patch: _MethodPatch | None = None
 
-    @property
-    def installed(self) -> bool:
-        """Whether the wrapper is in place."""
-        return self._patch is not None
+class LifecycleProbe(BaseProbe):
+    """After each cycle: ``lifecycle:<label>`` (calls of each lifecycle method
+    of the target since the previous census), ``expected:<label>`` (sessions
+    that ended in the cycle) and, for methods of watched classes, the
+    per-object accounting of :func:`lifecycle_objects`. Reads the instance
+    tracker the instances probe published."""
 
-    @property
-    def total(self) -> float:
-        """Seconds spent in completed calls since construction."""
-        return self._total
+    name = "lifecycle"
+    timeline = False
 
-    @property
-    def calls(self) -> int:
-        """Completed calls since construction."""
-        return self._calls
+    def __init__(self) -> None:
+        self.calls: CallCounter | None = None
+        #: label -> watched type name, for the labels counted per object
+        self.per_object: dict[str, str] = {}
+        self._prev: dict[str, int] = {}
+        self._since: tuple[float, dict[str, int]] = (0.0, {})
 
-    def install(self) -> TimedMethod:
-        """Wrap the method (idempotent).
+    def install(self, context: ProbeContext) -> None:
+        tracker = context.tracker
+        methods = context.target.resolve_methods(context.target.lifecycle)
+        types = tracker.types if tracker is not None else {}
+        created = tracker.created_counts() if tracker is not None else {}
+        # A close counts against the object it closes when its class is
+        # watched (creations are seen); other labels are counted in calls.
+        per_object = per_object_labels(methods, types, created)
+        created_at = tracker.created_at if tracker is not None else None
+        self.calls = CallCounter(methods, per_instance=set(per_object), created_at=created_at)
+        self.per_object = {k: per_object[k] for k in self.calls.per_instance_labels()}
+        self.calls.install()
 
-        Raises:
-            AttributeError: no such method.
-            TypeError: a generator, async generator or property.
-        """
-        if self._patch is None:
-            patch = _MethodPatch(self._owner, self._name, self._timing_wrapper)
-            patch.apply()
-            self._patch = patch
-        return self
+    def begin(self, context: ProbeContext) -> None:
+        if self.calls is not None:
+            self._prev = self.calls.snapshot()
+        created = context.tracker.created_counts() if context.tracker is not None else {}
+        self._since = (context.run_started, created)
+
+    def sample(self, context: ProbeContext) -> Sample:
+        if self.calls is None:
+            return {}
+        calls, prev = self.calls.snapshot(), self._prev
+        state = context.state
+        ended = state.sessions_ended if state is not None else 0
+        out: Sample = {}
+        for label in context.target.lifecycle:
+            out[metric_name(Kind.LIFECYCLE, label)] = calls.get(label, 0) - prev.get(label, 0)
+            out[metric_name(Kind.EXPECTED, label)] = ended
+        if context.tracker is not None:
+            since, created_before = self._since
+            now = time.monotonic()
+            created_now = context.tracker.created_counts()
+            self._since = (now, created_now)
+            out.update(lifecycle_objects(
+                self.calls, context.tracker, self.per_object, since=since, created_before=created_before,
+                disconnects=state.closed_at if state is not None else [], now=now, created_now=created_now))
+        self._prev = self.calls.snapshot()
+        return out
 
     def uninstall(self) -> None:
-        """Restore the method exactly (idempotent). Totals are kept.
-
-        Raises:
-            RuntimeError: the method was replaced after :meth:`install`.
-        """
-        if self._patch is not None:
-            _restore_all([self._patch])
-            self._patch = None
-
-    def __enter__(self) -> TimedMethod:
-        return self.install()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.uninstall()
-
-    def take(self) -> float:
-        """Seconds spent in calls that completed since the previous ``take()``."""
-        spent = self._total - self._taken
-        self._taken = self._total
-        return spent
-
-    def _add(self, seconds: float) -> None:
-        self._total += seconds
-        self._calls += 1
-
-    def _timing_wrapper(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func):
-            raise TypeError(f"TimedMethod cannot time generator {func.__qualname__}")
-        clock = self._clock
-        add = self._add
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                start = clock()
-                try:
-                    return await func(*args, **kwargs)
-                finally:
-                    add(clock() - start)
-
-            return async_wrapper
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = clock()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                add(clock() - start)
-
-        return wrapper
+        if self.calls is not None:
+            self.calls.uninstall()

@@ -24,7 +24,11 @@ import sys
 
 import psutil
 
-__all__ = ["AllocatorSnapshot", "CyclicGarbage", "allocator_snapshot", "collect_cyclic", "trim_allocator"]
+from .base import BaseProbe, ProbeContext, Sample
+
+__all__ = [
+    "AllocatorSnapshot", "CyclicGarbage", "MemoryProbe", "allocator_snapshot", "collect_cyclic", "trim_allocator",
+]
 
 _MB = 1024 * 1024
 
@@ -125,3 +129,22 @@ def trim_allocator() -> tuple[float, float] | None:
     before = proc.memory_info().rss / _MB
     trim(0)  # type: ignore[operator]
     return before, proc.memory_info().rss / _MB
+
+
+class MemoryProbe(BaseProbe):
+    """After each cycle: ``gc_freed_objects``/``gc_freed_bytes``, what the
+    census' full collection freed (when it collects), and the allocator's
+    view, ``allocated_blocks`` and ``uss_mb`` (where it can be read)."""
+
+    name = "memory"
+    timeline = False
+
+    def sample(self, context: ProbeContext) -> Sample:
+        out: Sample = {}
+        if context.freed is not None:
+            out["gc_freed_objects"], out["gc_freed_bytes"] = context.freed.objects, context.freed.bytes
+        alloc = allocator_snapshot()
+        out["allocated_blocks"] = alloc.blocks
+        if alloc.uss_mb is not None:
+            out["uss_mb"] = alloc.uss_mb
+        return out

@@ -13,8 +13,12 @@ from collections.abc import Iterable
 import psutil
 
 from .._platform import open_handles
+from .base import BaseProbe, ProbeContext, Sample
 
-__all__ = ["ChildWatch", "Orphans", "ProcessBaseline", "ProcessSnapshot", "baseline", "orphans_after", "process_snapshot"]
+__all__ = [
+    "ChildWatch", "Orphans", "ProcessBaseline", "ProcessProbe", "ProcessSnapshot", "baseline", "orphans_after",
+    "process_snapshot",
+]
 
 _MB = 1024 * 1024
 DEFAULT_HOSTS: tuple[str, ...] = ("127.0.0.1",)
@@ -237,6 +241,26 @@ class ChildWatch:
         for p in procs:
             how = "terminated" if p not in alive else ("did not die" if p in still else "killed")
             out.append(f"pid {p.pid} ({self.seen[p.pid][1]}): {how}")
+        return out
+
+
+class ProcessProbe(BaseProbe):
+    """``rss_mb``, ``fds``, ``threads``, ``children``, ``gc_objects`` and, while
+    tracemalloc traces, ``tracemalloc_mb``; after a cycle, ``children_peak``
+    (the most live children seen while it ran, sampled by the session)."""
+
+    name = "process"
+    timeline = True
+
+    def sample(self, context: ProbeContext) -> Sample:
+        snap = process_snapshot()
+        out: Sample = {"rss_mb": snap.rss_mb, "fds": snap.fds, "threads": snap.threads, "children": snap.children}
+        if snap.gc_objects is not None:
+            out["gc_objects"] = snap.gc_objects
+        if snap.tracemalloc_mb is not None:
+            out["tracemalloc_mb"] = snap.tracemalloc_mb
+        if context.state is not None:
+            out["children_peak"] = max(context.state.children_peak, snap.children)
         return out
 
 

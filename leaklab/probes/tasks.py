@@ -12,7 +12,10 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["CreationSite", "TaskCensus", "TaskCreationRecorder", "task_census", "task_label"]
+from ..metrics import Kind, name as metric_name
+from .base import BaseProbe, ProbeContext, Sample
+
+__all__ = ["CreationSite", "TaskCensus", "TaskCreationRecorder", "TasksProbe", "task_census", "task_label"]
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 _PROBES_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -224,3 +227,34 @@ class TaskCreationRecorder:
             if not task.done():
                 counts[str(site)] += 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+class TasksProbe(BaseProbe):
+    """``tasks`` (pending tasks but the caller) and ``task:<coroutine>``.
+
+    Installs a :class:`TaskCreationRecorder` on the running loop and
+    publishes it (``context.task_sites``): retention chains say where each
+    task was created.
+    """
+
+    name = "tasks"
+    timeline = True
+
+    def __init__(self) -> None:
+        self.recorder: TaskCreationRecorder | None = None
+
+    def install(self, context: ProbeContext) -> None:
+        self.recorder = TaskCreationRecorder()
+        self.recorder.install(asyncio.get_running_loop())
+        context.task_sites = self.recorder
+
+    def sample(self, context: ProbeContext) -> Sample:
+        tc = task_census()
+        out: Sample = {"tasks": tc.total}
+        for qualname, n in tc.by_coroutine.items():
+            out[metric_name(Kind.TASK, qualname)] = n
+        return out
+
+    def uninstall(self) -> None:
+        if self.recorder is not None:
+            self.recorder.uninstall()

@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
+from leaklab import metrics
 from leaklab.analysis import judge, memory_summary
-from leaklab.probes import collect_cyclic
+from leaklab.metrics import Kind, Verdict
+from leaklab.probes import CyclicGarbage, MemoryProbe, ProbeContext, collect_cyclic
 from leaklab.session import LeakSession
 from tests.conftest import run_async
 
@@ -36,7 +38,7 @@ def test_a_cycle_is_counted_once_with_what_it_holds_and_nothing_outlives_the_cou
 
 def census(rss, freed=0, types=0):
     return [{"cycle": c, "t": float(c), "rss_mb": 100.0 + rss * c, "gc_freed_bytes": float(freed if c else 0),
-             "gc_freed_objects": 10.0 if c else 0.0, "type:Sess": float(types * c)} for c in range(6)]
+             "gc_freed_objects": 10.0 if c else 0.0, metrics.name(Kind.TYPE, "Sess"): float(types * c)} for c in range(6)]
 
 
 def summary(records, allocator=None):
@@ -74,11 +76,22 @@ def test_cyclic_garbage_held_heap_and_a_leak_told_apart_on_real_backends():
     garbage, heap, leak = (run_async(one(a), allow_loop_errors=True)
                            for a in ("cyclic_garbage", "holds_freed_heap", "leaks_contexts"))
     # freed only by a gc pass: 512 KiB a session, and not a leak
-    assert garbage["memory"]["cyclic"]["verdict"] == "cyclic" and garbage["types"]["ServiceContext"]["verdict"] == "none"
+    assert garbage["memory"]["cyclic"]["verdict"] == "cyclic" and garbage["types"]["ServiceContext"]["verdict"] == Verdict.NONE
     assert garbage["memory"]["cyclic"]["bytes_per_cycle"] >= 512 * 1024
     # RSS that grows with no object: the allocator gave it back when asked
     assert heap["memory"]["rss"]["verdict"] == "allocator", heap["memory"]
     assert heap["memory"]["rss"]["returned_mb"] >= 0.5 * heap["memory"]["rss"]["growth_mb"]
     # a leak is a leak, and its garbage is not cyclic
-    assert leak["types"]["ServiceContext"]["verdict"] == "leak"
+    assert leak["types"]["ServiceContext"]["verdict"] == Verdict.LEAK
     assert leak["memory"]["cyclic"]["verdict"] == "none" and leak["memory"]["rss"]["verdict"] == "none"
+
+
+def test_memory_probe_owns_what_the_census_collection_freed_and_the_allocator_columns() -> None:
+    # GIVEN the census' collection freed 3 objects, 100 bytes
+    context = ProbeContext(target=None, freed=CyclicGarbage(3, 100, (("Node", 3),)))  # type: ignore[arg-type]
+    out = MemoryProbe().sample(context)
+    # THEN both are columns, with the allocator's blocks; with no collection, not measured
+    assert (out["gc_freed_objects"], out["gc_freed_bytes"]) == (3, 100) and out["allocated_blocks"] > 0
+    context.freed = None
+    assert not {"gc_freed_objects", "gc_freed_bytes"} & set(MemoryProbe().sample(context))
+    assert MemoryProbe.timeline is False

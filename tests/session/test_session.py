@@ -7,15 +7,18 @@ signal is judged, in tests/test_analysis.py and tests/checklist/test_rules.py.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
 
 import pytest
 
+from leaklab import metrics
 from leaklab.cli import format_lifecycle
 from leaklab.driver.scenarios import CycleState
-from leaklab.probes import CallCounter, InstanceTracker
+from leaklab.metrics import Kind, Verdict
+from leaklab.probes import CallCounter, InstanceTracker, lifecycle_objects
 from leaklab.session import LeakSession, run_async
 from tests.conftest import kill_children, server_children
 from tests.conftest import run_async as run_on_loop
@@ -37,12 +40,12 @@ def summary_of(scenario, cycles, faults=None, tmp_path=None, timeline_s=None, **
 
 def judged(summary, metric):
     """The verdict of a flagged metric name, wherever the summary files it."""
-    kind, _, name = metric.partition(":")
-    if kind == "type":
+    kind, name = metrics.kind_of(metric), metrics.subject_of(metric)
+    if kind is Kind.TYPE:
         return summary["types"][name]["verdict"]
-    if kind == "task":
+    if kind is Kind.TASK:
         return summary["tasks"]["by_coroutine"][name]["verdict"]
-    if kind == "container":
+    if kind is Kind.CONTAINER:
         return next(c["verdict"] for c in summary["containers"] if c["path"] == name)
     if metric == "tasks":
         return summary["tasks"]["verdict"]
@@ -80,8 +83,8 @@ def no_fault_runs(tmp_path_factory):
                 # then half a second of timeline (growth that lasts longer is
                 # flagged as a leak, shorter as transient: either fails below),
                 # except where the half-open clients must be seen to go
-                session.timeline_s = None if scenario == "reconnect-storm" else 0.5
-                results[scenario] = await session.run(scenario, 3)
+                options = dataclasses.replace(session.options, timeline_s=None if scenario == "reconnect-storm" else 0.5)
+                results[scenario] = await session.run(scenario, 3, options=options)
         finally:
             orphans = await session.stop()
         return results, orphans
@@ -106,9 +109,9 @@ def test_no_faults_nothing_flagged_nothing_left_and_run_saved(scenario, no_fault
     if scenario == "reconnect-storm":
         # Half-open clients are held until the ping times out (1 s + 1 s):
         # transient by design, never a leak.
-        assert not [m for m in s["flagged"] if judged(s, m) == "leak"], s["flagged"]
+        assert not [m for m in s["flagged"] if judged(s, m) == Verdict.LEAK], s["flagged"]
         c = container(s, "handler.client_connections")
-        assert c["verdict"] == "transient" and s["types"]["ServiceContext"]["lifetime_s"] <= 3.5
+        assert c["verdict"] == Verdict.TRANSIENT and s["types"]["ServiceContext"]["lifetime_s"] <= 3.5
     else:
         assert s["flagged"] == [], (scenario, s["flagged"])
     assert s["errors"] == []
@@ -161,7 +164,7 @@ def test_c9_lifecycle_close_counted_per_context():
         "lifecycle ServiceContext.close: ran for 0 of 3 contexts still open when their session ended")
     # while the handler's dict of contexts is emptied all the same: only close() is skipped
     contexts = container(s, "handler.client_contexts")
-    assert contexts["end"] == 0 and contexts["verdict"] == "none", contexts
+    assert contexts["end"] == 0 and contexts["verdict"] == Verdict.NONE, contexts
 
 
 class Client:
@@ -173,15 +176,12 @@ def test_lifecycle_objects_tells_short_lived_clients_from_the_sessions_own():
     # GIVEN one cycle of two sessions: each lists tools with 2 clients closed before its
     # disconnect, and keeps its own client, closed after the disconnect (first) or never
     # (second); a third session is still open at the census
-    session = LeakSession("reference", runs_dir=False, progress=False)
     tracker = InstanceTracker({"Client": Client}).install()
     counter = CallCounter({"Client.aclose": (Client, "aclose")}, per_instance=True,
                           created_at=tracker.created_at).install()
     kept = []
     try:
-        session._tracker, session._calls = tracker, counter
-        session._lifecycle_types = {"Client.aclose": "Client"}
-        session._objects_since = (time.monotonic(), tracker.created_counts())
+        since, created_before = time.monotonic(), tracker.created_counts()
         state = CycleState("127.0.0.1", 0, "/client-ws", None, (), 1, 1.0)
         for own_closed in (True, False):
             for _ in range(2):
@@ -193,12 +193,14 @@ def test_lifecycle_objects_tells_short_lived_clients_from_the_sessions_own():
                 kept[-1].aclose()
         kept.append(Client())
         # WHEN the census counts the cycle per object
-        rec = session._lifecycle_objects(state)
+        rec = lifecycle_objects(counter, tracker, {"Client.aclose": "Client"}, since=since,
+                                created_before=created_before, disconnects=state.closed_at,
+                                now=time.monotonic(), created_now=tracker.created_counts())
     finally:
         counter.uninstall()
         tracker.uninstall()
     # THEN the 4 short-lived clients are told apart: aclose ran for 1 of the 2 sessions' own clients
-    assert {k.split(":")[0]: v for k, v in rec.items()} == {
+    assert {metrics.kind_of(k).value: v for k, v in rec.items()} == {
         "lifecycle_objects": 7, "lifecycle_closed": 5, "lifecycle_short": 4, "lifecycle_short_calls": 4,
         "lifecycle_owned": 2, "lifecycle_ran_for": 1,
     }
@@ -220,14 +222,14 @@ def test_c2_c3_c4_c6_children_cache_files_and_containers_grow(tmp_path):
     # THEN each shows in the summary where the rules read it: a resource, a
     # folder's files, a container named by its path from the app's roots
     v = s["resources"]["children"]
-    assert v["verdict"] == "leak" and v["per_cycle"] >= 1, v
-    assert s["resources"]["cache_files"]["verdict"] == "leak", s["resources"]["cache_files"]
+    assert v["verdict"] == Verdict.LEAK and v["per_cycle"] >= 1, v
+    assert s["resources"]["cache_files"]["verdict"] == Verdict.LEAK, s["resources"]["cache_files"]
     for path, at_least in (("default_context.asr_engine.client_streams", 0.9),
                            ("default_context.agent_engine.memory", 1.8)):  # user + assistant a turn, at least
         c = container(s, path)
         assert c is not None and c["path"] == path, s["containers"]
-        assert c["verdict"] == "leak" and c["per_cycle"] >= at_least, c
+        assert c["verdict"] == Verdict.LEAK and c["per_cycle"] >= at_least, c
     # the memory of the sessions that ended is measured apart: flat (C2 puts it on the shared agent)
     own = container(s, "ServiceContext[*].agent_engine.memory")
-    assert own is not None and own["verdict"] == "none" and own["end"] == 0, own
+    assert own is not None and own["verdict"] == Verdict.NONE and own["end"] == 0, own
     assert s["orphans"]["children"] >= 4  # counted at the end too, before they were ended
