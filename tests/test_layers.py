@@ -82,12 +82,27 @@ def _imports(name: str) -> list[tuple[str, ast.ImportFrom | ast.Import, str | No
     return out
 
 
+@functools.cache
+def _type_only(name: str) -> frozenset[int]:
+    """Ids of the import nodes under ``if TYPE_CHECKING:`` in module ``name``:
+    read by type checkers only, never run, so never part of a cycle."""
+    out: set[int] = set()
+    for node in ast.walk(_tree(_modules()[name])):
+        test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+            out.update(id(n) for child in node.body for n in ast.walk(child))
+    return frozenset(out)
+
+
 def _graph() -> dict[str, set[str]]:
-    """Every module -> the leaklab modules it imports (itself left out)."""
+    """Every module -> the leaklab modules it imports when it runs (itself
+    and ``TYPE_CHECKING`` imports left out)."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name in modules:
-        graph[name] = {m for m, _, _ in _imports(name) if m in modules and m != name}
+        skip = _type_only(name)
+        graph[name] = {m for m, node, _ in _imports(name) if m in modules and m != name and id(node) not in skip}
     return graph
 
 
