@@ -14,7 +14,11 @@ import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["object_lifetimes"]
+__all__ = ["OUTLIVED_SLACK_S", "object_lifetimes"]
+
+#: An object outlives its session only beyond the settle time and this much:
+#: the census after the settle (its full collection) takes time too.
+OUTLIVED_SLACK_S = 0.5
 
 
 def object_lifetimes(

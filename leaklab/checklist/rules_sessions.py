@@ -34,9 +34,6 @@ from .evidence import (
 #: A release by the server's ping may come this much (or a quarter of the
 #: window) after ping interval + timeout: sampling and scheduling slack.
 PING_SLACK_S = 0.5
-#: An object outlives its session "by design" only within the settle time
-#: and this slack (the census itself takes time).
-OUTLIVED_SLACK_S = 0.5
 
 # -- C7 -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ without ``__weakref__``) fall back to one ``gc.get_objects()`` scan per
 
 from __future__ import annotations
 
+import collections
 import functools
 import gc
 import time
@@ -24,6 +25,10 @@ from ..metrics import Kind, name as metric_name
 from .base import BaseProbe, ProbeContext, Sample
 
 __all__ = ["InstanceTracker", "InstancesProbe"]
+
+
+#: Freed instances remembered per watched type, for their lifetimes.
+MAX_DEATHS = 100_000
 
 
 class _KeyedRef(weakref.ref):  # type: ignore[type-arg]
@@ -51,16 +56,21 @@ class _WeakIdentitySet:
     its id can be reused.
     """
 
-    __slots__ = ("_refs", "_remove", "__weakref__")
+    __slots__ = ("_refs", "_remove", "deaths", "__weakref__")
 
     def __init__(self) -> None:
         self._refs: dict[int, _KeyedRef] = {}
+        #: ``(created_at, died_at)`` of each freed instance whose creation was
+        #: seen, oldest death first (at most :data:`MAX_DEATHS`)
+        self.deaths: collections.deque[tuple[float, float]] = collections.deque(maxlen=MAX_DEATHS)
         selfref = weakref.ref(self)
 
         def _remove(ref: _KeyedRef) -> None:
             owner = selfref()
             if owner is not None and owner._refs.get(ref.key) is ref:
                 del owner._refs[ref.key]
+                if ref.created_at is not None:
+                    owner.deaths.append((ref.created_at, time.monotonic()))
 
         self._remove = _remove
 
@@ -376,6 +386,24 @@ class InstanceTracker:
         if name not in self._types:
             raise KeyError(name)
         return [ref.created_at for ref in self._sets[name].entries() if ref.created_at is not None and ref() is not None]
+
+    def lifetimes(self, name: str, since: float) -> list[tuple[float, float | None]]:
+        """``(created_at, died_at or None)`` of every instance of ``name``
+        created at or after ``since`` whose creation was seen (freed ones
+        with the time they were freed; live ones with ``None``). No strong
+        reference is kept.
+
+        Raises:
+            KeyError: ``name`` is not watched.
+        """
+        if name not in self._types:
+            raise KeyError(name)
+        watched = self._sets[name]
+        dead = [(c, d) for c, d in list(watched.deaths) if c >= since]
+        live: list[tuple[float, float | None]] = [
+            (ref.created_at, None) for ref in watched.entries()
+            if ref.created_at is not None and ref.created_at >= since and ref() is not None]
+        return sorted([*dead, *live])
 
     def instances(self, name: str) -> list[Any]:
         """Strong references to the live instances of ``name``.

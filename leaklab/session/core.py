@@ -21,6 +21,7 @@ from ..driver.scenarios import CycleState, Scenario, get_scenario
 from ..probes import Probe, ProbeContext
 from ..serving import RunningServer, ServerStartError, serve
 from ..targets import Target, resolve_target
+from ..analysis.lifetimes import OUTLIVED_SLACK_S
 from .census import Census, allocator_after, timeline_duration
 from .options import RunOptions, option, step_timeout
 from .runs import BackendUnresponsive, RunInterrupted, RunResult, default_runs_dir, new_run_id, save_run
@@ -251,6 +252,7 @@ class LeakSession(SurvivorQueries):
             expected_growth=self.target.expected_growth, target_notes=self.target_notes(),
         )
         half_open_before = len(self._half_open)
+        disconnects: list[float] = []
         if self.census is not None:
             self.census.begin(t0, result.freed_types)
         try:
@@ -272,6 +274,7 @@ class LeakSession(SurvivorQueries):
                     else:
                         failures = 0
                     self._half_open.extend(state.half_open)
+                    disconnects.extend(state.closed_at)
                     result.records.append(await self._census(cycle, t0, state, opts))
                     bar.update(1)
                     if failures >= MAX_FAILED_IN_A_ROW:
@@ -285,6 +288,7 @@ class LeakSession(SurvivorQueries):
                 result.timeline = await self.census.timeline(
                     timeline_duration(opts, self.target, self.server, half_open=half_open), opts.timeline_step_s)
                 result.survivors, result.survivors_open = self.count_survivors(t0)
+                result.lifetimes = self.lifetimes(t0, disconnects, opts.settle_s + OUTLIVED_SLACK_S)
                 result.allocator = allocator_after()
         except (asyncio.CancelledError, KeyboardInterrupt):
             result.interrupted = True

@@ -70,6 +70,9 @@ class RunResult:
     allocator: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: the commonest types a gc pass freed after the cycles, summed
     freed_types: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: per watched type: how long the instances the run created lived after
+    #: their session ended (:func:`leaklab.analysis.lifetimes.object_lifetimes`)
+    lifetimes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     interrupted: bool = False
     path: Path | None = None
     elapsed_s: float = 0.0
@@ -103,6 +106,7 @@ class RunResult:
             failed_cycles=self.failed_cycles,
             judged_cycles=self.cycles_done - len(self.failed_cycles),
             survivors={"alive": dict(self.survivors), "open": dict(self.survivors_open)},
+            lifetimes={k: dict(v) for k, v in self.lifetimes.items()},
             step_timeout_s=_round(self.step_timeout_s), target_notes=self.target_notes,
             interrupted=self.interrupted, elapsed_s=round(self.elapsed_s, 2),
             path=str(self.path) if self.path else None,
@@ -150,6 +154,7 @@ def save_run(result: RunResult, runs_dir: Path) -> Path:
             "failed_cycles": result.failed_cycles, "step_timeout_s": result.step_timeout_s,
             "target_notes": result.target_notes,
             "survivors": {"alive": result.survivors, "open": result.survivors_open},
+            "lifetimes": result.lifetimes,
             "versions": versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -5,7 +5,8 @@ the instance tracker its instances probe installed)."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..probes import ProbeContext, open_session_ids
@@ -46,6 +47,23 @@ class SurvivorQueries:
             objs = [o for o in objs if (tracker.created_at(o) or 0.0) >= since]
             if objs:
                 out[name] = objs
+        return out
+
+    def lifetimes(self, since: float, disconnects: Sequence[float], threshold_s: float) -> dict[str, dict[str, Any]]:
+        """How long each watched instance created since ``since`` lived after
+        its session ended (:func:`leaklab.analysis.lifetimes.object_lifetimes`),
+        by type; types whose creations are not seen are left out."""
+        from ..analysis.lifetimes import object_lifetimes
+
+        tracker = self.context.tracker
+        if tracker is None or not disconnects:
+            return {}
+        end = time.monotonic()
+        out: dict[str, dict[str, Any]] = {}
+        for name in tracker.created_counts():
+            objects = tracker.lifetimes(name, since)
+            if objects:
+                out[name] = object_lifetimes(objects, disconnects, end, threshold_s)
         return out
 
     def count_survivors(self, since: float) -> tuple[dict[str, int], dict[str, int]]:
