@@ -22,7 +22,7 @@ they all share in :mod:`.plots_common`; both are re-exported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..analysis import split_latency
 from ..metrics import Kind, Verdict, is_kind
+from ..metrics import name as metric_name
 from .charts import Chart, Note, grows
 from .plots_common import (
     census_of,
@@ -172,7 +173,7 @@ def overview(census: Any, *, title: str | None = None) -> Chart | Note:
     live count is the first watched type that grows (else the first)."""
     frame = census_of(census)
     types = [c for c in frame.columns if is_kind(c, Kind.TYPE)]
-    live = next((c for c in types if frame[c].dropna().nunique() > 1), types[0] if types else "type:?")
+    live = next((c for c in types if frame[c].dropna().nunique() > 1), types[0] if types else metric_name(Kind.TYPE, "?"))
     return metric_panels(frame, [live, "tasks", "rss_mb", "latency_end_ms"],
                          title=title or "per cycle: live sessions, tasks, memory, reply time")
 
