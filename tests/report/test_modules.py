@@ -56,3 +56,13 @@ def test_the_cycle_check_finds_a_cycle():
 @pytest.mark.parametrize("path", sorted(REPORT.glob("*.py")), ids=lambda p: p.name)
 def test_each_module_is_under_600_lines(path):
     assert len(path.read_text(encoding="utf-8").splitlines()) < 600
+
+
+def test_build_report_takes_the_arguments_of_build_report_async():
+    import inspect
+
+    from leaklab.report.build import build_report, build_report_async
+
+    sync, run = inspect.signature(build_report), inspect.signature(build_report_async)
+    assert list(sync.parameters.values()) == list(run.parameters.values())
+    assert "notebooks_dir" in sync.parameters and sync.return_annotation == run.return_annotation
