@@ -4,6 +4,8 @@ DataFrames for numbers; :class:`Card` for a few lines of prose (a checklist
 item's hypothesis, an outcome's verdict). Every string that came from the
 measured program (labels, answers, reprs) is HTML-escaped here, and run
 through :func:`leaklab.retention.redact` where it could carry a secret.
+Verdicts are coloured by :data:`leaklab.report.style.VERDICT_COLORS`
+(re-exported here).
 """
 
 from __future__ import annotations
