@@ -1,11 +1,18 @@
 """Notebooks -> HTML; plots return Figures.
 
+    style      verdict colours and the page's assets (templates/, package data)
+    charts     a Figure with a caption, and the checks every chart passes
     plots      matplotlib Figures from census records, timelines, outcomes,
-               retention reports (labelled axes, units)
+               retention reports (labelled axes, units); plots_common has
+               the axes and labels, plots_fix the outcome and fix plots
     tables     DataFrames and cards from the same data, escaped and redacted
+    story      the report's first screen, from the tables' data
     notebooks  notebook files as data: the parameters cell, injection, stripping
-    build      execute the notebooks headless (nbclient), export one offline
-               HTML report plus one page per notebook (nbconvert)
+    execute    run notebooks headless (nbclient), one kernel each, Ctrl-C safe
+    page       executed notebooks as HTML (nbconvert), the offline page
+    assemble   the report's body from the notebooks' structured outputs
+    build      execute, assemble, write: one offline HTML report plus one
+               page per notebook
 
 Notebooks import ``plots`` and ``tables``; ``leaklab report`` calls
 :func:`build_report`. Importing this package does not import nbclient or

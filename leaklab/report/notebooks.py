@@ -24,6 +24,7 @@ __all__ = [
     "PARAMETERS_TAG",
     "VERDICT_TABLE_TAG",
     "COMPARE_TABLE_TAG",
+    "FIRST_SCREEN_TAG",
     "Definition",
     "definitions",
     "inject_parameters",
@@ -34,6 +35,7 @@ __all__ = [
     "read_notebook",
     "strip_files",
     "strip_notebook",
+    "title",
     "unstripped_cells",
 ]
 
@@ -57,10 +59,14 @@ VERDICT_TABLE_TAG = "verdict-table"
 """The cell whose output opens the HTML report (in ``03_checklist``)."""
 COMPARE_TABLE_TAG = "compare-table"
 """The cell whose output opens a report built ``--against`` (in ``04_prove_the_fix``)."""
+FIRST_SCREEN_TAG = "first-screen"
+"""Cells showing the first screen in the notebook (and their heading): left
+out of the report, which opens with it."""
 
 
 def notebook_path(name: str, notebooks_dir: Path | None = None) -> Path:
-    """``notebooks/<name>.ipynb``; ``name`` may carry the suffix."""
+    """``notebooks/<name>.ipynb``; ``name`` may carry the suffix. The one
+    place that reads :data:`NOTEBOOKS_DIR` (the default folder)."""
     return (notebooks_dir or NOTEBOOKS_DIR) / (name if name.endswith(".ipynb") else f"{name}.ipynb")
 
 
@@ -71,6 +77,16 @@ def read_notebook(path: Path | str) -> nbformat.NotebookNode:
 
 def _tags(cell: Mapping[str, Any]) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
+
+
+def title(nb: nbformat.NotebookNode, default: str) -> str:
+    """The notebook's title: its first markdown ``# heading`` (else ``default``)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return default
 
 
 def parameters_cell_index(nb: nbformat.NotebookNode) -> int:

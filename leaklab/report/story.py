@@ -22,14 +22,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..metrics import Change, ItemVerdict, Verdict
 from ..retention.safe import redact
 from ..retention.sizes import human_size
-from .tables import VERDICT_COLORS as _COLORS
+from .style import VERDICT_COLORS as _COLORS
+from .style import template
 
 __all__ = ["FirstScreen", "cost_text", "first_screen", "held_by", "rank_key", "ranked_rows", "symptom_line"]
 
-_LEAKING = ("confirmed", "transient")
-_ORDER = {"confirmed": 0, "transient": 1, "inconclusive": 2, "ruled_out": 3, "not_applicable": 4}
+_LEAKING = (ItemVerdict.CONFIRMED, ItemVerdict.TRANSIENT)
+_ORDER = {ItemVerdict.CONFIRMED: 0, ItemVerdict.TRANSIENT: 1, ItemVerdict.INCONCLUSIVE: 2, ItemVerdict.RULED_OUT: 3,
+          ItemVerdict.NOT_APPLICABLE: 4}
 
 
 def _esc(text: Any) -> str:
@@ -120,18 +123,18 @@ def symptom_line(summary: Mapping[str, Any] | None) -> str:
         return ""
     parts = []
     for name, v in (summary.get("types") or {}).items():
-        if v.get("verdict") == "leak" and (v.get("per_cycle") or 0) > 0:
+        if v.get("verdict") == Verdict.LEAK and (v.get("per_cycle") or 0) > 0:
             parts.append(f"+{_n(v['per_cycle'])} live {name}")
     rss = ((summary.get("other") or {}).get("uss_mb") or {})
-    if rss.get("verdict") == "leak" and (rss.get("per_cycle") or 0) > 0:
+    if rss.get("verdict") == Verdict.LEAK and (rss.get("per_cycle") or 0) > 0:
         parts.append(f"+{rss['per_cycle']:.1f} MiB of the process's own memory")
     lat = summary.get("latency_ms") or {}
-    if lat.get("verdict") == "slows":
+    if lat.get("verdict") == Verdict.SLOWS:
         parts.append(f"+{lat.get('per_cycle') or 0:.0f} ms reply time (first {lat['first']:.0f} ms, "
                      f"last {lat['last']:.0f} ms)" if lat.get("first") is not None and lat.get("last") is not None
                      else "a slower reply")
     children = (summary.get("resources") or {}).get("children") or {}
-    if children.get("verdict") == "leak":
+    if children.get("verdict") == Verdict.LEAK:
         parts.append(f"+{_n(children['per_cycle'])} child processes" if children.get("per_cycle") else "child processes")
     n = summary.get("judged_cycles") or summary.get("cycles")
     scenario = summary.get("scenario") or "the scenario"
@@ -146,7 +149,7 @@ def _fix_html(fix: Mapping[str, Any] | None, comparison: Mapping[str, Any] | Non
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.get("change", "")] = counts.get(r.get("change", ""), 0) + 1
-        shown = [r for r in rows if r.get("change") not in ("unchanged",)][:5]
+        shown = [r for r in rows if r.get("change") != Change.UNCHANGED][:5]
         before = (comparison.get("before") or {}).get("source") or "before"
         after = (comparison.get("after") or {}).get("source") or "after"
         cells = "".join(
@@ -174,19 +177,8 @@ def _fix_html(fix: Mapping[str, Any] | None, comparison: Mapping[str, Any] | Non
             "measures your fix beside the code before it.</p>")
 
 
-_STYLE = """<style>
-.ll-first { font-size: 14px; max-width: 1340px; }
-.ll-first h2 { font-size: 1.15em; margin: 0.5em 0 0.25em; border: none; }
-.ll-first h3 { font-size: 1em; margin: 0.6em 0 0.2em; }
-.ll-first p { margin: 0.25em 0; }
-.ll-first table { border-collapse: collapse; width: 100%; font-size: 13px; table-layout: fixed; margin: 0.2em 0; }
-.ll-first th, .ll-first td { border: 1px solid #d3d8e0; padding: 2px 6px; text-align: left; vertical-align: top; }
-.ll-first th { background: #f0f3f7; }
-.ll-first td.ll-clip { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
-.ll-first .ll-2 { overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
-.ll-first .ll-lead { font-size: 15px; }
-.ll-first .ll-more { color: #555; }
-</style>"""
+def _style() -> str:
+    return f"<style>\n{template('first_screen.css')}</style>"
 
 
 class FirstScreen:
@@ -223,7 +215,7 @@ def first_screen(checklist: Mapping[str, Any] | None, *, target: str = "", sympt
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     verdicts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)))
-    parts = [_STYLE, "<section id='first-screen' class='ll-first ll-page' data-title='the first screen'>"]
+    parts = [_style(), "<section id='first-screen' class='ll-first ll-page' data-title='the first screen'>"]
     parts.extend(f"<p class='failure'>{_esc(f)}</p>" for f in failures)
     if not rows:
         parts.append("<p class='failure'>The checklist did not run: no verdict to show.</p>")

@@ -4,6 +4,8 @@ DataFrames for numbers; :class:`Card` for a few lines of prose (a checklist
 item's hypothesis, an outcome's verdict). Every string that came from the
 measured program (labels, answers, reprs) is HTML-escaped here, and run
 through :func:`leaklab.retention.redact` where it could carry a secret.
+Verdicts are coloured by :data:`leaklab.report.style.VERDICT_COLORS`
+(re-exported here).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..metrics import Kind, Verdict
+from ..metrics import name as metric_name
 from ..retention.safe import redact
+from .style import VERDICT_COLORS
 
 __all__ = [
     "DATA_MIME",
@@ -38,24 +43,10 @@ __all__ = [
     "verdicts",
 ]
 
-VERDICT_COLORS: dict[str, str] = {
-    "confirmed": "#f5b7b1", "leak": "#f5b7b1", "slows": "#f5b7b1",
-    "transient": "#fad7a0",
-    "ruled_out": "#abebc6", "none": "#d5f5e3",
-    "normal": "#d6eaf8",
-    "not_applicable": "#e5e7e9",
-    "inconclusive": "#f9e79f",
-    # a comparison's changes
-    "fixed": "#abebc6", "partly fixed": "#d5f5e3", "unchanged": "#e5e7e9", "still leaks": "#f5b7b1",
-    "new leak": "#ec7063", "worse": "#ec7063", "can't tell": "#f9e79f", "changed": "#fad7a0",
-    # memory verdicts
-    "cyclic": "#fad7a0", "allocator": "#fad7a0", "native": "#f5b7b1", "objects": "#f5b7b1",
-}
-
-
 DATA_MIME = "application/vnd.leaklab.data+json"
-"""The output type that carries a table's data (ignored by renderers): the
-report's first screen is read from it."""
+"""The output type that carries a table's data, or a card's title and anchor
+(ignored by renderers): the report's first screen, its verdicts and its
+pages are read from it."""
 
 
 class WithData:
@@ -96,6 +87,11 @@ class Card:
     color: str = "#eef2fb"
     anchor: str = ""
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # the data says where a card starts a page of the report (an anchored one)
+        return {"text/html": self._repr_html_(), "text/plain": repr(self),
+                DATA_MIME: {"kind": "card", "title": self.title, "anchor": self.anchor}}
+
     def _repr_html_(self) -> str:
         esc = html.escape
         body = "".join(
@@ -134,42 +130,43 @@ def verdict_frame(summary: Mapping[str, Any], *, include_none: bool = False) -> 
     rows: list[dict[str, Any]] = []
 
     def add(metric: str, v: Mapping[str, Any]) -> None:
-        if include_none or v.get("verdict") not in (None, "none"):
+        if include_none or v.get("verdict") not in (None, Verdict.NONE):
             rows.append({"metric": metric, "start": v.get("start"), "end": v.get("end"),
                          "per_cycle": v.get("per_cycle"), "verdict": v.get("verdict"),
                          "lifetime_s": v.get("lifetime_s")})
 
     for name, v in (summary.get("types") or {}).items():
-        add(f"type:{name}", v)
+        add(metric_name(Kind.TYPE, name), v)
     tasks = dict(summary.get("tasks") or {})
     by_coroutine = tasks.pop("by_coroutine", {}) or {}
     if tasks:
         add("tasks", tasks)
     for name, v in by_coroutine.items():
-        add(f"task:{name}", v)
+        add(metric_name(Kind.TASK, name), v)
     for name, v in (summary.get("resources") or {}).items():
         add(name, v)
     for c in summary.get("containers") or []:
-        add(f"container:{c['path']}", c)
+        add(metric_name(Kind.CONTAINER, c["path"]), c)
     lat = summary.get("latency_ms") or {}
     for key, label in (("", "latency_end_ms"), ("llm", "llm_ms"), ("backend", "backend_ms")):
         v = lat.get(key) if key else lat
-        if v and v.get("first") is not None and (include_none or v.get("verdict") != "none"):
+        if v and v.get("first") is not None and (include_none or v.get("verdict") != Verdict.NONE):
             rows.append({"metric": label, "start": v.get("first"), "end": v.get("last"),
                          "per_cycle": v.get("per_cycle"), "verdict": v.get("verdict"), "lifetime_s": None})
     for name, v in (summary.get("lifecycle") or {}).items():
         calls, expected = v.get("calls"), v.get("expected")
         if expected and (include_none or (calls or 0) < expected):
-            rows.append({"metric": f"lifecycle:{name}", "start": None, "end": calls, "per_cycle": None,
+            rows.append({"metric": metric_name(Kind.LIFECYCLE, name), "start": None, "end": calls, "per_cycle": None,
                          "verdict": f"{calls} calls of {expected}", "lifetime_s": None})
     survivors = summary.get("survivors") or {}
     for name, n in (survivors.get("alive") or {}).items():
         still_open = (survivors.get("open") or {}).get(name, 0)
         if n > still_open:  # created by the cycles, alive after the timeline, whatever the slope
+            # a row label, not a metric: no census column is named so
             rows.append({"metric": f"survivors:{name}", "start": None, "end": n, "per_cycle": None,
                          "verdict": f"{n - still_open} still alive" + (f" (+{still_open} open)" if still_open else ""),
                          "lifetime_s": None})
-    order = {"leak": 0, "slows": 1, "transient": 2}
+    order = {Verdict.LEAK: 0, Verdict.SLOWS: 1, Verdict.TRANSIENT: 2}
     frame = pd.DataFrame(rows, columns=["metric", "start", "end", "per_cycle", "verdict", "lifetime_s"])
     frame["metric"] = frame["metric"].map(_text)
     frame = frame.sort_values("verdict", key=lambda s: s.map(lambda v: order.get(v, 3)), kind="stable")
@@ -240,7 +237,7 @@ def left_running(orphans: Mapping[str, Any] | None) -> Any:
         "threads": "threads the backend started that are still alive",
         "listening_ports": "ports still listening on 127.0.0.1",
     }
-    rows = [{"left running": name.replace("_", " "), "count": n, "verdict": "leak" if n else "none",
+    rows = [{"left running": name.replace("_", " "), "count": n, "verdict": Verdict.LEAK if n else Verdict.NONE,
              "what it is": meaning.get(name, "")} for name, n in (orphans or {}).items()]
     return styled_verdicts(pd.DataFrame(rows, columns=["left running", "count", "verdict", "what it is"]))
 

@@ -177,8 +177,9 @@ def test_the_notebooks_are_cut_into_pages_at_headings_and_item_cards():
 
     nb = new_notebook(cells=[new_markdown_cell("# Title\n\nintro"), new_code_cell("x = 1"),
                              new_markdown_cell("## First part"), new_code_cell("y = 2")])
+    # a card's output as the kernel shows it: its HTML, and its data (where a page starts)
     card = lambda i: {"output_type": "display_data", "metadata": {},  # noqa: E731
-                      "data": {"text/html": Card(f"C{i} · cause", anchor=f"item-C{i}")._repr_html_()}}
+                      "data": Card(f"C{i} · cause", anchor=f"item-C{i}")._repr_mimebundle_()}
     loop = new_code_cell("for ...", outputs=[card(1), {"output_type": "stream", "name": "stdout", "text": "a"},
                                              card(2), {"output_type": "stream", "name": "stdout", "text": "b"}])
     nb.cells.append(loop)
