@@ -63,16 +63,32 @@ async def run_async(
     scenario: str | Scenario = "chat",
     cycles: int = 10,
     *,
+    app_dir: str | os.PathLike[str] | None = None,
+    target_file: str | os.PathLike[str] | None = None,
     faults: Any = None,
     options: Mapping[str, Any] | None = None,
     after_cycles: Callable[[LeakSession], Awaitable[None]] | None = None,
-    **session_kwargs: Any,
+    settle_s: float = 0.3,
+    timeline_s: float | None = None,
+    timeline_step_s: float = 0.25,
+    step_timeout_s: float | None = None,
+    trace_memory: bool = False,
+    runs_dir: Path | str | bool | None = None,
+    progress: bool = True,
+    measure: bool = True,
+    watch: Mapping[str, str] | None = None,
+    collect: bool = True,
+    shutdown_timeout_s: float = 10.0,
 ) -> RunResult:
     """Start a session, run one scenario, stop; the result carries the orphan counts.
 
-    ``session_kwargs`` are :class:`LeakSession`'s keyword arguments.
+    The arguments after ``after_cycles`` are :class:`LeakSession`'s.
     """
-    session = LeakSession(target, faults=faults, options=options, **session_kwargs)
+    session = LeakSession(
+        target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, settle_s=settle_s,
+        timeline_s=timeline_s, timeline_step_s=timeline_step_s, step_timeout_s=step_timeout_s,
+        trace_memory=trace_memory, runs_dir=runs_dir, progress=progress, measure=measure, watch=watch,
+        collect=collect, shutdown_timeout_s=shutdown_timeout_s)
     await session.start()
     try:
         result = await session.run(scenario, cycles, after_cycles=after_cycles)

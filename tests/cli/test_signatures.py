@@ -8,15 +8,14 @@ import inspect
 
 import pytest
 
-OTHER_HELPER = pytest.mark.xfail(strict=False, reason="owned by another helper")
 
 PAIRS = [
     pytest.param("leaklab.hunt", "hunt", "hunt_async", id="hunt"),
     pytest.param("leaklab.checklist", "run_checklist", "run_checklist_async", id="run_checklist"),
     pytest.param("leaklab.compare", "compare", "compare_async", id="compare"),
     pytest.param("leaklab.compare", "prove_fix", "prove_fix_async", id="prove_fix"),
-    pytest.param("leaklab.session", "run", "run_async", id="run", marks=OTHER_HELPER),
-    pytest.param("leaklab.report.build", "build_report", "build_report_async", id="build_report", marks=OTHER_HELPER),
+    pytest.param("leaklab.session", "run", "run_async", id="run"),
+    pytest.param("leaklab.report.build", "build_report", "build_report_async", id="build_report"),
 ]
 
 
