@@ -117,7 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", default=None, metavar="FOLDER|REVISION",
                    help="your code before the change (a folder or a git revision): the report opens with the "
                         "before/after table (see `leaklab compare`)")
+    p.add_argument("--notebooks", default=None, metavar="DIR",
+                   help="run your edited copies in DIR (see `leaklab notebooks`) instead of the kit's")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("notebooks", help="copy the notebooks (stripped) into a folder of yours, to open in JupyterLab")
+    p.add_argument("dir", nargs="?", default="leaklab-notebooks", metavar="DIR",
+                   help="the folder (default: ./leaklab-notebooks)")
+    p.add_argument("--force", action="store_true", help="overwrite notebooks there that differ from the kit's")
+    p.set_defaults(func=_cmd_notebooks)
     return parser
 
 
@@ -432,6 +440,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--cycles must be at least 1")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.notebooks is not None:
+        from .resources import MissingNotebooksError, check_notebooks_dir
+
+        try:
+            check_notebooks_dir(args.notebooks)
+        except MissingNotebooksError as exc:
+            raise UsageError(str(exc)) from None
     ta = _TargetArgs(args)  # a bad target fails here, before any kernel starts
     if args.against is not None and ta.name == "reference" and ta.target_file is None:
         raise UsageError("--against compares your code with another version of it: give --target olv --app-dir, "
@@ -469,6 +484,7 @@ def _report(args: argparse.Namespace, ta: _TargetArgs) -> int:
         build = build_report(args.out, target=ta.name or "reference", app_dir=ta.app_dir, target_file=ta.target_file,
                              faults=explicit_faults, options=ta.options or None, step_timeout_s=args.step_timeout,
                              cycles=args.cycles, concurrency=args.jobs, env=env, against=args.against,
+                             notebooks_dir=Path(args.notebooks) if args.notebooks else None,
                              on_start=bar.set_description, on_progress=progress)
     finally:
         bar.close()
@@ -476,6 +492,21 @@ def _report(args: argparse.Namespace, ta: _TargetArgs) -> int:
         print(f"  {name:<26} skipped: {why}", file=sys.stderr)
     print(f"report built in {time.monotonic() - started:.1f} s: {build.path.resolve()}")
     return 1 if build.failed else 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from .resources import NotebooksExistError, copy_notebooks
+
+    try:
+        written = copy_notebooks(args.dir, force=args.force)
+    except NotebooksExistError as exc:
+        raise UsageError(str(exc)) from None
+    where = Path(args.dir).expanduser().resolve()
+    for path in written:
+        print(f"  {path.name}")
+    print(f"{len(written)} notebook(s) written to {where}" if written else f"the notebooks in {where} are up to date")
+    print(f"open them: jupyter lab {where}\nrun them into the report: leaklab report --notebooks {where}")
+    return 0
 
 
 def format_summary(summary: dict) -> str:

@@ -7,8 +7,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "leaklab"
-ORDER = ["_compat", "_platform", "metrics", "fakes", "backend", "targets", "serving", "driver", "probes", "analysis", "retention",
-         "session", "checklist", "hunt", "compare", "report", "testing", "cli"]
+ORDER = ["_compat", "_platform", "metrics", "resources", "fakes", "backend", "targets", "serving", "driver", "probes", "analysis", "retention",
+         "session", "checklist", "hunt", "compare", "report", "testing", "pytest_plugin", "cli"]
 #: Upward imports kept on purpose, each inside one convenience method.
 ALLOWED = {("session", "hunt"): "LeakSession.hunt(): the hunt on the session a notebook already has"}
 

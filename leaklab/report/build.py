@@ -38,6 +38,7 @@ import nbformat
 import psutil
 
 from .._platform import stop_signals
+from ..resources import check_notebooks_dir
 from .notebooks import (
     COMPARE_TABLE_TAG,
     INJECTED_TAG,
@@ -882,7 +883,8 @@ async def build_report_async(
         against: your code before the change (a folder or a git revision):
             the prove-the-fix notebook compares the target with it, and its
             before/after table opens the report.
-        notebooks_dir: where the notebooks are (default the checkout's).
+        notebooks_dir: where the notebooks are (default the kit's, :func:`leaklab.resources.notebooks_dir`);
+            every notebook to run must be there (:class:`leaklab.resources.MissingNotebooksError`).
         concurrency: kernels at a time.
         timeout: seconds allowed per cell.
         env: extra environment variables for the kernels (``LEAKLAB_RUNS_DIR``).
@@ -910,6 +912,8 @@ async def build_report_async(
     # reads what the target changed to run there from the runs' metadata.
     runs_dir = Path(env.setdefault("LEAKLAB_RUNS_DIR", str((out / "runs").resolve())))
     chosen = [n for n in names if n not in skipped]
+    if notebooks_dir is not None:  # your copies: say which are missing before any kernel starts
+        check_notebooks_dir(notebooks_dir, chosen)
     gate = asyncio.Semaphore(max(1, concurrency))
     interrupts = _Interrupts(asyncio.current_task())
 
