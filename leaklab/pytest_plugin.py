@@ -114,12 +114,14 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     tally = _tally(item.config)
     kwargs = dict(marker.kwargs)
     kwargs["allow"] = [*tally.allow, *kwargs.get("allow", ())]
+    failure = None
     try:
         assert_no_leak(*marker.args, **kwargs)
     except AssertionError as exc:
-        tally.note(item.nodeid, None, ok=False)
-        pytest.fail(str(exc), pytrace=False)
-    tally.note(item.nodeid, None, ok=True)
+        failure = str(exc)
+    tally.note(item.nodeid, None, ok=failure is None)
+    if failure is not None:  # outside the except: the message once, not chained to the AssertionError
+        pytest.fail(failure, pytrace=False)
     return result
 
 
