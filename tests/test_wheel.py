@@ -1,4 +1,4 @@
-"""Installed like a library: the built wheel, installed (not editable) into a
+"""Installed like a library: the built wheel (from an sdist), installed (not editable) into a
 fresh virtual environment outside the source tree, runs the reference
 backend, copies the notebooks and executes one of the report's notebooks,
 from a folder that is not the checkout.
@@ -9,11 +9,13 @@ so ``extended``: ``.ci/run`` runs it after the suite.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,9 +56,19 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_from_anywhere(tmp_path):
     shutil.copytree(ROOT, src, ignore=_ignore)
     dist = tmp_path / "dist"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LEAKLAB_RUNS_DIR")}
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)], cwd=tmp_path, env=env,
-         timeout=300)
+    # from an sdist where setuptools is here to make one: MANIFEST.in must carry what setup.py copies
+    built_from = src
+    if importlib.util.find_spec("setuptools") is not None:
+        _run([sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)], cwd=src, env=env, timeout=300)
+        (built_from,) = dist.glob("leaklab-*.tar.gz")
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(built_from)], cwd=tmp_path,
+         env=env, timeout=300)
     (wheel,) = dist.glob("leaklab-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n for n in zf.namelist() if "/_data/" in n}
+    assert {"leaklab/_data/reference/conf.yaml", "leaklab/_data/reference/targets/reference.toml",
+            "leaklab/_data/notebooks/00_quickstart.ipynb"} <= shipped, sorted(shipped)
+    assert len([n for n in shipped if n.endswith(".ipynb")]) == 7, sorted(shipped)
     shutil.rmtree(src)  # nothing of the sources is left to fall back on
     # AND a fresh venv with the wheel installed, not editable
     venv = tmp_path / "venv"
