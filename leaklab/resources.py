@@ -25,7 +25,6 @@ Nothing here raises on a missing folder: the paths are returned, and
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import importlib.resources
 import json
@@ -112,7 +111,6 @@ def _editable_project() -> Path | None:
     return folder if _names_leaklab(folder / "pyproject.toml") else None
 
 
-@functools.lru_cache(maxsize=None)
 def source_checkout() -> Path | None:
     """The repository folder this ``leaklab`` is imported from, or ``None``
     for an installed wheel (see the module's docstring for how it is told)."""
