@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CONF_DIR = Path(__file__).resolve().parents[2] / "data"
+from ..resources import reference_data_dir
+
+DEFAULT_CONF_DIR = reference_data_dir()  # data/ of a checkout, or the wheel's copy
 
 
 class ConfigError(ValueError):
@@ -16,7 +18,7 @@ class ConfigError(ValueError):
 
 
 def load_conf(conf_dir: Path | None = None) -> dict[str, Any]:
-    """Read ``conf.yaml`` from ``conf_dir`` (default: the repository's ``data/``)."""
+    """Read ``conf.yaml`` from ``conf_dir`` (default: the reference's, :func:`leaklab.resources.reference_data_dir`)."""
     conf_dir = Path(conf_dir or DEFAULT_CONF_DIR)
     path = conf_dir / "conf.yaml"
     if not path.is_file():

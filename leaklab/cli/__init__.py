@@ -20,7 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import checklist, compare, hunt, report, run, serve, why
+from . import checklist, compare, hunt, notebooks, report, run, serve, why
 from .checklist import format_checklist
 from .common import TargetArgs, UsageError
 from .compare import format_comparison
@@ -29,7 +29,7 @@ from .run import format_lifecycle, format_summary, format_survivors
 from .why import format_why
 
 #: The subcommands, in the order ``leaklab --help`` lists them.
-COMMANDS = (serve, run, why, checklist, hunt, compare, report)
+COMMANDS = (serve, run, why, checklist, hunt, compare, report, notebooks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,12 +21,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--against", default=None, metavar="FOLDER|REVISION",
                    help="your code before the change (a folder or a git revision): the report opens with the "
                         "before/after table (see `leaklab compare`)")
+    p.add_argument("--notebooks", default=None, metavar="DIR",
+                   help="run your edited copies in DIR (see `leaklab notebooks`) instead of the kit's")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     at_least_one(args.cycles, "--cycles")
     at_least_one(args.jobs, "--jobs")
+    if args.notebooks is not None:
+        from ..resources import MissingNotebooksError, check_notebooks_dir
+
+        try:
+            check_notebooks_dir(args.notebooks)
+        except MissingNotebooksError as exc:
+            raise UsageError(str(exc)) from None
     ta = TargetArgs(args)  # a bad target fails here, before any kernel starts
     if args.against is not None and ta.name == "reference" and ta.target_file is None:
         raise UsageError("--against compares your code with another version of it: give --target olv --app-dir, "
@@ -63,6 +72,7 @@ def build(args: argparse.Namespace, ta: TargetArgs) -> int:
         result = build_report(args.out, target=ta.name or "reference", app_dir=ta.app_dir, target_file=ta.target_file,
                               faults=explicit_faults, options=ta.options or None, step_timeout_s=args.step_timeout,
                               cycles=args.cycles, concurrency=args.jobs, env=env, against=args.against,
+                              notebooks_dir=Path(args.notebooks) if args.notebooks else None,
                               on_start=bar.set_description, on_progress=progress)
     finally:
         bar.close()

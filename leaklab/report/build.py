@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..resources import check_notebooks_dir
 from .assemble import combined_body, hunt_findings, notebook_body, notebook_pages, table_data, target_notes
 from .execute import NotebookRun, execute_notebook, execute_notebooks
 from .notebooks import NOTEBOOKS, notebook_path, title
@@ -151,8 +152,8 @@ async def build_report_async(
         against: your code before the change (a folder or a git revision):
             the prove-the-fix notebook compares the target with it, and its
             before/after table opens the report.
-        notebooks_dir: where the notebooks are (default the checkout's,
-            :data:`~leaklab.report.notebooks.NOTEBOOKS_DIR`).
+        notebooks_dir: where the notebooks are (default the kit's, :func:`leaklab.resources.notebooks_dir`);
+            every notebook to run must be there (:class:`leaklab.resources.MissingNotebooksError`).
         concurrency: kernels at a time.
         timeout: seconds allowed per cell.
         env: extra environment variables for the kernels (``LEAKLAB_RUNS_DIR``).
@@ -183,10 +184,13 @@ async def build_report_async(
     # Every run the notebooks save goes in the report's folder: the header
     # reads what the target changed to run there from the runs' metadata.
     runs_dir = Path(env.setdefault("LEAKLAB_RUNS_DIR", str((out / "runs").resolve())))
+    chosen = [n for n in names if n not in skipped]
+    if notebooks_dir is not None:  # your copies: say which are missing before any kernel starts
+        check_notebooks_dir(notebooks_dir, chosen)
     jobs = [(name, notebook_path(name, notebooks_dir),
              report_parameters(name, target, cycles, (params or {}).get(name), app_dir=app_dir, target_file=target_file,
                                faults=faults, options=options, step_timeout_s=step_timeout_s))
-            for name in names if name not in skipped]
+            for name in chosen]
     runs = await execute_notebooks(jobs, concurrency=concurrency, timeout=timeout, env=env, log_dir=out / "logs",
                                    on_start=on_start, on_progress=on_progress)
     pages: dict[str, Path] = {}

@@ -17,6 +17,8 @@ from typing import Any
 
 import nbformat
 
+from ..resources import notebooks_dir
+
 __all__ = [
     "INJECTED_TAG",
     "NOTEBOOKS",
@@ -39,8 +41,8 @@ __all__ = [
     "unstripped_cells",
 ]
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-"""The notebooks of a source checkout (``notebooks/`` next to ``leaklab/``)."""
+NOTEBOOKS_DIR = notebooks_dir()
+"""The kit's notebooks: ``notebooks/`` of a checkout, or the wheel's copy (:mod:`leaklab.resources`)."""
 
 NOTEBOOKS: tuple[str, ...] = (
     "00_quickstart",

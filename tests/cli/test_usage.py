@@ -19,7 +19,8 @@ OWN_FLAGS = {
     "checklist": {"--items", "--jobs", "--hunt", "--json"},
     "hunt": {"--budget", "--cycles", "--sequences", "--json"},
     "compare": {"--against", "--items", "--scenario", "--hunt", "--cycles", "--jobs", "--timeline", "--json"},
-    "report": {"--cycles", "--out", "--jobs", "--against"},
+    "report": {"--cycles", "--out", "--jobs", "--against", "--notebooks"},
+    "notebooks": {"--force"},
 }
 
 
@@ -42,7 +43,7 @@ def test_every_subcommand_parses_help_and_lists_its_options(command, capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: leaklab {command}".rstrip())
-    expected = OWN_FLAGS.get(command, set()) | (TARGET_FLAGS if command not in ("", "serve") else set())
+    expected = OWN_FLAGS.get(command, set()) | (TARGET_FLAGS if command not in ("", "serve", "notebooks") else set())
     missing = {flag for flag in expected if flag not in out}
     assert not missing, out
     if not command:
