@@ -25,7 +25,7 @@ from ..analysis.lifetimes import OUTLIVED_SLACK_S
 from .census import Census, allocator_after, timeline_duration
 from .options import RunOptions, option, step_timeout
 from .runs import BackendUnresponsive, RunInterrupted, RunResult, default_runs_dir, new_run_id, save_run
-from .stopping import left_behind, sample_children
+from .stopping import cancel_app_tasks, left_behind, pending_now, sample_children
 from .survivors import SurvivorQueries
 
 __all__ = ["LeakSession"]
@@ -117,6 +117,7 @@ class LeakSession(SurvivorQueries):
         #: what :meth:`stop` ended that the backend left running, one line each
         self.reaped: list[str] = []
         self._half_open: list[asyncio.StreamWriter] = []
+        self._before_cycles: Any = ()
         self.orphans: dict[str, int] | None = None
         self.orphan_threads: list[str] = []
         self._run_started = 0.0
@@ -166,6 +167,7 @@ class LeakSession(SurvivorQueries):
                 raise startup_error from exc
             raise
         self._stack = stack
+        self._before_cycles = pending_now()
         return self
 
     async def stop(self) -> dict[str, int]:
@@ -175,10 +177,14 @@ class LeakSession(SurvivorQueries):
             for writer in self._half_open:
                 writer.transport.abort()
             self._half_open.clear()
+            # Before the server's shutdown (and an attached app's working
+            # folder) goes: nothing of the app may run after stop().
+            cancelled = await cancel_app_tasks(self._before_cycles, self.context.task_sites)
             await stack.aclose()
             self._after_stop()
             left = await left_behind(self._baseline, self._children)
-            self.orphans, self.orphan_threads, self.reaped = left.orphans, left.threads, left.reaped
+            self.orphans, self.orphan_threads = left.orphans, left.threads
+            self.reaped = [*cancelled, *left.reaped]
         return self.orphans or {}
 
     def _after_stop(self) -> None:

@@ -7,14 +7,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import sysconfig
 import time
+import weakref
 from collections.abc import Iterable
+from typing import Any
 
 from .. import probes
 from ..driver.scenarios import CycleState
 
 __all__ = [
-    "CHILD_SAMPLE_S", "REAP_GRACE_S", "STOP_GRACE_S", "Leftovers", "left_behind", "own_threads", "sample_children",
+    "CANCEL_GRACE_S", "CHILD_SAMPLE_S", "REAP_GRACE_S", "STOP_GRACE_S", "Leftovers", "cancel_app_tasks", "is_app_file",
+    "left_behind", "own_threads", "pending_now", "sample_children",
 ]
 
 logger = logging.getLogger("leaklab.session")
@@ -26,6 +31,74 @@ CHILD_SAMPLE_S = 0.1
 STOP_GRACE_S = 3.0
 #: Seconds a process the backend left gets after SIGTERM, before SIGKILL.
 REAP_GRACE_S = 2.0
+#: Seconds the app's tasks still pending at stop get to end once cancelled.
+CANCEL_GRACE_S = 2.0
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: leaklab's own reference backend is the app under test, wherever it is installed.
+_APP_IN_PACKAGE = tuple(os.path.join(_PACKAGE_DIR, d) + os.sep for d in ("backend",))
+_NOT_APP = tuple({os.path.normcase(os.path.realpath(p)) + os.sep for p in (
+    sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")) if p})
+
+
+def is_app_file(filename: str) -> bool:
+    """Whether code in ``filename`` is the app's own: not the standard
+    library, not an installed library, not leaklab (but leaklab's reference
+    backend is an app)."""
+    path = os.path.abspath(filename)
+    if path.startswith(_APP_IN_PACKAGE):
+        return True
+    if path.startswith(_PACKAGE_DIR):
+        return False
+    return not os.path.normcase(os.path.realpath(path)).startswith(_NOT_APP)
+
+
+def pending_now() -> weakref.WeakSet[asyncio.Task[Any]]:
+    """The tasks pending on the running loop now (held weakly): what was
+    there before the session's cycles is not the cycles' to cancel."""
+    return weakref.WeakSet(t for t in asyncio.all_tasks() if not t.done())
+
+
+def _describe(task: asyncio.Task[Any], sites: Any) -> str:
+    coro = task.get_coro()
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    name = getattr(code, "co_qualname", None) or getattr(code, "co_name", None) or task.get_name()
+    site = sites.site(task) if sites is not None else None
+    where = f", created at {os.path.basename(site.filename)}:{site.lineno}" if site is not None else ""
+    return f"task {name}{where}"
+
+
+async def cancel_app_tasks(before: Iterable[asyncio.Task[Any]], sites: Any = None) -> list[str]:
+    """Cancel the app's own tasks still pending at stop that were not pending
+    before the session's cycles (``before``): a background task the app
+    forgot must not run on after the session (and its working folder) are
+    gone. Awaited up to :data:`CANCEL_GRACE_S`; one line per task, as the
+    ended processes are reported."""
+    earlier = set(before)
+    current = asyncio.current_task()
+    found: list[tuple[asyncio.Task[Any], str]] = []
+    for task in asyncio.all_tasks():
+        if task is current or task.done() or task in earlier:
+            continue
+        coro = task.get_coro()
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is None or not is_app_file(code.co_filename):
+            continue
+        found.append((task, _describe(task, sites)))
+    if not found:
+        return []
+    for task, _ in found:
+        task.cancel()
+    done, pending = await asyncio.wait([t for t, _ in found], timeout=CANCEL_GRACE_S)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: never "exception was never retrieved"
+    lines = [f"{what} (still pending at stop): " + ("cancelled" if task not in pending else
+                                                     f"cancelled, still running after {CANCEL_GRACE_S:g} s")
+             for task, what in found]
+    more = f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
+    logger.warning("leaklab: %d task(s) of the app still pending at stop: %s%s", len(lines), "; ".join(lines[:3]), more)
+    return lines
 
 
 @dataclasses.dataclass(frozen=True)

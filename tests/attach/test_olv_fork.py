@@ -4,6 +4,7 @@ into the working folder (never written)."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 
@@ -107,3 +108,37 @@ def test_data_empty_starts_clean(fork, monkeypatch):
         assert any(n.startswith("data: none copied") for n in attachment.notes)
     finally:
         attachment.close()
+
+
+@pytest.mark.timeout(300)
+def test_nothing_of_the_app_runs_after_stop(fork, monkeypatch, capfd):
+    # GIVEN the fork whose switch starts a background init that runs 30 s
+    monkeypatch.setenv("OLV_APP_FAULTS", "none")
+    monkeypatch.setenv("OLV_APP_HEAVY_INIT_S", "30")
+    conf = fork / "conf.yaml"
+    conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
+    target = resolve_target("olv", app_dir=fork)
+    seen = {}
+
+    async def main():
+        session = LeakSession(target, settle_s=0.1, timeline_s=0.5, progress=False, runs_dir=False)
+        await session.start()
+        try:
+            await session.run("switch-then-close", cycles=1)
+        finally:
+            await session.stop()
+        seen["reaped"] = list(session.reaped)
+        capfd.readouterr()  # what the run printed is not the question
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+        seen["pending"] = [t.get_coro().__qualname__ for t in pending]
+        await asyncio.sleep(0.5)  # were anything of the app still running, it would fail or print now
+
+    # WHEN the session stops while the init task is pending
+    run_async(main(), allow_loop_errors=True)
+    # THEN the task was cancelled at stop, and said so, with the line that created it
+    assert any("_finish_heavy_init" in line and "service_context.py:" in line and "cancelled" in line
+               for line in seen["reaped"]), seen["reaped"]
+    # nothing of the app is pending, and nothing was printed after stop()
+    assert not [p for p in seen["pending"] if "heavy" in p], seen["pending"]
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
