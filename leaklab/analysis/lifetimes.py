@@ -21,11 +21,16 @@ __all__ = ["OUTLIVED_SLACK_S", "object_lifetimes"]
 OUTLIVED_SLACK_S = 0.5
 
 
+#: A task "ended with" an object when the object was freed this close to the task's end.
+ENDED_WITH_S = 0.25
+
+
 def object_lifetimes(
     objects: Iterable[tuple[float, float | None]],
     disconnects: Sequence[float],
     end: float,
     threshold_s: float,
+    tasks: Sequence[tuple[float, float, str]] = (),
 ) -> dict[str, Any]:
     """Per-object lifetimes after the session, summed up for one type.
 
@@ -49,6 +54,7 @@ def object_lifetimes(
     ends = sorted(disconnects)
     n = alive = 0
     over: list[float] = []
+    ended_with: dict[str, int] = {}
     for created, died in objects:
         i = bisect.bisect_left(ends, created)
         if i == len(ends):
@@ -59,6 +65,9 @@ def object_lifetimes(
         if outlived > threshold_s:
             over.append(outlived)
             alive += died is None
+            if died is not None:
+                for label in {lb for c, d, lb in tasks if created <= c <= session_end and abs(d - died) <= ENDED_WITH_S}:
+                    ended_with[label] = ended_with.get(label, 0) + 1
     return {
         "objects": n,
         "outlived": len(over),
@@ -66,4 +75,5 @@ def object_lifetimes(
         "outlived_min_s": round(min(over), 2) if over else None,
         "outlived_max_s": round(max(over), 2) if over else None,
         "threshold_s": round(threshold_s, 2),
+        "ended_with": dict(sorted(ended_with.items(), key=lambda kv: (-kv[1], kv[0]))),
     }

@@ -153,8 +153,10 @@ def rule_c8(record: Record) -> Result:
     ev["lifetimes"] = life
     outlived = outlived_text(life, st)
     if outlived and not (ctrl_life and ctrl_life.get("outlived")) and not is_growing(ctx):
-        held = f": held by {root_label or 'a pending task'}" + (
-            f" [{created_at}]" if created_at and created_at not in (root_label or "") else "") if task_roots else ""
+        ended_with = next(iter(((life or {}).get("ended_with") or {}).items()), None)
+        held = (f": held by {root_label or 'a pending task'}" + (
+            f" [{created_at}]" if created_at and created_at not in (root_label or "") else "") if task_roots else
+            f"; {ended_with[1]} of them freed as task {ended_with[0]} ended" if ended_with else "")
         ev["answer"] = (f"{outlived}{held} ({st} count {staircase(ctx)}: released before the next census"
                         + ("" if control is None else "; the control run without a switch keeps none") + ")")
         return TRANSIENT, ev

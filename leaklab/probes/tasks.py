@@ -6,8 +6,9 @@ import asyncio
 import dataclasses
 import os
 import sys
+import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -105,6 +106,24 @@ def task_census(
 TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
 
+#: Ended tasks a recorder remembers (for which task's end freed an object).
+MAX_ENDED = 50_000
+
+
+class _EndRecorder:
+    """A done callback: when a recorded task ends, note when, and what it was
+    (no reference to the task is kept)."""
+
+    __slots__ = ("ended", "created_at", "site")
+
+    def __init__(self, ended: deque[tuple[float, float, str]], created_at: float, site: CreationSite) -> None:
+        self.ended, self.created_at, self.site = ended, created_at, site
+
+    def __call__(self, task: asyncio.Future[Any]) -> None:
+        where = f"{os.path.basename(self.site.filename)}:{self.site.lineno}"
+        self.ended.append((self.created_at, time.monotonic(), f"{task_label(task)} ({where})"))
+
+
 class TaskCreationRecorder:
     """A loop task factory that remembers where each task was created.
 
@@ -133,6 +152,9 @@ class TaskCreationRecorder:
         self._sites: weakref.WeakKeyDictionary[asyncio.Future[Any], CreationSite] = weakref.WeakKeyDictionary()
         self._previous: TaskFactory | None = None
         self._installed_on: asyncio.AbstractEventLoop | None = None
+        #: ``(created_at, done_at, "label (file:line)")`` of each recorded task
+        #: that ended, oldest first (the last :data:`MAX_ENDED` of them)
+        self.ended: deque[tuple[float, float, str]] = deque(maxlen=MAX_ENDED)
 
     @property
     def installed(self) -> bool:
@@ -186,6 +208,9 @@ class TaskCreationRecorder:
                 self._sites[task] = site
             except TypeError:  # a custom factory returned something not weakref-able
                 pass
+            add = getattr(task, "add_done_callback", None)
+            if add is not None:
+                add(_EndRecorder(self.ended, time.monotonic(), site))
         return task
 
     def _creation_site(self) -> CreationSite | None:

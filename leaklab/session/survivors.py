@@ -59,11 +59,13 @@ class SurvivorQueries:
         if tracker is None or not disconnects:
             return {}
         end = time.monotonic()
+        sites = self.context.task_sites
+        tasks = [t for t in list(sites.ended) if t[1] >= since] if sites is not None else []
         out: dict[str, dict[str, Any]] = {}
         for name in tracker.created_counts():
             objects = tracker.lifetimes(name, since)
             if objects:
-                out[name] = object_lifetimes(objects, disconnects, end, threshold_s)
+                out[name] = object_lifetimes(objects, disconnects, end, threshold_s, tasks)
         return out
 
     def count_survivors(self, since: float) -> tuple[dict[str, int], dict[str, int]]:
