@@ -12,7 +12,7 @@ from leaklab.session import LeakSession, default_runs_dir
 from leaklab.targets import AttachError, Target, UnknownTargetError, resolve_target
 from tests.conftest import run_async
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_resolver_takes_names_files_targets_and_says_what_is_valid(tmp_path):

@@ -17,7 +17,7 @@ from leaklab.serving import ServerStartError
 from leaklab.session import BackendUnresponsive, LeakSession, run_async
 from tests.conftest import run_async as run_on_loop
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_backend_crashing_on_connect_keeps_partial_data(tmp_path):
