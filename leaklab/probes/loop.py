@@ -345,8 +345,11 @@ class LoopWatch:
             out.append(fr)
             f = f.f_back
         del f
-        if out and out[0][0] in _IDLE_MODULES and run_once_at >= 0 and not self._ready_len():
-            return None, ""  # waiting in the selector (a poll with callbacks ready is the loop's work)
+        ready = None
+        if out and out[0][0] in _IDLE_MODULES and run_once_at >= 0:
+            ready = getattr(self._loop, "_ready", None)
+            if not ready:
+                return None, ""  # waiting in the selector
         if step_at >= 0:  # the step: the frames below Handle._run
             inner = out[:step_at]
         elif run_once_at >= 0:  # the loop's own work
@@ -356,20 +359,14 @@ class LoopWatch:
         in_step = [i for i in coros if i < len(inner)]
         if in_step:
             coro = inner[in_step[-1]][1]  # innermost first: the last is the outermost
+        elif ready:
+            coro = _ready_label(ready)
         elif inner:
             coro = inner[-1][1]
         else:
             coro = "<loop>"
         inner.reverse()
         return tuple(inner), coro
-
-    def _ready_len(self) -> int:
-        # asyncio's loops poll with a zero timeout when callbacks are ready
-        # (``_ready``); other loops (uvloop) run no Python frame there anyway.
-        try:
-            return len(getattr(self._loop, "_ready", ()))
-        except Exception:
-            return 0
 
     # -- reading ------------------------------------------------------------------
     def _owner(self, module: str) -> str:
@@ -459,6 +456,26 @@ class LoopWatch:
         if not self.children:
             return {}, 0.0
         return children_cpu_snapshot()
+
+
+def _ready_label(ready: Any) -> str:
+    """Who a poll with callbacks ready works for: the coroutine of the first
+    ready handle's task (or its callback's qualname).
+
+    asyncio's loops poll their selector with a zero timeout while callbacks
+    are ready (``loop._ready``) and release the GIL there, which is where a
+    sampling thread most often gets it: a task that yields often (a spinning
+    ``await asyncio.sleep(0)``) is mostly sampled in that poll, so the poll
+    is counted for the task it runs next. Read under the GIL, best effort.
+    """
+    try:
+        cb = getattr(ready[0], "_callback", None)
+        owner = getattr(cb, "__self__", None)
+        coro = owner.get_coro() if isinstance(owner, asyncio.Task) else None
+        name = getattr(coro, "__qualname__", None) or getattr(cb, "__qualname__", None)
+        return str(name) if name else "<loop>"
+    except Exception:
+        return "<loop>"
 
 
 def children_cpu_snapshot() -> tuple[dict[int, float], float]:
