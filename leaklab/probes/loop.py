@@ -303,7 +303,11 @@ class LoopWatch:
         tid = self._loop_tid
         late_s = self.period_s + min(self.threshold_ms / 1000, 0.005) / 2
         last = time.perf_counter()
-        while not self._stop.wait(self.interval_s):
+        stop, sleep, interval = self._stop, time.sleep, self.interval_s
+        while True:
+            sleep(interval)  # cheaper than Event.wait; the stop is seen within one interval
+            if stop.is_set():
+                break
             now = time.perf_counter()
             ms = (now - last) * 1000
             last = now
@@ -316,22 +320,32 @@ class LoopWatch:
                         self._buf.append((now, ms, stack, coro))
             self._own_cpu = time.thread_time()
 
+    @staticmethod
+    def _meta(f: Any, codes: dict[Any, tuple]) -> tuple:
+        code = f.f_code
+        module = f.f_globals.get("__name__") or ""
+        qual = getattr(code, "co_qualname", code.co_name)
+        meta = codes[code] = (module, qual, code.co_filename, code.co_firstlineno,
+                              bool(code.co_flags & _CO_COROUTINE), (module, qual))
+        return meta
+
     def _read(self, frame: Any) -> tuple[tuple[Frame, ...] | None, str]:
         """The loop step's stack (outermost first; ``None``: the loop waits
         in its selector) and its coroutine."""
         codes, frames = self._codes, self._frames
+        meta = codes.get(frame.f_code) or self._meta(frame, codes)
+        if meta[0] in _IDLE_MODULES:  # fast path: the loop waiting, no walk
+            back = frame.f_back
+            if back is not None and (codes.get(back.f_code) or self._meta(back, codes))[5] == _RUN_ONCE \
+                    and not getattr(self._loop, "_ready", None):
+                return None, ""
         out: list[Frame] = []
         coros: list[int] = []
         step_at = run_once_at = -1
         f = frame
         while f is not None and len(out) < self.max_depth:
             code = f.f_code
-            meta = codes.get(code)
-            if meta is None:
-                module = f.f_globals.get("__name__") or ""
-                qual = getattr(code, "co_qualname", code.co_name)
-                meta = codes[code] = (module, qual, code.co_filename, code.co_firstlineno,
-                                      bool(code.co_flags & _CO_COROUTINE), (module, qual))
+            meta = codes.get(code) or self._meta(f, codes)
             line = f.f_lineno or 0
             fr = frames.get((code, line))
             if fr is None:
