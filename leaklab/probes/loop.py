@@ -71,8 +71,8 @@ DEFAULT_THRESHOLD_MS = 20.0
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 # Frames of the loop's own machinery: where a step starts, where the loop waits.
-_STEP = ("asyncio.events", "Handle._run")
-_RUN_ONCE = ("asyncio.base_events", "BaseEventLoop._run_once")
+_STEP = ("asyncio.events", "_run")  # Handle._run (co_name: 3.10 has no co_qualname)
+_RUN_ONCE = ("asyncio.base_events", "_run_once")
 _IDLE_MODULES = ("selectors",)
 
 Frame = tuple  # (module, function, file, line, first_line)
@@ -326,7 +326,7 @@ class LoopWatch:
         module = f.f_globals.get("__name__") or ""
         qual = getattr(code, "co_qualname", code.co_name)
         meta = codes[code] = (module, qual, code.co_filename, code.co_firstlineno,
-                              bool(code.co_flags & _CO_COROUTINE), (module, qual))
+                              bool(code.co_flags & _CO_COROUTINE), (module, code.co_name))
         return meta
 
     def _read(self, frame: Any) -> tuple[tuple[Frame, ...] | None, str]:
