@@ -21,9 +21,22 @@ qualname like :func:`~leaklab.probes.task_label`) or, for a plain callback,
 its function. The frame walk was chosen over reading
 ``asyncio.current_task(loop)`` from the helper thread: it describes the very
 stack sampled at that instant (the current task read separately could have
-changed in between), it names callbacks that are no task, and it does not
-depend on where an interpreter keeps the current task (per loop in a dict up
-to 3.13, per thread state in 3.14: unreadable from another thread).
+changed in between), it names callbacks that are no task, and it reads
+nothing of asyncio's current-task bookkeeping from another thread (an
+implementation detail, not thread-safe by contract).
+
+Limits of sampling from a thread under the GIL: the helper thread gets the
+GIL when the loop thread releases it (its selector poll, a blocking call) or
+after the switch interval (5 ms), and on a loaded machine the OS may run it
+only when the loop thread blocks. So a blocking call (``time.sleep``, file or
+socket I/O, a lock) is sampled well, long CPU-bound runs (> 5 ms) too, but
+many short steps are under-sampled in favour of the selector poll between
+them: a poll with callbacks ready is counted for the task it runs next (see
+:func:`_ready_label`). Each sample weighs the time since the previous one.
+
+Cost (2-core shared machine, Python 3.11): about 0.7 % of a core for the
+heartbeat at 10 ms and 0.7 % for the sampler at 100 Hz; ``take()`` a few ms
+(psutil's child scan). See ``benchmarks/loop_overhead.py``.
 
 Observer effect: no frame is kept past the sample that read it (frames become
 tuples of strings and ints at once); the code objects seen are cached only
@@ -125,6 +138,7 @@ class CycleTiming:
         cpu_s: CPU of the process, less the helper thread's own (``own_cpu_s``).
         children_cpu_s: CPU of child processes (recursive; reaped ones included).
         coroutines: ms sampled per loop step's coroutine (or callback).
+        loop_cpu_s: CPU of the loop's thread alone (``time.thread_time``).
     """
 
     wall_s: float
@@ -140,11 +154,29 @@ class CycleTiming:
     children_cpu_s: float
     own_cpu_s: float
     coroutines: dict[str, float]
+    loop_cpu_s: float = 0.0
 
     @property
     def functions(self) -> dict[str, Any]:
         """``"module.function"`` -> :class:`~leaklab.probes.stacks.FunctionTime`."""
         return self.profile.functions
+
+    def as_dict(self, *, top: int = 30, tree: bool = False) -> dict[str, Any]:
+        """JSON-ready: the numbers, the stalls, the ``top`` functions by
+        inclusive time, the owners, the coroutines (and the frame tree)."""
+        out: dict[str, Any] = {
+            k: round(getattr(self, k), 6) for k in (
+                "wall_s", "worst_lag_ms", "blocked_ms", "busy_ms", "idle_ms", "cpu_s", "children_cpu_s",
+                "own_cpu_s", "loop_cpu_s")
+        }
+        out.update(stalls=self.stalls, samples=self.samples,
+                   stall_list=[dataclasses.asdict(s) for s in self.stall_list],
+                   functions=[dataclasses.asdict(f) for f in self.profile.top(top, by="total_ms")],
+                   owners={k: dataclasses.asdict(v) for k, v in self.profile.owners.items()},
+                   coroutines={k: round(v, 3) for k, v in self.coroutines.items()})
+        if tree:
+            out["tree"] = self.profile.tree.as_dict()
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +255,7 @@ class LoopWatch:
         self._stall_events: list[tuple[float, float, float]] = []  # (start, end, lag_s)
         self._t_install = 0.0
         self._t_take = 0.0
-        self._cpu0 = 0.0
+        self._cpu0 = self._loop_cpu0 = 0.0
         self._own0 = 0.0
         self._kids0: tuple[dict[int, float], float] = ({}, 0.0)
         self._owners: dict[str, str] = {}
@@ -242,7 +274,7 @@ class LoopWatch:
         self._loop_tid = threading.get_ident()
         now = time.perf_counter()
         self._t_install = self._t_take = now
-        self._cpu0 = time.process_time()
+        self._cpu0, self._loop_cpu0 = time.process_time(), time.thread_time()
         self._own0 = self._own_cpu = 0.0
         self._kids0 = self._children_snapshot()
         self._worst = 0.0
@@ -399,7 +431,7 @@ class LoopWatch:
         if self._loop is None:
             raise RuntimeError("LoopWatch is not installed")
         now = time.perf_counter()
-        cpu = time.process_time()
+        cpu, loop_cpu = time.process_time(), time.thread_time()
         own = self._own_cpu
         kids = self._children_snapshot()
         beat = self._beat
@@ -433,9 +465,10 @@ class LoopWatch:
             cpu_s=max(0.0, (cpu - self._cpu0) - (own - self._own0)),
             children_cpu_s=children_cpu_delta(self._kids0, kids),
             own_cpu_s=own - self._own0,
+            loop_cpu_s=loop_cpu - self._loop_cpu0,
             coroutines=dict(coroutines.most_common()),
         )
-        self._t_take, self._cpu0, self._own0, self._kids0 = now, cpu, own, kids
+        self._t_take, self._cpu0, self._own0, self._kids0, self._loop_cpu0 = now, cpu, own, kids, loop_cpu
         return timing
 
     sample = take

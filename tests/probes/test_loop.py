@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -161,6 +163,9 @@ def test_profile_and_columns_of_a_cycle_and_idle_cpu_of_a_spinning_task():
     assert cols[metrics.name(Kind.TIME, key)] == pytest.approx(timing.functions[key].total_ms, abs=0.01)
     assert {"loop_lag_max_ms", "loop_blocked_ms", "loop_stalls", "cpu_ms", "children_cpu_ms"} <= set(cols)
     assert timing.cpu_s > 0.02 and timing.samples > 5 and timing.own_cpu_s >= 0
+    assert 0.02 < timing.loop_cpu_s <= timing.cpu_s + 0.01
+    d = json.loads(json.dumps(timing.as_dict(tree=True)))
+    assert d["functions"] and d["tree"]["name"] == "<all>" and d["cpu_s"] == pytest.approx(timing.cpu_s, abs=1e-5)
     assert quiet.ratio < 0.2
     # a core spinning; on a shared, loaded machine the process may get less than a core
     assert spinning.ratio > 0.3 or spinning.ratio > 4 * max(quiet.ratio, 0.02), (quiet, spinning.ratio)
@@ -204,3 +209,29 @@ def test_stall_stacks_without_the_profile_and_an_owner_function():
     assert t.stalls >= 1
     assert t.profile.samples <= t.samples < 40  # sampled only while the loop was late
     assert any(s.function.endswith("._blocking_read") and s.owner == "yours" for s in t.stall_list) or t.samples == 0
+
+
+class _Payload:
+    pass
+
+
+def _hold(refs: list) -> None:
+    payload = _Payload()
+    refs.append(weakref.ref(payload))
+    time.sleep(0.05)  # sampled while held: the frame and its locals are read
+
+
+def test_the_watch_keeps_no_sampled_frame_or_local_alive():
+    async def main():
+        refs: list = []
+        with LoopWatch(hz=200) as watch:
+            await asyncio.sleep(0.01)
+            _hold(refs)
+            await asyncio.sleep(0.02)
+            alive = refs[0]() is not None
+            timing = watch.take()
+        return alive, timing
+
+    alive, timing = asyncio.run(main())
+    assert not alive
+    assert timing.stalls >= 1
