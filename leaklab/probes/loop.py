@@ -215,6 +215,8 @@ class LoopWatch:
         max_stalls: stalls kept per take, longest first.
         max_depth: frames read per sample, innermost first.
         children: measure the child processes' CPU.
+        max_samples: samples kept between two takes (more are dropped: a
+            watch never taken does not grow without bound).
     """
 
     def __init__(
@@ -228,6 +230,7 @@ class LoopWatch:
         max_stalls: int = 20,
         max_depth: int = 128,
         children: bool = True,
+        max_samples: int = 100_000,
     ) -> None:
         if not threshold_ms > 0 or not period_ms > 0 or not hz > 0:
             raise ValueError("threshold_ms, period_ms and hz must be positive")
@@ -239,6 +242,7 @@ class LoopWatch:
         self.max_stalls = max_stalls
         self.max_depth = max_depth
         self.children = children
+        self.max_samples = max_samples
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_tid = 0
         self._thread: threading.Thread | None = None
@@ -349,7 +353,8 @@ class LoopWatch:
                     stack, coro = self._read(frame)
                     del frame
                     with self._lock:
-                        self._buf.append((now, ms, stack, coro))
+                        if len(self._buf) < self.max_samples:
+                            self._buf.append((now, ms, stack, coro))
             self._own_cpu = time.thread_time()
 
     @staticmethod
