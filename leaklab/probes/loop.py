@@ -438,6 +438,13 @@ class LoopWatch:
         now = time.perf_counter()
         cpu, loop_cpu = time.process_time(), time.thread_time()
         own = self._own_cpu
+        late = now - self._due
+        if late * 1000 > self.threshold_ms:
+            # a stall whose beat has not run yet (the step calling take() was
+            # ready before the beat's timer): counted now, the beat measures from here
+            self._stall_events.append((self._due - self.period_s, now, late))
+            self._worst = max(self._worst, late)
+            self._due = self._beat = now
         kids = self._children_snapshot()
         beat = self._beat
         with self._lock:
