@@ -1,6 +1,6 @@
 """Loop watch overhead and stall catch rate, on the reference backend's cycles.
 
-    python benchmarks/loop_overhead.py [--scenario chat] [--cycles 2] [--rounds 4] [--runs 10] [--json]
+    python benchmarks/loop_overhead.py [--scenario chat] [--cycles 3] [--rounds 5] [--runs 10] [--json]
 
 Overhead: one session of the reference backend (no census: ``measure=False``,
 no settle wait), cycles driven in blocks of ``--cycles`` with the
@@ -15,6 +15,7 @@ Catch rate: ``--runs`` cycles with the watch on, each with one 50 ms
 ``time.sleep`` in a named function (``_blocking_read``) at a random moment
 of the cycle, from a task on the loop; a run counts when a stall of that take
 is attributed to ``_blocking_read`` with its file and line (goal >= 9/10).
+Then the process's CPU during one idle second after the cycles.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ async def main(args: argparse.Namespace) -> dict:
                         and s.file == __file__ and s.line == BLOCK_LINE]
                 caught += bool(hits)
                 lags += [round(s.lag_ms, 1) for s in hits]
+            idle = await watch.idle_cpu(1.0)
     finally:
         await session.stop()
     wall_on, wall_off = statistics.median(w for w, _ in on), statistics.median(w for w, _ in off)
@@ -89,14 +91,15 @@ async def main(args: argparse.Namespace) -> dict:
         "cpu_with_watch_s_per_cycle": round(cpu_on, 4), "cpu_without_s_per_cycle": round(cpu_off, 4),
         "cpu_ratio": round(cpu_on / cpu_off, 3),
         "stall_runs": args.runs, "stalls_caught": caught, "caught_lag_ms": lags,
+        "idle_cpu_ratio": round(idle.ratio, 4),
     }
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--scenario", default="chat")
-    p.add_argument("--cycles", type=int, default=2, help="cycles per block")
-    p.add_argument("--rounds", type=int, default=4, help="rounds of one block on, one block off")
+    p.add_argument("--cycles", type=int, default=3, help="cycles per block")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of one block on, one block off")
     p.add_argument("--runs", type=int, default=10, help="runs of the 50 ms stall")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -112,3 +115,4 @@ if __name__ == "__main__":
               f"{out['cpu_without_s_per_cycle']*1000:.1f} ms/cycle without: ratio {out['cpu_ratio']:.3f}")
         print(f"50 ms stall caught and attributed to _blocking_read (file:line) in {out['stalls_caught']}/"
               f"{out['stall_runs']} runs (goal >= 9/10); lags {out['caught_lag_ms']} ms")
+        print(f"idle CPU after the cycles: {out['idle_cpu_ratio']:.3f} of a core")
