@@ -1,6 +1,6 @@
 """Loop watch overhead and stall catch rate, on the reference backend's cycles.
 
-    python benchmarks/loop_overhead.py [--scenario chat] [--cycles 3] [--rounds 5] [--runs 10] [--json]
+    python benchmarks/loop_overhead.py [--scenario chat] [--cycles 3] [--rounds 6] [--runs 10] [--json]
 
 Overhead: one session of the reference backend (no census: ``measure=False``,
 no settle wait), cycles driven in blocks of ``--cycles`` with the
@@ -99,7 +99,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--scenario", default="chat")
     p.add_argument("--cycles", type=int, default=3, help="cycles per block")
-    p.add_argument("--rounds", type=int, default=5, help="rounds of one block on, one block off")
+    p.add_argument("--rounds", type=int, default=6, help="rounds of one block on, one block off")
     p.add_argument("--runs", type=int, default=10, help="runs of the 50 ms stall")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -295,7 +295,8 @@ class LoopWatch:
     start = install
 
     def uninstall(self, timeout: float = 5.0) -> None:
-        """Stop the heartbeat and join the helper thread (idempotent)."""
+        """Stop the heartbeat, join the helper thread, drop what was not
+        taken (idempotent)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -305,8 +306,10 @@ class LoopWatch:
             thread.join(timeout)
             if thread.is_alive():
                 raise RuntimeError(f"{THREAD_NAME} did not stop within {timeout} s")
-        self._codes = {}
-        self._frames = {}
+        self._codes, self._frames = {}, {}
+        with self._lock:
+            self._buf = []
+        self._stall_events = []
         self._loop = None
 
     stop = uninstall
