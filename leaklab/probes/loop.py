@@ -495,18 +495,18 @@ class LoopWatch:
     async def idle_cpu(self, seconds: float = 1.0) -> IdleCpu:
         """Sleep ``seconds`` on the loop and measure the CPU burnt meanwhile
         (tasks left spinning; what they ran, if the watch samples)."""
-        t0, c0, o0 = time.perf_counter(), time.process_time(), self._own_cpu
-        k0 = self._children_snapshot()
+        k0 = self._children_snapshot()  # the child scan outside the window measured
         with self._lock:
             buf0, n0 = self._buf, len(self._buf)
+        t0, c0, o0 = time.perf_counter(), time.process_time(), self._own_cpu
         await asyncio.sleep(seconds)
         t1, c1, o1 = time.perf_counter(), time.process_time(), self._own_cpu
-        k1 = self._children_snapshot()
         with self._lock:
             samples = list(self._buf[n0:] if self._buf is buf0 else self._buf)
+        k1 = self._children_snapshot()
         wall = t1 - t0
         cpu = max(0.0, (c1 - c0) - (o1 - o0))
-        busy = [s for s in samples if s[2] is not None and s[0] >= t0]
+        busy = [s for s in samples if s[2] is not None and t0 < s[0] <= t1]
         coroutines: Counter[str] = Counter()
         for s in busy:
             coroutines[s[3]] += s[1]

@@ -26,7 +26,8 @@ import functools
 import os
 import sys
 import sysconfig
-from collections.abc import Callable, Iterable, Sequence
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -50,13 +51,13 @@ Stack = Sequence[Frame]
 OwnerOf = Callable[[str], Any]
 
 #: Colours of the flame graph's boxes, by owner kind.
-OWNER_COLOURS: dict[str, str] = {
+OWNER_COLOURS: Mapping[str, str] = types.MappingProxyType({
     "yours": "#f28e2b",
     "library": "#4e79a7",
     "stdlib": "#bab0ac",
     "leaklab": "#59a14f",
     "unknown": "#d7d7d7",
-}
+})
 
 _STDLIB = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
     sysconfig.get_paths().get("stdlib", ""), sysconfig.get_paths().get("platstdlib", "")} if p)
