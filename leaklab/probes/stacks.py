@@ -16,13 +16,14 @@ is the subject of the ``time:`` metric (``metrics.name(Kind.TIME, key)``).
     fold          stacks -> Profile (self/inclusive ms per function and per owner; a frame tree)
     grown_frames  first vs last Profile: the functions whose time grew
     render_svg    a Profile's tree -> a flame graph, one offline SVG string
-    default_owner a module or file -> "yours" | "library <dist>" | "stdlib" | "leaklab" | "unknown"
+    default_owner a module or file -> "yours" | "library <dist> <version>" | "stdlib" | "leaklab" | "unknown"
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.metadata
 import os
 import sys
 import sysconfig
@@ -76,7 +77,7 @@ def frame_key(frame: Frame) -> str:
 @functools.lru_cache(maxsize=4096)
 def default_owner(module_or_file: str) -> str:
     """Who owns a module (or a file), by where its file is: ``"stdlib"``
-    (sysconfig's stdlib folders, builtins), ``"library <top package>"``
+    (sysconfig's stdlib folders, builtins), ``"library <package> <version>"``
     (site-packages), ``"leaklab"`` (the kit itself, except its reference
     backend, which is the user's code here), ``"yours"`` (anything else),
     ``"unknown"`` (no file)."""
@@ -86,6 +87,8 @@ def default_owner(module_or_file: str) -> str:
     top = ""
     if not (module_or_file.endswith((".py", ".pyc", ".pyw", ">")) or os.sep in module_or_file):
         top = module_or_file.split(".")[0]
+        if top == "leaklab":
+            return "yours" if module_or_file.split(".")[:2] == ["leaklab", "backend"] else "leaklab"
         if top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
             return "stdlib"
         mod = sys.modules.get(module_or_file) or sys.modules.get(top)
@@ -100,10 +103,20 @@ def default_owner(module_or_file: str) -> str:
     if real.startswith(_SITE):
         if not top:
             top = real[len(next(s for s in _SITE if real.startswith(s))):].split(os.sep)[0].removesuffix(".py")
-        return f"library {top}"
+        return f"library {_dist_version(top)}"
     if real.startswith(_STDLIB):
         return "stdlib"
     return "yours"
+
+
+@functools.lru_cache(maxsize=256)
+def _dist_version(top: str) -> str:
+    """``"anyio 4.12.0"``: the distribution named like the package (the common
+    case; no scan of every installed distribution), else the package alone."""
+    try:
+        return f"{top} {importlib.metadata.version(top)}"
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return top
 
 
 def owner_label(owner: Any) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import xml.etree.ElementTree as ET
 
+import psutil
 import pytest
 
 from leaklab.probes.stacks import (
@@ -98,7 +99,8 @@ def test_default_owner_by_path():
     assert default_owner("leaklab.backend") == "yours"  # the reference backend is the user's code
     assert default_owner(__name__) == "yours"
     assert default_owner(os.path.abspath(__file__)) == "yours"
-    assert owner_kind(default_owner("psutil")) == "library"
+    assert default_owner("psutil") == f"library psutil {psutil.__version__}"  # a library with its version
+    assert default_owner("leaklab.backend.not_imported") == "yours"
     assert default_owner("") == "unknown"
 
 
