@@ -320,12 +320,17 @@ class GrownFrame:
 
 
 def grown_frames(first: Profile, last: Profile, *, min_ms: float = 1.0, factor: float = 1.5,
-                 by: str = "total_ms") -> list[GrownFrame]:
+                 by: str = "total_ms", kinds: Iterable[str] | None = None) -> list[GrownFrame]:
     """The functions whose time (``by``: ``"total_ms"`` or ``"self_ms"``)
     grew by at least ``min_ms`` and to at least ``factor`` times its first
-    value (a function absent from ``first`` had 0), largest growth first."""
+    value (a function absent from ``first`` had 0), largest growth first;
+    only of the owner ``kinds`` if given (e.g. ``("yours", "library")``: the
+    loop's own poll left out)."""
+    kinds = set(kinds) if kinds is not None else None
     out = []
     for key, f in last.functions.items():
+        if kinds is not None and owner_kind(f.owner) not in kinds:
+            continue
         before = getattr(first.functions[key], by) if key in first.functions else 0.0
         after = getattr(f, by)
         if after - before >= min_ms and after >= factor * before:

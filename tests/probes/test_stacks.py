@@ -116,6 +116,7 @@ def test_grown_frames_first_vs_last():
     assert (read.first_ms, read.last_ms, read.grown_ms) == (1.0, 6.0, 5.0)
     assert [g.key for g in grown_frames(first, last, min_ms=2.0, by="self_ms")] == [
         "app.store._blocking_read", "anyio._core.checkpoint"]
+    assert [g.key for g in grown_frames(first, last, min_ms=2.0, kinds=["library"])] == ["anyio._core.checkpoint"]
 
 
 def test_svg_is_well_formed_escaped_coloured_by_owner_and_marks_grown():
