@@ -76,6 +76,8 @@ __all__ = [
     "LoopWatch",
     "Stall",
     "assign_stalls",
+    "children_cpu_delta",
+    "children_cpu_snapshot",
     "timing_columns",
 ]
 

@@ -33,6 +33,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 __all__ = [
+    "OWNER_COLOURS",
     "FlameNode",
     "FunctionTime",
     "GrownFrame",
