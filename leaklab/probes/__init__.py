@@ -115,3 +115,11 @@ __all__ = [
     "task_census",
     "task_label",
 ]
+
+# loop: the event loop's lag, its stalls and the code that held it, a sampling
+# profile per cycle, CPU; stacks: sampled stacks folded, diffed, drawn (SVG)
+from .loop import CycleTiming, IdleCpu, LoopWatch, Stall, timing_columns  # noqa: E402
+from .stacks import FunctionTime, GrownFrame, Profile, fold, grown_frames, render_svg  # noqa: E402
+
+__all__ += ["CycleTiming", "IdleCpu", "LoopWatch", "Stall", "timing_columns",
+            "FunctionTime", "GrownFrame", "Profile", "fold", "grown_frames", "render_svg"]
