@@ -9,6 +9,7 @@ families that list only what exists are namespaced, ``<kind>:<subject>``::
     lifecycle:ServiceContext.close      calls of a lifecycle method (per cycle)
     expected:ServiceContext.close       calls expected of it (per cycle)
     lifecycle_objects:<label> ...       per-object lifecycle accounting
+    time:module.function                ms of a cycle the loop spent in a function
 
 Plain resources (``tasks``, ``rss_mb``, ``fds`` ...) have no kind. Only this
 module builds a namespaced name (:func:`name`) or takes one apart
@@ -71,7 +72,7 @@ class Kind(StrEnum):
 
 
 #: Families whose columns list only what exists: a missing value is a count of 0.
-ZERO_FILL_KINDS: tuple[Kind, ...] = (Kind.TYPE, Kind.TASK, Kind.CONTAINER)
+ZERO_FILL_KINDS: tuple[Kind, ...] = (Kind.TYPE, Kind.TASK, Kind.CONTAINER, Kind.TIME)
 #: Per-cycle call counters: tabulated, not judged as growth.
 LIFECYCLE_KINDS: tuple[Kind, ...] = (
     Kind.LIFECYCLE, Kind.EXPECTED, Kind.LIFECYCLE_OBJECTS, Kind.LIFECYCLE_CLOSED, Kind.LIFECYCLE_SHORT,

@@ -22,6 +22,7 @@ __all__ = [
     "GC_FREED_COLUMNS",
     "KEY_COLUMNS",
     "LATENCY_COLUMNS",
+    "LOOP_COLUMNS",
     "LIFECYCLE_PREFIXES",
     "RESOURCE_METRICS",
     "ZERO_FILL_NAMESPACES",
@@ -41,6 +42,10 @@ ZERO_FILL_NAMESPACES: tuple[str, ...] = tuple(k.value for k in ZERO_FILL_KINDS)
 LIFECYCLE_PREFIXES: tuple[str, ...] = tuple(metrics.name(k, "") for k in LIFECYCLE_KINDS)
 #: Per-cycle timings: summarized by :func:`~leaklab.analysis.latency_summary`, not judged.
 LATENCY_COLUMNS: tuple[str, ...] = ("latency_first_ms", "latency_end_ms", "llm_ms", "backend_ms", "latency_connect_ms")
+#: Per-cycle event-loop timings (the loop probe): summarized by
+#: :func:`~leaklab.analysis.time.time_summary` with the ``time:`` columns, not judged as growth.
+LOOP_COLUMNS: tuple[str, ...] = ("loop_lag_max_ms", "loop_blocked_ms", "loop_stalls", "cpu_ms", "children_cpu_ms",
+                                 "idle_app_ms")
 #: Resource metrics reported under ``"resources"`` by :func:`~leaklab.analysis.summarize`, in this order.
 RESOURCE_METRICS: tuple[str, ...] = (
     "children", "fds", "cache_files", "cache_bytes", "db_rows", "db_bytes",

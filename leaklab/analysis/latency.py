@@ -35,7 +35,10 @@ def split_latency(census: Census) -> pd.DataFrame:
     return pd.DataFrame({"llm_ms": llm, "backend_ms": backend}, index=rows.index)
 
 
-def _latency_stats(s: pd.Series | None) -> dict[str, Any]:
+def timing_stats(s: pd.Series | None) -> dict[str, Any]:
+    """``first``, ``last``, ``per_cycle`` (Theil–Sen ms/cycle), ``growth``
+    and ``verdict`` (``slows``/``none``) of one per-cycle timing (see
+    :func:`latency_summary` for the rule)."""
     s = s.dropna() if s is not None else pd.Series(dtype="float64")
     if s.empty:
         return {"first": None, "last": None, "per_cycle": None, "growth": None, "verdict": Verdict.NONE.value}
@@ -70,13 +73,13 @@ def latency_summary(census: Census) -> dict[str, Any]:
     """
     frame = census_frame(census)
     rows = frame[frame.index >= 1]
-    out = _latency_stats(rows.get("latency_end_ms"))
+    out = timing_stats(rows.get("latency_end_ms"))
     if "latency_first_ms" in rows.columns and rows["latency_first_ms"].notna().any():
-        out["first_reply"] = _latency_stats(rows["latency_first_ms"])
+        out["first_reply"] = timing_stats(rows["latency_first_ms"])
     if "latency_connect_ms" in rows.columns and rows["latency_connect_ms"].notna().any():
-        out["connect"] = _latency_stats(rows["latency_connect_ms"])
+        out["connect"] = timing_stats(rows["latency_connect_ms"])
     split = split_latency(frame)
     for key, col in (("llm", "llm_ms"), ("backend", "backend_ms")):
         if split[col].notna().any():
-            out[key] = _latency_stats(split[col])
+            out[key] = timing_stats(split[col])
     return out

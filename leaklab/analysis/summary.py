@@ -14,6 +14,7 @@ from .frames import RESOURCE_METRICS, Census, Timeline, census_frame
 from .latency import latency_summary
 from .lifecycle import lifecycle_table
 from .memory import memory_summary
+from .time import time_summary
 from .verdicts import MetricVerdict, Rule, Thresholds, judge
 
 __all__ = ["RunSummary", "summarize"]
@@ -29,6 +30,7 @@ def summarize(
     failed_cycles: Iterable[int] = (),
     allocator: Mapping[str, Any] | None = None,
     freed_types: Mapping[str, int] | None = None,
+    loop: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every verdict, grouped, JSON-ready (``json.dumps(..., allow_nan=False)`` works).
 
@@ -79,6 +81,7 @@ def summarize(
         "containers": containers,
         "latency_ms": latency_summary(frame),
         "memory": memory_summary(frame, verdicts, allocator, freed_types),
+        "time": time_summary(frame, loop),
         "flagged": flagged,
     }
 

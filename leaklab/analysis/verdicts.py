@@ -23,6 +23,7 @@ from .frames import (
     GC_FREED_COLUMNS,
     KEY_COLUMNS,
     LATENCY_COLUMNS,
+    LOOP_COLUMNS,
     Census,
     Timeline,
     census_frame,
@@ -299,7 +300,7 @@ class MetricVerdict:
 
 def _is_judged(metric: str) -> bool:
     return (metric not in KEY_COLUMNS and metric not in LATENCY_COLUMNS and metric not in GC_FREED_COLUMNS
-            and not is_lifecycle(metric))
+            and metric not in LOOP_COLUMNS and not is_lifecycle(metric) and not metrics.is_kind(metric, Kind.TIME))
 
 
 def _is_expected(metric: str, patterns: Iterable[str]) -> bool:

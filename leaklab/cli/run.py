@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -101,6 +102,7 @@ def format_summary(summary: dict) -> str:
     if conn.get("first") is not None:
         lines.append(f"connect latency (ms): first {num(conn['first'])}, last {num(conn['last'])}, "
                      f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}")
+    lines.extend(format_time(summary.get("time") or {}))
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(format_lifecycle(name, v))
     memory = summary.get("memory") or {}
@@ -117,6 +119,37 @@ def format_summary(summary: dict) -> str:
         lines.append("errors: " + "; ".join(summary["errors"][:5]))
     lines.append(f"saved: {summary.get('path')}")
     return "\n".join(lines)
+
+
+def format_time(time: dict, top: int = 3) -> list[str]:
+    """Where the event loop's time went: the loop held per cycle, the longest
+    stalls with the code that held it, and the functions that slow."""
+    loop = time.get("loop") or {}
+    if not loop:
+        return []
+    out = []
+    blocked = loop.get("loop_blocked_ms") or {}
+    if blocked.get("first") is not None:
+        out.append(f"event loop blocked (ms/cycle, stalls over the threshold): first {num(blocked['first'])}, "
+                   f"last {num(blocked['last'])}, {num(blocked['per_cycle'])}/cycle: {blocked['verdict']}")
+    for s in (time.get("stalls") or [])[:top]:
+        where = f"{os.path.basename(s.get('file') or '')}:{s.get('line')}" if s.get("file") else "?"
+        out.append(f"  stall {num(s.get('lag_ms'))} ms in cycle {s.get('cycle')}: {s.get('function') or '?'} ({where})"
+                   + (f", in {s['coroutine']}" if s.get("coroutine") else ""))
+    functions = time.get("functions") or {}
+    for key in (time.get("slows") or [])[:top]:
+        f = functions.get(key) or {}
+        where = f" ({os.path.basename(f['file'])}:{f.get('line')})" if f.get("file") else ""
+        out.append(f"slows: {key}{where}: {num(f.get('first'))} -> {num(f.get('last'))} ms/cycle, "
+                   f"{num(f.get('per_cycle'))} ms/cycle more each cycle")
+    more = len(time.get("slows") or []) - top
+    if more > 0:
+        out.append(f"  and {more} more functions that slow (`leaklab run --json`: time.slows)")
+    idle = time.get("idle") or {}
+    if idle.get("ratio"):
+        out.append(f"idle after the cycles: the app's code ran {idle['ratio']:.0%} of the time ({num(idle['cpu_s'])} s "
+                   f"of {num(idle['wall_s'])} s): tasks left running")
+    return out
 
 
 def format_survivors(summary: dict) -> list[str]:

@@ -34,6 +34,7 @@ from .containers import (
 from .files import DirSnapshot, FilesProbe, SqliteSnapshot, StoreProbe, dir_snapshot, sqlite_snapshot
 from .instances import InstancesProbe, InstanceTracker
 from .latency import LatencyProbe, TimedMethod
+from .loop_probe import LoopProbe
 from .lifecycle import CallCounter, LifecycleProbe, lifecycle_objects, per_object_labels
 from .memory import AllocatorSnapshot, CyclicGarbage, MemoryProbe, allocator_snapshot, collect_cyclic, trim_allocator
 from .process import (
@@ -55,7 +56,7 @@ from .tasks import CreationSite, TaskCensus, TaskCreationRecorder, TasksProbe, t
 #: after the container walk.
 PROBES: tuple[type[Probe], ...] = (
     ProcessProbe, InstancesProbe, TasksProbe, FilesProbe, ContainersProbe, MemoryProbe, StoreProbe,
-    LifecycleProbe, LatencyProbe,
+    LifecycleProbe, LatencyProbe, LoopProbe,
 )
 
 
@@ -72,6 +73,7 @@ __all__ = [
     "InstancesProbe",
     "LatencyProbe",
     "LifecycleProbe",
+    "LoopProbe",
     "MemoryProbe",
     "Probe",
     "ProbeContext",

@@ -57,6 +57,9 @@ class ProbeContext:
     state: CycleState | None = None
     freed: CyclicGarbage | None = None
     run_started: float = 0.0
+    #: what is being sampled: ``"baseline"`` (before the first cycle),
+    #: ``"cycle"`` (after one) or ``"timeline"`` (after the last)
+    phase: str = "baseline"
     tracker: InstanceTracker | None = None
     task_sites: TaskCreationRecorder | None = None
 
@@ -102,6 +105,11 @@ class BaseProbe:
 
     def sample(self, context: ProbeContext) -> Sample:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def details(self) -> dict[str, Any]:
+        """What the run measured beyond its columns (JSON-ready), at its end;
+        empty by default."""
+        return {}
 
     def uninstall(self) -> None:
         """Restore what :meth:`install` changed (idempotent)."""

@@ -233,6 +233,7 @@ class LoopWatch:
         max_depth: int = 128,
         children: bool = True,
         max_samples: int = 100_000,
+        skip: Callable[[tuple[Any, ...]], bool] | None = None,
     ) -> None:
         if not threshold_ms > 0 or not period_ms > 0 or not hz > 0:
             raise ValueError("threshold_ms, period_ms and hz must be positive")
@@ -245,6 +246,9 @@ class LoopWatch:
         self.max_depth = max_depth
         self.children = children
         self.max_samples = max_samples
+        #: a sampled stack (outermost frame first) that is not to be counted:
+        #: the caller's own work on the same loop (left out of stalls and profile)
+        self.skip = skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_tid = 0
         self._thread: threading.Thread | None = None
@@ -462,6 +466,8 @@ class LoopWatch:
         events, self._stall_events = self._stall_events, []
         worst, self._worst = self._worst, 0.0
         self._codes, self._frames = {}, {}
+        if self.skip is not None:
+            buf = [s for s in buf if s[2] is None or not self.skip(s[2])]
         stalls = assign_stalls(events, buf, self._owner, origin=self._t_install)
         stalls.sort(key=lambda s: -s.lag_ms)
         busy = [s for s in buf if s[2] is not None]

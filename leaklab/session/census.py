@@ -64,6 +64,7 @@ class Census:
             for name, n in freed.top_types:
                 self.freed_types[name] = self.freed_types.get(name, 0) + n
         self.context.state, self.context.freed = state, freed
+        self.context.phase = "cycle" if cycle > 0 else "baseline"
         try:
             for probe in self.probes:
                 rec.update(probe.sample(self.context))
@@ -74,10 +75,21 @@ class Census:
     def sample_timeline(self) -> dict[str, Any]:
         """What the probes that run in the timeline count now."""
         rec: dict[str, Any] = {}
+        self.context.phase = "timeline"
         for probe in self.probes:
             if probe.timeline:
                 rec.update(probe.sample(self.context))
         return rec
+
+    def details(self) -> dict[str, dict[str, Any]]:
+        """Each probe's :meth:`~leaklab.probes.BaseProbe.details` that has any, by name."""
+        out: dict[str, dict[str, Any]] = {}
+        for probe in self.probes:
+            get = getattr(probe, "details", None)
+            extra = get() if callable(get) else None
+            if extra:
+                out[probe.name] = extra
+        return out
 
     async def timeline(self, duration: float, step_s: float) -> list[dict[str, Any]]:
         """Samples every ``step_s`` after a collection, for ``duration`` seconds:

@@ -295,6 +295,7 @@ class LeakSession(SurvivorQueries):
                     timeline_duration(opts, self.target, self.server, half_open=half_open), opts.timeline_step_s)
                 result.survivors, result.survivors_open = self.count_survivors(t0)
                 result.lifetimes = self.lifetimes(t0, disconnects, opts.settle_s + OUTLIVED_SLACK_S)
+                result.details = self.census.details()
                 result.allocator = allocator_after()
         except (asyncio.CancelledError, KeyboardInterrupt):
             result.interrupted = True

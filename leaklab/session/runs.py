@@ -73,6 +73,8 @@ class RunResult:
     #: per watched type: how long the instances the run created lived after
     #: their session ended (:func:`leaklab.analysis.lifetimes.object_lifetimes`)
     lifetimes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: what probes measured beyond their columns, by probe (the loop's stalls, profiles...)
+    details: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     interrupted: bool = False
     path: Path | None = None
     elapsed_s: float = 0.0
@@ -99,7 +101,8 @@ class RunResult:
         from ..analysis import RunSummary, summarize
 
         out = summarize(self.records, self.timeline, expected_growth=self.expected_growth,
-                        failed_cycles=self.failed_cycles, allocator=self.allocator, freed_types=self.freed_types)
+                        failed_cycles=self.failed_cycles, allocator=self.allocator, freed_types=self.freed_types,
+                        loop=self.details.get("loop"))
         out.update(
             run_id=self.run_id, target=self.target, scenario=self.scenario, faults=self.faults,
             cycles=self.cycles_done, orphans=self.orphans, reaped=self.reaped, errors=self.errors,
@@ -155,6 +158,7 @@ def save_run(result: RunResult, runs_dir: Path) -> Path:
             "target_notes": result.target_notes,
             "survivors": {"alive": result.survivors, "open": result.survivors_open},
             "lifetimes": result.lifetimes,
+            "details": result.details,
             "versions": versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -213,12 +213,16 @@ def test_c2_c3_c4_c6_children_cache_files_and_containers_grow(tmp_path):
     # WHEN 3 abrupt chats run
     try:
         _, s = summary_of("abrupt-chat", 3, "C2,C3,C4,C6", tmp_path, timeline_s=0.5)
-        # the MCP servers the backend left running were ended when the session stopped, and said so
+        # what the backend left running was ended when the session stopped, and said so: the
+        # tasks that hold its MCP servers (cancelled, so the servers exit), or the servers
         left_after_stop = server_children()
     finally:
         kill_children()
     assert left_after_stop == [], left_after_stop
-    assert len(s["reaped"]) >= 4 and all(r.endswith(": terminated") for r in s["reaped"]), s["reaped"]
+    tasks = [r for r in s["reaped"] if r.startswith("task ")]
+    assert all(r.endswith(": cancelled") for r in tasks), tasks
+    assert len(tasks) >= 3 or len(s["reaped"]) >= 4, s["reaped"]
+    assert all(r.endswith(": terminated") for r in s["reaped"] if r not in tasks), s["reaped"]
     # THEN each shows in the summary where the rules read it: a resource, a
     # folder's files, a container named by its path from the app's roots
     v = s["resources"]["children"]
@@ -232,4 +236,5 @@ def test_c2_c3_c4_c6_children_cache_files_and_containers_grow(tmp_path):
     # the memory of the sessions that ended is measured apart: flat (C2 puts it on the shared agent)
     own = container(s, "ServiceContext[*].agent_engine.memory")
     assert own is not None and own["verdict"] == Verdict.NONE and own["end"] == 0, own
-    assert s["orphans"]["children"] >= 4  # counted at the end too, before they were ended
+    # counted at the end too, before they were ended; unless stop() cancelled the tasks that held them
+    assert s["orphans"]["children"] >= 4 or len(tasks) >= 3, (s["orphans"], s["reaped"])

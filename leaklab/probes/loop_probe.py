@@ -1,0 +1,132 @@
+"""``loop``: where the event loop's time goes, per cycle, as census columns.
+
+Wraps a :class:`~leaklab.probes.loop.LoopWatch` (a lag watchdog and a stack
+sampler on a helper thread) behind the probe protocol:
+
+* after each cycle: ``loop_lag_max_ms``, ``loop_blocked_ms``, ``loop_stalls``
+  (stalls of the app's code and its libraries: the kit's own census, which
+  also runs on the loop, is left out), ``cpu_ms``, ``children_cpu_ms``, and
+  ``time:<module.function>`` (ms of the cycle spent in each function of the
+  app or a library, inclusive);
+* in the timeline after the cycles: ``idle_app_ms``, the time the app's
+  code (and its libraries) ran on the loop while the backend should be idle
+  (leaked tasks that spin);
+* :meth:`LoopProbe.details`: the longest stalls of the run with the code that
+  held the loop and its callers, the idle CPU, and the first and last
+  cycles' profiles (frame trees, for flame graphs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .base import BaseProbe, ProbeContext, Sample
+from .loop import CycleTiming, LoopWatch, timing_columns
+from .stacks import default_owner, grown_frames, owner_kind
+
+__all__ = ["LoopProbe"]
+
+#: Stalls kept per run (the longest), with their stacks.
+MAX_STALLS = 10
+
+
+def kit_root(stack: tuple[Any, ...]) -> bool:
+    """Whether a sampled stack (outermost frame first) is the kit's own work
+    on the loop: its first frame outside the standard library (the loop
+    step's root: the driver's clients, the census, the child sampler) is
+    leaklab's. The backend's steps start in the server (a library) or the
+    app; leaklab's wrappers inside them do not make them the kit's."""
+    for frame in stack:
+        kind = owner_kind(default_owner(frame[0] or frame[2]))
+        if kind != "stdlib":
+            return kind == "leaklab"
+    return False
+
+
+class LoopProbe(BaseProbe):
+    """The loop watch as a probe (see the module's docstring).
+
+    Args:
+        threshold_ms: a loop held longer than this is a stall.
+        hz: stack samples per second.
+    """
+
+    name = "loop"
+    timeline = True
+
+    def __init__(self, threshold_ms: float = 20.0, hz: float = 100.0) -> None:
+        self.threshold_ms = threshold_ms
+        self.hz = hz
+        self.watch: LoopWatch | None = None
+        self._seen: set[str] = set()
+        self._stalls: list[dict[str, Any]] = []
+        self._first: CycleTiming | None = None
+        self._last: CycleTiming | None = None
+        self._idle_cpu_s = self._idle_wall_s = 0.0
+        self._where: dict[str, dict[str, Any]] = {}
+
+    def install(self, context: ProbeContext) -> None:
+        self.watch = LoopWatch(threshold_ms=self.threshold_ms, hz=self.hz, skip=kit_root).install()
+
+    def begin(self, context: ProbeContext) -> None:
+        if self.watch is not None:
+            self.watch.take()  # what ran before this run is not its
+        self._seen.clear()
+        self._stalls.clear()
+        self._where.clear()
+        self._first = self._last = None
+        self._idle_cpu_s = self._idle_wall_s = 0.0
+
+    def sample(self, context: ProbeContext) -> Sample:
+        if self.watch is None:
+            return {}
+        timing = self.watch.take()
+        if context.phase == "timeline":
+            # The kit's own work in the timeline (its collections) is not the
+            # app's: the app's share is what was sampled in its code and libraries.
+            app_ms = sum(o.self_ms for o in timing.profile.owners.values()
+                         if owner_kind(o.owner) in ("yours", "library"))
+            self._idle_cpu_s += app_ms / 1000
+            self._idle_wall_s += timing.wall_s
+            return {"idle_app_ms": round(app_ms, 3)}
+        if context.phase != "cycle":
+            return {}  # the baseline: start-up and warm-up are not a cycle
+        cycle = context.state.cycle if context.state is not None else 0
+        cols = timing_columns(timing, keep=self._seen)
+        app = [s for s in timing.stall_list if owner_kind(s.owner) not in ("leaklab", "unknown")]
+        cols.update(loop_lag_max_ms=round(max((s.lag_ms for s in app), default=0.0), 3),
+                    loop_blocked_ms=round(sum(s.lag_ms for s in app), 3), loop_stalls=float(len(app)))
+        for key in cols:
+            if key.startswith("time:"):
+                self._seen.add(key[len("time:"):])
+        for f in timing.profile.functions.values():
+            if f.key in self._seen and f.key not in self._where:
+                self._where[f.key] = {"file": f.file, "line": f.line, "owner": f.owner}
+        for s in app:
+            self._stalls.append({"cycle": cycle, **dataclasses.asdict(s)})
+        self._stalls.sort(key=lambda s: -s["lag_ms"])
+        del self._stalls[MAX_STALLS:]
+        if self._first is None:
+            self._first = timing
+        self._last = timing
+        return cols
+
+    def details(self) -> dict[str, Any]:
+        """The run's stalls, idle CPU and first/last profiles, JSON-ready."""
+        out: dict[str, Any] = {"threshold_ms": self.threshold_ms, "hz": self.hz, "stalls": list(self._stalls),
+                               "functions": dict(self._where)}
+        if self._idle_wall_s > 0:
+            out["idle"] = {"wall_s": round(self._idle_wall_s, 3), "cpu_s": round(self._idle_cpu_s, 3),
+                           "ratio": round(self._idle_cpu_s / self._idle_wall_s, 3)}
+        if self._first is not None and self._last is not None:
+            grown = grown_frames(self._first.profile, self._last.profile, kinds=("yours", "library"))
+            out["first"] = self._first.profile.tree.as_dict()
+            out["last"] = self._last.profile.tree.as_dict()
+            out["grown"] = [dataclasses.asdict(g) for g in grown[:20]]
+        return out
+
+    def uninstall(self) -> None:
+        if self.watch is not None:
+            self.watch.uninstall()
+            self.watch = None
