@@ -118,3 +118,25 @@ def base_evidence(record: Record, keys: tuple[str, ...] = ()) -> dict[str, Any]:
             ev[key] = record["facts"][key]
     return ev
 
+
+
+def grown_function(before: Mapping[str, Any], after: Mapping[str, Any], min_ms: float = 5.0) -> dict[str, Any] | None:
+    """The function of the app whose loop time per cycle grew most from run
+    ``before`` to run ``after`` (their summaries' ``time.functions``; the
+    app's own code first, then a library's), by at least ``min_ms``;
+    ``None`` when none did or the loop was not sampled."""
+    fa = (before.get("time") or {}).get("functions") or {}
+    fb = (after.get("time") or {}).get("functions") or {}
+    best: tuple[int, float, str] | None = None
+    for key, v in fb.items():
+        grew = (v.get("last") or 0.0) - ((fa.get(key) or {}).get("last") or 0.0)
+        if grew < min_ms:
+            continue
+        mine = 0 if str(v.get("owner", "")).startswith("yours") else 1
+        if best is None or (mine, -grew) < (best[0], -best[1]):
+            best = (mine, grew, key)
+    if best is None:
+        return None
+    v = fb[best[2]]
+    return {"function": best[2], "file": v.get("file"), "line": v.get("line"),
+            "before_ms": (fa.get(best[2]) or {}).get("last") or 0.0, "after_ms": v.get("last")}

@@ -20,9 +20,10 @@ or run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-from ..metrics import Verdict
+from ..metrics import ItemVerdict, Verdict
 from ..targets.base import session_memory_path
 from .evidence import (
     MIN_JUDGED_CYCLES,
@@ -38,6 +39,7 @@ from .evidence import (
     container,
     containers_under,
     fmt,
+    grown_function,
     is_growing,
     judged,
     missing_role,
@@ -281,28 +283,40 @@ def rule_c5(record: Record) -> Result:
     pa, pb, pc = prompts
     prompt_text = (f"; the prompt of each LLM call {pa} -> {pb} chars, back to {pc}"
                    if None not in prompts else "")
+    reader = grown_function(small, large)
+    ev["store_reader"] = reader
+    reader_text = ""
+    if reader is not None:
+        where = f" ({os.path.basename(reader['file'])}:{reader['line']})" if reader.get("file") else ""
+        reader_text = (f"; on the event loop, {reader['function']}{where} took {fmt(reader['before_ms'])} -> "
+                       f"{fmt(reader['after_ms'])} ms per session")
+
+    def said(verdict: ItemVerdict) -> Result:
+        ev["answer"] += reader_text
+        return verdict, ev
+
     if None not in prompts and pb > 1.5 * max(pa, pc) and pb - max(pa, pc) > 200:
         ev["answer"] = (f"{sizes}{prompt_text}: each turn reads the whole store into the prompt "
                         f"({what} {a:.0f} -> {b:.0f} ms)")
-        return CONFIRMED, ev
+        return said(CONFIRMED)
     slower = b > 1.5 * a and b - a > 20
     if slower and c is None:
         ev["missing"] = "the reply time with the store shrunk back"
         ev["answer"] = (f"cannot tell: {sizes}: {what} {a:.0f} -> {b:.0f} ms, but it was not measured with the "
                         "store back at its small size, so the store and time passing cannot be told apart")
-        return INCONCLUSIVE, ev
+        return said(INCONCLUSIVE)
     back = f", back to {facts.get('size_back')} {unit}: {c:.0f} ms" if c is not None else ""
     if slower and b > 1.5 * c and b - c > 20:
         ev["answer"] = f"{sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: each turn reads the whole store"
-        return CONFIRMED, ev
+        return said(CONFIRMED)
     if slower:
         ev["missing"] = "a slow-down that follows the store's size"
         ev["answer"] = (f"cannot tell: {sizes}: {what} {a:.0f} -> {b:.0f} ms{back}: the turns stayed slow with "
                         "the store shrunk back, so something else slowed them (it piles up with time)")
-        return INCONCLUSIVE, ev
+        return said(INCONCLUSIVE)
     ev["answer"] = (f"{sizes}: {what} {a:.0f} -> {b:.0f} ms{back}{prompt_text}: "
                     "the per-turn read does not grow with the store")
-    return RULED_OUT, ev
+    return said(RULED_OUT)
 
 
 # -- C6 -----------------------------------------------------------------------

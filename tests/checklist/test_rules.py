@@ -951,3 +951,18 @@ def test_a_guessed_role_may_confirm_but_never_rule_out():
     # and declared, the same record rules it out
     rec["roles"]["guessed"] = []
     assert outcome_of(c8, rec).verdict == "ruled_out"
+
+
+def test_c5_names_the_function_whose_loop_time_grew_with_the_store():
+    # GIVEN the reply slower at the large store, and the loop's time in the app's reader grown with it
+    rec = PRESENT["C5"]()
+    small, large = rec["runs"]["small"], rec["runs"]["large"]
+    small["time"] = {"functions": {"app.history.list_all": {"last": 3.0, "owner": "yours", "file": "/x/history.py",
+                                                            "line": 40}}}
+    large["time"] = {"functions": {"app.history.list_all": {"last": 48.0, "owner": "yours", "file": "/x/history.py",
+                                                            "line": 40},
+                                   "lib.json.loads": {"last": 60.0, "owner": "library lib 1.0"}}}
+    verdict, ev = judge(rec)
+    # THEN the answer names the app's function, its file and line, and its ms per session
+    assert ev["store_reader"]["function"] == "app.history.list_all"
+    assert "app.history.list_all (history.py:40) took 3.0 -> 48.0 ms per session" in ev["answer"]
