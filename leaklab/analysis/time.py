@@ -14,7 +14,7 @@ from ..metrics import Kind, Verdict
 from .frames import LOOP_COLUMNS, Census, census_frame
 from .latency import timing_stats
 
-__all__ = ["time_summary"]
+__all__ = ["explain_slow", "time_summary"]
 
 #: Functions listed beside the ones that slow: the costliest of the last cycle.
 TOP_FUNCTIONS = 10
@@ -60,4 +60,62 @@ def time_summary(census: Census, details: Mapping[str, Any] | None = None) -> di
             out["idle"] = dict(details["idle"])
         if details.get("grown"):
             out["grown"] = list(details["grown"])
+    return out
+
+
+def explain_slow(census: Census, time: Mapping[str, Any], function: str | None = None) -> dict[str, Any] | None:
+    """The slowest function of a run, explained like a survivor: how its
+    time per cycle grew, the step that runs it and its callers (from the
+    stalls it caused), and the stored state it scales with (the census
+    column that grows with it most closely: containers, store rows and
+    files, open sessions...).
+
+    Args:
+        census: the run's records.
+        time: the run summary's ``time`` (:func:`time_summary`).
+        function: ``"module.function"``; default the one that slows most,
+            else the one that held the loop longest.
+
+    Returns:
+        ``None`` when the loop was not sampled or nothing stands out; else
+        ``{"function", "file", "line", "series", "per_cycle", "verdict",
+        "coroutine", "callers", "scales_with": {"metric", "r", "series"} |
+        None}``.
+    """
+    functions = time.get("functions") or {}
+    stalls = list(time.get("stalls") or [])
+    if function is None:
+        function = next(iter(time.get("slows") or []), None) or (stalls[0]["function"] if stalls else None)
+    if not function:
+        return None
+    frame = census_frame(census)
+    rows = frame[frame.index >= 1]
+    column = metrics.name(Kind.TIME, function)
+    series = rows[column].fillna(0.0) if column in rows.columns else None
+    info = functions.get(function) or {}
+    mine = [s for s in stalls if s.get("function") == function]
+    callers = [f"{frame_[1]} ({frame_[2].rsplit('/', 1)[-1]}:{frame_[3]})" for frame_ in (mine[0].get("stack") or [])
+               ] if mine else []
+    out: dict[str, Any] = {
+        "function": function, "file": info.get("file") or (mine[0].get("file") if mine else None),
+        "line": info.get("line") or (mine[0].get("line") if mine else None),
+        "series": [float(x) for x in series] if series is not None else [],
+        "per_cycle": info.get("per_cycle"), "verdict": info.get("verdict", Verdict.NONE.value),
+        "coroutine": mine[0].get("coroutine") if mine else None, "callers": callers,
+        "stalls": len(mine), "scales_with": None,
+    }
+    if series is not None and len(series) >= 3 and series.std() > 0:
+        best: tuple[float, str] | None = None
+        for other in rows.columns:
+            if other == column or metrics.is_kind(other, Kind.TIME) or other in LOOP_COLUMNS or other in ("t",):
+                continue
+            col = rows[other]
+            if col.dtype.kind not in "fiu" or col.isna().any() or col.std() == 0 or col.iloc[-1] <= col.iloc[0]:
+                continue
+            r = float(series.rank().corr(col.rank()))  # Spearman: Pearson on ranks (no scipy)
+            if r == r and (best is None or r > best[0]):
+                best = (r, other)
+        if best is not None and best[0] >= 0.8:
+            out["scales_with"] = {"metric": best[1], "r": round(best[0], 2),
+                                  "series": [float(x) for x in rows[best[1]]]}
     return out

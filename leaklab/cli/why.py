@@ -17,6 +17,9 @@ def add_parser(sub: Any) -> None:
     add_target_args(p)
     p.add_argument("--scenario", default="switch-then-close", help="a scenario name or a step list, as for run")
     p.add_argument("--cycles", type=int, default=5)
+    p.add_argument("--slow", nargs="?", const="", default=None, metavar="FUNCTION",
+                   help="explain the function that slows most (or FUNCTION, module.function) instead of the survivors: "
+                        "its ms per cycle, the step and callers that run it, what it scales with")
     add_json_arg(p)
     p.set_defaults(func=handle)
 
@@ -45,6 +48,8 @@ def handle(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, RunInterrupted):
         print("interrupted", file=sys.stderr)
         return 130
+    if args.slow is not None:
+        return _slow(args, result)
     report = reports[0] if reports else None
     out = report.as_dict() if report is not None else {"groups": [], "elapsed_s": 0.0}
     out.update(run_id=result.run_id, target=result.target, scenario=result.scenario, faults=result.faults,
@@ -54,6 +59,47 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(format_why(result, report))
     return 0
+
+
+def _slow(args: argparse.Namespace, result: Any) -> int:
+    from ..analysis.time import explain_slow
+
+    summary = result.summary()
+    why = explain_slow(result.records, summary.get("time") or {}, args.slow or None)
+    if args.json:
+        print(json.dumps({"run_id": result.run_id, "target": result.target, "scenario": result.scenario,
+                          "slow": why, "errors": result.errors}, default=str))
+    else:
+        print(format_slow(result, why))
+    return 0
+
+
+def format_slow(result: Any, why: dict[str, Any] | None) -> str:
+    """The slowest function of a run, explained: its time per cycle, the
+    step and callers that run it, what it scales with."""
+    lines = [f"why --slow: target={result.target} scenario={result.scenario} cycles={result.cycles_done}"]
+    if why is None:
+        lines.append("nothing slows: no function's time per cycle grew, and no stall held the loop")
+        return "\n".join(lines)
+    where = f" ({why['file'].rsplit('/', 1)[-1]}:{why['line']})" if why.get("file") else ""
+    series = ", ".join(f"{x:.0f}" for x in why.get("series") or [])
+    lines.append(f"{why['function']}{where}: {why['verdict']}"
+                 + (f", {why['per_cycle']:+.1f} ms/cycle" if why.get("per_cycle") is not None else ""))
+    if series:
+        lines.append(f"  ms on the event loop per cycle: {series}")
+    if why.get("coroutine"):
+        lines.append(f"  run by the step: {why['coroutine']} ({why['stalls']} stall(s) over the threshold)")
+    for caller in why.get("callers") or []:
+        lines.append(f"    {caller}")
+    scales = why.get("scales_with")
+    if scales:
+        values = ", ".join(f"{x:g}" for x in scales["series"])
+        lines.append(f"  scales with {scales['metric']} (rank correlation {scales['r']}): {values}")
+    else:
+        lines.append("  scales with: nothing the census counts grew in step with it")
+    if result.errors:
+        lines.append("errors: " + "; ".join(result.errors[:3]))
+    return "\n".join(lines)
 
 
 def format_why(result: Any, report: Any) -> str:
