@@ -189,6 +189,16 @@ class FlameNode:
                 "ms": round(self.total_ms, 3), "self_ms": round(self.self_ms, 3),
                 "children": [c.as_dict() for c in self.children.values()]}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FlameNode:
+        """The node :meth:`as_dict` wrote (a saved run's profile)."""
+        node = cls(str(data.get("name", "")), str(data.get("owner", "unknown")), str(data.get("file", "")),
+                   int(data.get("line") or 0), float(data.get("ms") or 0.0), float(data.get("self_ms") or 0.0))
+        for child in data.get("children") or []:
+            c = cls.from_dict(child)
+            node.children[c.key] = c
+        return node
+
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
