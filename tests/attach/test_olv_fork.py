@@ -17,6 +17,14 @@ from tests.attach.conftest import tree_digest
 from tests.conftest import run_async
 
 FORK_PACKAGE = "ai_chat"
+QUICK = dict(settle_s=0.1, timeline_s=0.5, progress=False, runs_dir=False)
+
+
+def quick_target(fork):
+    """The fork's target with its MCP servers off (their start-up is slow; the MCP paths are tested elsewhere)."""
+    conf = fork / "conf.yaml"
+    conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
+    return resolve_target("olv", app_dir=fork)
 
 
 @pytest.fixture
@@ -62,16 +70,14 @@ def test_the_fork_runs_proxied_with_its_own_data_and_nothing_written(fork, monke
     # GIVEN the fork (renamed, proxy on, MCP off for speed) with months of
     # stored chats, its tree recorded
     monkeypatch.setenv("OLV_APP_FAULTS", "none")
-    conf = fork / "conf.yaml"
-    conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
+    target = quick_target(fork)
     stored = sorted((fork / "chat_history").rglob("*.json"))
     assert len(stored) >= 5
     before = tree_digest(fork)
-    target = resolve_target("olv", app_dir=fork)
     seen = {}
 
     async def main():
-        session = LeakSession(target, settle_s=0.1, timeline_s=0.5, progress=False, runs_dir=False)
+        session = LeakSession(target, **QUICK)
         await session.start()
         try:
             attachment = session.app.state.leaklab_olv
@@ -115,13 +121,11 @@ def test_nothing_of_the_app_runs_after_stop(fork, monkeypatch, capfd):
     # GIVEN the fork whose switch starts a background init that runs 30 s
     monkeypatch.setenv("OLV_APP_FAULTS", "none")
     monkeypatch.setenv("OLV_APP_HEAVY_INIT_S", "30")
-    conf = fork / "conf.yaml"
-    conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
-    target = resolve_target("olv", app_dir=fork)
+    target = quick_target(fork)
     seen = {}
 
     async def main():
-        session = LeakSession(target, settle_s=0.1, timeline_s=0.5, progress=False, runs_dir=False)
+        session = LeakSession(target, **QUICK)
         await session.start()
         try:
             await session.run("switch-then-close", cycles=1)
