@@ -28,10 +28,15 @@ from ..retention.sizes import human_size
 from .style import VERDICT_COLORS as _COLORS
 from .style import template
 
-__all__ = ["FirstScreen", "cost_text", "first_screen", "held_by", "rank_key", "ranked_rows", "symptom_line"]
+__all__ = ["FirstScreen", "cost_text", "first_screen", "held_by", "rank_key", "ranked_rows", "slow_rows",
+           "symptom_line"]
+
+#: Functions that slow shown on the first screen, at most.
+MAX_SLOW_ROWS = 3
 
 _LEAKING = (ItemVerdict.CONFIRMED, ItemVerdict.TRANSIENT)
-_ORDER = {ItemVerdict.CONFIRMED: 0, ItemVerdict.TRANSIENT: 1, ItemVerdict.INCONCLUSIVE: 2, ItemVerdict.RULED_OUT: 3,
+#: A function that slows ranks with the confirmed leaks, by the reply time it adds per session.
+_ORDER = {ItemVerdict.CONFIRMED: 0, Verdict.SLOWS: 0, ItemVerdict.TRANSIENT: 1, ItemVerdict.INCONCLUSIVE: 2, ItemVerdict.RULED_OUT: 3,
           ItemVerdict.NOT_APPLICABLE: 4}
 
 
@@ -115,6 +120,25 @@ def ranked_rows(items: Iterable[Mapping[str, Any]], extra: Iterable[Mapping[str,
                      "trigger": d.get("scenario") or ev.get("sequence") or "", "headline": d.get("headline", ""),
                      "anchor": d.get("anchor") or f"item-{d.get('id', '')}"})
     return sorted(rows, key=rank_key)
+
+
+def slow_rows(summary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The symptom run's functions that slow (``summary["time"]``), as
+    first-screen rows: ``S1``..., the milliseconds of the event loop each
+    adds per session as their cost, linked to the symptom's notebook."""
+    time = (summary or {}).get("time") or {}
+    functions = time.get("functions") or {}
+    out = []
+    for i, key in enumerate((time.get("slows") or [])[:MAX_SLOW_ROWS], 1):
+        f = functions.get(key) or {}
+        where = f" ({str(f.get('file', '')).replace(chr(92), '/').rsplit('/', 1)[-1]}:{f.get('line')})" if f.get("file") else ""
+        per = f.get("per_cycle") or 0.0
+        out.append({"id": f"S{i}", "title": f"{key}{where} slows", "verdict": Verdict.SLOWS.value,
+                    "cost": {"reply_ms": per},
+                    "evidence": {"answer": f"the event loop spent {f.get('first') or 0:.0f} -> {f.get('last') or 0:.0f} ms "
+                                           f"per session in it, {per:+.1f} ms each session"},
+                    "scenario": (summary or {}).get("scenario") or "", "anchor": "01_reproduce_the_symptom"})
+    return out
 
 
 def symptom_line(summary: Mapping[str, Any] | None) -> str:
@@ -209,20 +233,25 @@ def first_screen(checklist: Mapping[str, Any] | None, *, target: str = "", sympt
     """
     items = list((checklist or {}).get("items") or [])
     extra = list((checklist or {}).get("extra") or [])
-    rows = ranked_rows(items, extra)
+    rows = ranked_rows(items, [*extra, *slow_rows(symptom)])
     leaks = [r for r in rows if r["verdict"] in _LEAKING]
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        if r["verdict"] != Verdict.SLOWS:
+            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     verdicts = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 9)))
     parts = [_style(), "<section id='first-screen' class='ll-first ll-page' data-title='the first screen'>"]
     parts.extend(f"<p class='failure'>{_esc(f)}</p>" for f in failures)
-    if not rows:
+    if not items and not extra:
         parts.append("<p class='failure'>The checklist did not run: no verdict to show.</p>")
     else:
         top = leaks[0] if leaks else None
-        lead = (f"<b>{len(leaks)} of {len(rows)} causes leak</b> on <b>{_esc(target)}</b> ({_esc(verdicts)})."
+        causes = sum(counts.values())
+        slow = len(rows) - causes
+        lead = (f"<b>{len(leaks)} of {causes} causes leak</b> on <b>{_esc(target)}</b> ({_esc(verdicts)})."
                 if leaks else f"<b>No cause leaks</b> on <b>{_esc(target)}</b> ({_esc(verdicts)}).")
+        if slow:
+            lead += f" <b>{slow} function{'s' if slow > 1 else ''} of the app slow{'' if slow > 1 else 's'}</b> session after session."
         if top is not None:
             lead += (f" The costliest: <a href='#{_esc(top['anchor'])}'>{_esc(top['id'])}</a> {_esc(top['title'])}"
                      + (f", {_esc(top['cost_text'])} per session" if top["cost_text"] else "") + ".")

@@ -85,3 +85,18 @@ def test_a_symptom_with_missing_numbers_is_said_without_them():
                "resources": {"children": {"verdict": "leak", "per_cycle": None}}}
     assert story.symptom_line(partial) == "Each session of <code>chat</code> (3 measured) cost a slower reply, child processes."
     assert story.symptom_line(None) == ""
+
+
+def test_functions_that_slow_rank_with_the_leaks_by_ms_per_session():
+    # GIVEN a symptom run where one function of the app takes 40 ms more each session
+    symptom = {"scenario": "chat", "cycles": 5, "judged_cycles": 5,
+               "time": {"slows": ["app.history.list_all"],
+                        "functions": {"app.history.list_all": {"first": 10.0, "last": 170.0, "per_cycle": 40.0,
+                                                               "file": "/app/history.py", "line": 40}}}}
+    screen = story.first_screen({"items": ITEMS}, target="mine", symptom=symptom)
+    ids = [r["id"] for r in screen.rows]
+    # THEN it is ranked first (40 ms a session beats C5's 28 ms), with its file and line, linked to the symptom
+    assert ids[:2] == ["S1", "C5"], ids
+    s1 = screen.rows[0]
+    assert s1["title"] == "app.history.list_all (history.py:40) slows" and s1["cost_text"] == "+40 ms reply"
+    assert "1 function of the app slows</b>" in screen.html and "4 of 6 causes leak" in screen.html
