@@ -177,7 +177,7 @@ def verdict_frame(summary: Mapping[str, Any], *, include_none: bool = False) -> 
 def verdicts(summary: Mapping[str, Any], *, include_none: bool = False) -> Any:
     """:func:`verdict_frame` for display: verdicts coloured, blanks for
     missing values, escaped."""
-    keep = ("types", "tasks", "resources", "containers", "latency_ms", "memory", "lifecycle", "scenario", "cycles",
+    keep = ("types", "tasks", "resources", "containers", "latency_ms", "memory", "lifecycle", "time", "scenario", "cycles",
             "judged_cycles", "target", "faults", "other")
     return WithData(styled_verdicts(verdict_frame(summary, include_none=include_none)), "run",
                     {"summary": {k: summary.get(k) for k in keep if k in summary}})
