@@ -118,6 +118,8 @@ class LeakSession(SurvivorQueries):
         self.reaped: list[str] = []
         self._half_open: list[asyncio.StreamWriter] = []
         self._before_cycles: Any = ()
+        self._cancelled: list[str] = []
+        self._sites_at_stop: Any = None
         self.orphans: dict[str, int] | None = None
         self.orphan_threads: list[str] = []
         self._run_started = 0.0
@@ -145,6 +147,12 @@ class LeakSession(SurvivorQueries):
                 self.census = Census(chosen, self.context, collect=self.collect)
                 self.census.install(stack)
             self.app = self.context.app = self.target.make_app()
+            state = getattr(self.app, "state", None)
+            if state is not None:
+                # An attached app whose target tears down a working folder at
+                # shutdown calls this after the app's own shutdown, before the
+                # folder goes (see :meth:`stop`).
+                state.leaklab_before_close = self._cancel_app_tasks
             self.server = await stack.enter_async_context(
                 serve(self.app, uvicorn_options=self.target.uvicorn_options(self.app),
                       shutdown_timeout_s=self.shutdown_timeout_s)
@@ -177,15 +185,22 @@ class LeakSession(SurvivorQueries):
             for writer in self._half_open:
                 writer.transport.abort()
             self._half_open.clear()
-            # Before the server's shutdown (and an attached app's working
-            # folder) goes: nothing of the app may run after stop().
-            cancelled = await cancel_app_tasks(self._before_cycles, self.context.task_sites)
+            self._cancelled, self._sites_at_stop = [], self.context.task_sites
             await stack.aclose()
+            # Nothing of the app may run after stop(): what its own shutdown
+            # did not end is cancelled now (or already, by an attached app's
+            # shutdown, before its working folder went).
+            await self._cancel_app_tasks()
             self._after_stop()
             left = await left_behind(self._baseline, self._children)
             self.orphans, self.orphan_threads = left.orphans, left.threads
-            self.reaped = [*cancelled, *left.reaped]
+            self.reaped = [*self._cancelled, *left.reaped]
         return self.orphans or {}
+
+    async def _cancel_app_tasks(self) -> None:
+        """Cancel the app's tasks still pending (:func:`~leaklab.session.stopping.cancel_app_tasks`);
+        what was cancelled is reported at :meth:`stop`."""
+        self._cancelled.extend(await cancel_app_tasks(self._before_cycles, self._sites_at_stop))
 
     def _after_stop(self) -> None:
         if self._started_tracemalloc:

@@ -213,6 +213,11 @@ def olv_target(
                     logger.warning("%s: no WebSocketHandler found through the app's routes; its dicts are not watched", what)
                 async with inner(asgi_app) as state:
                     yield state
+                # The app shut down; what it left running is ended before
+                # its working folder goes (the session's hook, when it runs one).
+                before_close = getattr(app.state, "leaklab_before_close", None)
+                if before_close is not None:
+                    await before_close()
             finally:
                 stand_ins.uninstall()
                 attachment.close()
