@@ -25,6 +25,26 @@ class ProtocolViolation(AssertionError):
     """The server answered something the protocol does not allow here."""
 
 
+#: What upstream's web page sends as soon as its socket is open (without
+#: waiting for the greeting), each with the reply it gets (PROTOCOL.md,
+#: "What the web page sends").
+PAGE_OPEN_REQUESTS: tuple[tuple[str, str], ...] = (
+    ("fetch-backgrounds", "background-files"),
+    ("fetch-configs", "config-files"),
+    ("fetch-history-list", "history-list"),
+    ("create-new-history", "new-history-created"),
+)
+
+#: What the page sends after every ``config-switched``, with the replies.
+PAGE_SWITCH_REQUESTS: tuple[tuple[str, str], ...] = (
+    ("fetch-history-list", "history-list"),
+    ("create-new-history", "new-history-created"),
+)
+
+#: Frames in the greeting of ``/client-ws``.
+GREETING_FRAMES = 5
+
+
 @dataclasses.dataclass
 class TurnTiming:
     """Reply latency of one text turn, in seconds from sending ``text-input``."""
@@ -40,17 +60,35 @@ class SessionClient:
     Args:
         url: ``ws://127.0.0.1:PORT/client-ws``.
         timeout_s: default bound on every await.
+        sent: the list the ``type`` of every frame sent is appended to
+            (default: a new one, :attr:`sent`); a cycle passes its own to
+            record what its steps sent.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 10.0, sent: list[str] | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.ws: ClientConnection | None = None
         self.client_uid: str | None = None
         self.greeting: list[dict[str, Any]] = []
+        #: the last reply of each type to the page's requests (``config-files``, ...)
+        self.replies: dict[str, dict[str, Any]] = {}
+        #: seconds from opening the socket to the greeting's last frame
+        self.greeting_s: float | None = None
+        self.sent: list[str] = sent if sent is not None else []
 
-    async def connect(self, *, read_greeting: bool = True) -> list[dict[str, Any]]:
-        """Open the socket; read the five greeting frames of ``/client-ws``."""
+    async def connect(self, *, read_greeting: bool = True, page: bool = False) -> list[dict[str, Any]]:
+        """Open the socket; read the five greeting frames of ``/client-ws``.
+
+        With ``page=True``, do what upstream's web page does on open: send
+        :data:`PAGE_OPEN_REQUESTS` as soon as the socket is open (not waiting
+        for the greeting) and read their replies beside the greeting.
+
+        Raises:
+            StepTimeout: the socket, the greeting or a reply did not come in time.
+            ProtocolViolation: the server answered a request with ``error``.
+        """
+        started = time.monotonic()
         try:
             self.ws = await asyncio.wait_for(
                 connect(self.url, open_timeout=self.timeout_s, close_timeout=2, max_size=None),
@@ -58,12 +96,58 @@ class SessionClient:
             )
         except asyncio.TimeoutError:
             raise StepTimeout(f"connect to {self.url} timed out after {self.timeout_s} s") from None
-        if read_greeting:
-            self.greeting = [await self.recv() for _ in range(5)]
-            for frame in self.greeting:
+        if page:
+            for request, _ in PAGE_OPEN_REQUESTS:
+                await self.send({"type": request})
+            await self._read(GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
+        elif read_greeting:
+            await self._read(GREETING_FRAMES, [], started)
+        return self.greeting
+
+    async def page_requests(self, requests: tuple[tuple[str, str], ...] = PAGE_SWITCH_REQUESTS) -> dict[str, dict[str, Any]]:
+        """Send ``requests`` (``(type, reply type)`` pairs) and read every reply.
+
+        Returns:
+            The replies by type.
+
+        Raises:
+            StepTimeout: a reply did not come in time.
+            ProtocolViolation: the server answered with ``error``.
+        """
+        for request, _ in requests:
+            await self.send({"type": request})
+        await self._read(0, [reply for _, reply in requests], time.monotonic())
+        return {reply: self.replies[reply] for _, reply in requests}
+
+    async def _read(self, greeting: int, replies: list[str], started: float) -> None:
+        """Read ``greeting`` greeting frames and one frame of each type in
+        ``replies``, in whatever order they come."""
+        deadline = time.monotonic() + self.timeout_s
+        pending = list(replies)
+        frames: list[dict[str, Any]] = []
+        while len(frames) < greeting or pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = [*pending, *(["greeting"] if len(frames) < greeting else [])]
+                raise StepTimeout(f"no {', '.join(missing)} within {self.timeout_s} s "
+                                  f"(got {[f.get('type') for f in frames]})")
+            try:
+                frame = await self.recv(left)
+            except StepTimeout:
+                continue  # the message above says what is missing
+            kind = frame.get("type")
+            if kind in pending:
+                pending.remove(kind)
+                self.replies[kind] = frame
+            elif kind == "error" and pending:
+                raise ProtocolViolation(f"the server answered the page's requests with an error: {frame.get('message')}")
+            elif len(frames) < greeting:
+                frames.append(frame)
                 if frame.get("type") == "set-model-and-conf":
                     self.client_uid = frame.get("client_uid")
-        return self.greeting
+                if len(frames) == greeting:
+                    self.greeting = frames
+                    self.greeting_s = time.monotonic() - started
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.ws is not None, "not connected"
@@ -72,6 +156,7 @@ class SessionClient:
             await asyncio.wait_for(self.ws.send(data), self.timeout_s)
         except asyncio.TimeoutError:
             raise StepTimeout(f"send timed out after {self.timeout_s} s") from None
+        self.sent.append(_frame_type(frame))
 
     async def recv(self, timeout_s: float | None = None) -> dict[str, Any]:
         """The next frame, parsed."""
@@ -161,6 +246,17 @@ class SessionClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _frame_type(frame: dict[str, Any] | str) -> str:
+    """The ``type`` of a frame as sent (``"?"`` for one that has none)."""
+    if isinstance(frame, str):
+        try:
+            frame = json.loads(frame)
+        except ValueError:
+            return "?"
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    return kind if isinstance(kind, str) else "?"
 
 
 async def open_half_open(host: str, port: int, path: str, *, timeout_s: float = 10.0) -> asyncio.StreamWriter:
