@@ -216,3 +216,55 @@ def test_olv_app_answers_the_page_as_upstream(olv_app):  # noqa: F811
     assert len(seen["third_list"]) == 7
     assert [m["role"] for m in seen["history_data"][-1]["messages"]] == ["human", "ai"]
     assert seen["deleted"][-1]["success"] is True and seen["gone"]
+
+
+# -- the pages ---------------------------------------------------------------------
+
+PAGES = [Path(__file__).resolve().parents[2] / "leaklab" / "backend" / "frontend" / "index.html",
+         Path(__file__).resolve().parents[1] / "attach" / "olv_app" / "frontend" / "index.html"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=["reference", "olv_app"])
+def test_pages_send_what_upstream_page_sends_and_load_nothing(page):
+    html = page.read_text()
+    # the same localStorage keys and defaults, JSON-encoded
+    assert 'wsUrl: "ws://127.0.0.1:12393/client-ws"' in html and 'baseUrl: "http://127.0.0.1:12393"' in html
+    assert "JSON.parse(raw)" in html and "JSON.stringify(DEFAULTS[key])" in html
+    # on open, in order; after config-switched; a turn acknowledged
+    opened = html.index('addEventListener("open"')
+    order = [html.index(f'send({{ type: "{r}" }})', opened) for r in OPEN]
+    assert order == sorted(order)
+    switched = html.index('case "config-switched"')
+    assert [html.index(f'send({{ type: "{r}" }})', switched) for r in AFTER_SWITCH] == \
+        sorted(html.index(f'send({{ type: "{r}" }})', switched) for r in AFTER_SWITCH)
+    assert 'send({ type: "frontend-playback-complete" })' in html and 'type: "text-input"' in html
+    # nothing from the network: no external script, style, image or font
+    assert "src=" not in html and "href=" not in html and "http://" not in html.replace("http://127.0.0.1:12393", "")
+
+
+def test_reference_serves_its_page_at_root():
+    import urllib.request
+
+    async def main():
+        import asyncio
+
+        async with reference_backend() as (app, srv):
+            def get(path):
+                with urllib.request.urlopen(srv.url(path, scheme="http"), timeout=10) as resp:
+                    return resp.status, resp.headers.get("content-type"), resp.read().decode()
+
+            page = await asyncio.to_thread(get, "/")
+            health = await asyncio.to_thread(get, "/health")
+            # a WebSocket to a path no route has is refused, the server goes on
+            tab = SessionClient(srv.url("/no-such-ws"), timeout_s=10)
+            try:
+                await tab.connect()
+                refused = False
+            except Exception:
+                refused = True
+            return page, health, refused
+
+    (status, kind, body), health, refused = run_async(main())
+    assert status == 200 and kind.startswith("text/html") and "create-new-history" in body
+    assert health[0] == 200 and '"status":"ok"' in health[2].replace(" ", "")
+    assert refused
