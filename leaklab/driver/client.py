@@ -119,6 +119,21 @@ class SessionClient:
         await self._read(0, [reply for _, reply in requests], time.monotonic())
         return {reply: self.replies[reply] for _, reply in requests}
 
+    async def switch_config(self, name: str, *, page: bool = True) -> list[dict[str, Any]]:
+        """``switch-config`` to ``name``, read to ``config-switched``; with
+        ``page``, then do what the page does after it (:data:`PAGE_SWITCH_REQUESTS`).
+
+        Raises:
+            RuntimeError: the server refused the switch.
+        """
+        await self.send({"type": "switch-config", "file": name})
+        frames = await self.recv_until("config-switched", or_error=True)
+        if frames[-1].get("type") == "error":
+            raise RuntimeError(f"switch-config {name!r} failed: {frames[-1].get('message')}")
+        if page:
+            await self.page_requests(PAGE_SWITCH_REQUESTS)
+        return frames
+
     async def _read(self, greeting: int, replies: list[str], started: float) -> None:
         """Read ``greeting`` greeting frames and one frame of each type in
         ``replies``, in whatever order they come."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .client import PAGE_SWITCH_REQUESTS, SessionClient, TurnTiming, open_half_open
+from .client import SessionClient, TurnTiming, open_half_open
 
 
 class UnknownScenarioError(ValueError):
@@ -69,12 +69,18 @@ class CycleState:
     sent: list[str] = dataclasses.field(default_factory=list)
     #: per step run, what it sent (:meth:`Scenario.run_cycle` fills it)
     step_log: list[StepRecord] = dataclasses.field(default_factory=list)
+    #: a started :class:`~leaklab.driver.browser.BrowserClient`: ``connect``
+    #: opens the backend's own page in it instead of a synthetic client
+    browser: Any = None
 
     def url(self, path: str) -> str:
         return f"ws://{self.host}:{self.port}{path}"
 
-    def new_client(self, path: str) -> SessionClient:
-        """A client for ``path`` whose sent frames this cycle records."""
+    def new_client(self, path: str) -> Any:
+        """A client for ``path`` whose sent frames this cycle records: a
+        :class:`SessionClient`, or a browser tab when the cycle has a browser."""
+        if self.browser is not None:
+            return self.browser.new_tab(self.url(path), base_url=f"http://{self.host}:{self.port}", sent=self.sent)
         return SessionClient(self.url(path), timeout_s=self.timeout_s, sent=self.sent)
 
     @property
@@ -124,7 +130,7 @@ def step_word(step: Step) -> str:
     """The step-list word of a step (``connect``, ``switch:natori.yaml``); a
     step written in Python without one goes by its function's name."""
     word = getattr(step, "word", None)
-    return word if isinstance(word, str) else getattr(step, "__qualname__", type(step).__name__)
+    return word if isinstance(word, str) else getattr(step, "__name__", type(step).__name__)
 
 
 def _worded(step: Step, word: str) -> Step:
@@ -147,7 +153,7 @@ def connect(*, proxy: bool = False, bare: bool = False) -> Step:
         if proxy:
             if state.proxy_path is None:
                 raise UnknownScenarioError("this target has no proxy path")
-            state.client = state.new_client(state.proxy_path)
+            state.client = SessionClient(state.url(state.proxy_path), timeout_s=state.timeout_s, sent=state.sent)
             await state.client.connect(read_greeting=False)
             await state.client.recv()
             state.client.client_uid = None
@@ -168,12 +174,7 @@ def switch(file: str | None = None, *, bare: bool = False) -> Step:
     async def step(state: CycleState) -> None:
         assert state.client is not None
         name = file or (state.characters[state.cycle % len(state.characters)] if state.characters else "conf.yaml")
-        await state.client.send({"type": "switch-config", "file": name})
-        frames = await state.client.recv_until("config-switched", or_error=True)
-        if frames[-1].get("type") == "error":
-            raise RuntimeError(f"switch-config {name!r} failed: {frames[-1].get('message')}")
-        if not bare:
-            await state.client.page_requests(PAGE_SWITCH_REQUESTS)
+        await state.client.switch_config(name, page=not bare)
 
     word = "switch-bare" if bare else "switch"
     return _worded(step, f"{word}:{file}" if file else word)
