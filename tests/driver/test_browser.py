@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
+import os
 import shutil
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -17,6 +20,9 @@ from leaklab.driver import browser as browser_mod
 from leaklab.driver.browser import BrowserClient, BrowserMissing, UnsupportedStep, find_browser
 from leaklab.driver.client import PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS
 from leaklab.driver.scenarios import CycleState, Scenario, close, connect, steps_scenario, switch, text
+from leaklab.session import LeakSession
+from leaklab.targets import resolve_target
+from tests.attach.conftest import clean_imports, olv_app, private_tmp  # noqa: F401  (fixtures)
 from tests.conftest import reference_backend, run_async
 
 OPEN = [request for request, _ in PAGE_OPEN_REQUESTS]
@@ -111,3 +117,32 @@ def test_browser_page_takes_the_steps_and_sends_what_the_page_sends():
     # the browser's processes are named, all under this process, and gone after
     assert seen["browser_pids"] and seen["browser_pids"] <= seen["own"]
     assert seen["pids_after"] == set()
+
+
+@needs_browser
+def test_browser_drives_the_test_apps_page(olv_app):  # noqa: F811
+    # GIVEN the upstream-shaped test app (MCP off), served at / as upstream serves frontend/
+    conf = olv_app / "conf.yaml"
+    conf.write_text(conf.read_text().replace("use_mcpp: true", "use_mcpp: false"))
+    target = resolve_target("olv", app_dir=olv_app)
+
+    async def main():
+        session = LeakSession(target, runs_dir=False, progress=False, measure=False)
+        await session.start()
+        try:
+            async with BrowserClient(timeout_s=30) as client:
+                state = _state(session.server, client)
+                state.characters = target.characters
+                # WHEN its page opens, chats, switches and closes
+                await steps_scenario("connect,text,switch,close").run_cycle(state)
+                folder = Path(os.getcwd()) / "chat_history" / "mao_pro_001"
+                stored = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+        finally:
+            await session.stop()
+        return state, stored
+
+    state, stored = run_async(main(), allow_loop_errors=True)
+    # THEN its page sent what upstream's page sends, and the turn went to the page's new history
+    assert [r.as_dict()["sent"] for r in state.step_log] == [
+        OPEN, ["text-input", "frontend-playback-complete"], ["switch-config", *AFTER_SWITCH], []]
+    assert sum(1 for h in stored if [m["role"] for m in h] == ["metadata", "human", "ai"]) == 1
