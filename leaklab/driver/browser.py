@@ -28,13 +28,16 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from .client import PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS, ProtocolViolation, StepTimeout, TurnTiming
+from .client import (
+    GREETING_FRAMES, PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS, ProtocolViolation, StepTimeout, TurnTiming,
+    read_page_frames,
+)
 
 #: Chromium's switches for a quiet headless run that reaches nothing but the
 #: server under test (``--headless`` is Playwright's ``headless=True``).
@@ -63,8 +66,6 @@ WINDOWS_BROWSERS: tuple[str, ...] = (
 #: The elements of the page a tab uses (leaklab/backend/frontend/index.html;
 #: the test app's page has the same).
 DEFAULT_SELECTORS: Mapping[str, str] = {"text": "#text", "configs": "#configs", "switch": "#switch"}
-
-_GREETING_FRAMES = 5
 
 
 class BrowserMissing(RuntimeError):
@@ -220,6 +221,8 @@ class BrowserTab:
         self.greeting: list[dict[str, Any]] = []
         self.greeting_s: float | None = None
         self.replies: dict[str, dict[str, Any]] = {}
+        self.unanswered: list[str] = []
+        self.request_errors: list[str] = []
         self.sent: list[str] = sent if sent is not None else []
         self.received: list[dict[str, Any]] = []
         self._frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -255,34 +258,6 @@ class BrowserTab:
             return await asyncio.wait_for(self._frames.get(), timeout)
         except asyncio.TimeoutError:
             raise StepTimeout(f"the page received no frame within {timeout} s") from None
-
-    async def _read(self, greeting: int, replies: Iterable[str], started: float) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        pending = list(replies)
-        frames: list[dict[str, Any]] = []
-        while len(frames) < greeting or pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                missing = [*pending, *(["greeting"] if len(frames) < greeting else [])]
-                raise StepTimeout(f"the page got no {', '.join(missing)} within {self.timeout_s} s "
-                                  f"(got {[f.get('type') for f in frames]})")
-            try:
-                frame = await self.recv(left)
-            except StepTimeout:
-                continue
-            kind = frame.get("type")
-            if kind in pending:
-                pending.remove(kind)
-                self.replies[kind] = frame
-            elif kind == "error" and pending:
-                raise ProtocolViolation(f"the server answered the page's requests with an error: {frame.get('message')}")
-            elif len(frames) < greeting:
-                frames.append(frame)
-                if kind == "set-model-and-conf":
-                    self.client_uid = frame.get("client_uid")
-                if len(frames) == greeting:
-                    self.greeting = frames
-                    self.greeting_s = time.monotonic() - started
 
     async def recv_until(self, kind: str, *, text: str | None = None, timeout_s: float | None = None,
                          or_error: bool = False) -> list[dict[str, Any]]:
@@ -322,7 +297,7 @@ class BrowserTab:
         self.page.set_default_timeout(self.timeout_s * 1000)
         self.page.on("websocket", self._on_websocket)
         await self.page.goto(self.page_url, wait_until="domcontentloaded")
-        await self._read(_GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
+        await read_page_frames(self, GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
         return self.greeting
 
     async def switch_config(self, name: str, *, page: bool = True) -> list[dict[str, Any]]:
@@ -336,7 +311,7 @@ class BrowserTab:
         frames = await self.recv_until("config-switched", or_error=True)
         if frames[-1].get("type") == "error":
             raise RuntimeError(f"switch-config {name!r} failed: {frames[-1].get('message')}")
-        await self._read(0, [reply for _, reply in PAGE_SWITCH_REQUESTS], time.monotonic())
+        await read_page_frames(self, 0, [reply for _, reply in PAGE_SWITCH_REQUESTS], time.monotonic())
         return frames
 
     async def text_turn(self, text: str, *, complete_playback: bool = True, timeout_s: float | None = None,

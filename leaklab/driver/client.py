@@ -44,6 +44,12 @@ PAGE_SWITCH_REQUESTS: tuple[tuple[str, str], ...] = (
 #: Frames in the greeting of ``/client-ws``.
 GREETING_FRAMES = 5
 
+#: After the greeting, how long a tab waits for the next reply to the page's
+#: requests before it goes on without it (the page never waits for them: a
+#: backend that does not answer one is driven all the same; a late reply is
+#: read, and skipped, by the next step).
+PAGE_REPLY_QUIET_S = 1.0
+
 
 @dataclasses.dataclass
 class TurnTiming:
@@ -75,6 +81,10 @@ class SessionClient:
         self.replies: dict[str, dict[str, Any]] = {}
         #: seconds from opening the socket to the greeting's last frame
         self.greeting_s: float | None = None
+        #: replies to the page's requests that did not come (:data:`PAGE_REPLY_QUIET_S`)
+        self.unanswered: list[str] = []
+        #: ``error`` frames that answered the page's requests
+        self.request_errors: list[str] = []
         self.sent: list[str] = sent if sent is not None else []
 
     async def connect(self, *, read_greeting: bool = True, page: bool = False) -> list[dict[str, Any]]:
@@ -82,11 +92,11 @@ class SessionClient:
 
         With ``page=True``, do what upstream's web page does on open: send
         :data:`PAGE_OPEN_REQUESTS` as soon as the socket is open (not waiting
-        for the greeting) and read their replies beside the greeting.
+        for the greeting) and read their replies beside the greeting (see
+        :func:`read_page_frames`).
 
         Raises:
-            StepTimeout: the socket, the greeting or a reply did not come in time.
-            ProtocolViolation: the server answered a request with ``error``.
+            StepTimeout: the socket or the greeting did not come in time.
         """
         started = time.monotonic()
         try:
@@ -99,25 +109,21 @@ class SessionClient:
         if page:
             for request, _ in PAGE_OPEN_REQUESTS:
                 await self.send({"type": request})
-            await self._read(GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
+            await read_page_frames(self, GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
         elif read_greeting:
-            await self._read(GREETING_FRAMES, [], started)
+            await read_page_frames(self, GREETING_FRAMES, [], started)
         return self.greeting
 
     async def page_requests(self, requests: tuple[tuple[str, str], ...] = PAGE_SWITCH_REQUESTS) -> dict[str, dict[str, Any]]:
         """Send ``requests`` (``(type, reply type)`` pairs) and read every reply.
 
         Returns:
-            The replies by type.
-
-        Raises:
-            StepTimeout: a reply did not come in time.
-            ProtocolViolation: the server answered with ``error``.
+            The replies that came, by type (see :func:`read_page_frames`).
         """
         for request, _ in requests:
             await self.send({"type": request})
-        await self._read(0, [reply for _, reply in requests], time.monotonic())
-        return {reply: self.replies[reply] for _, reply in requests}
+        await read_page_frames(self, 0, [reply for _, reply in requests], time.monotonic())
+        return {reply: self.replies[reply] for _, reply in requests if reply in self.replies}
 
     async def switch_config(self, name: str, *, page: bool = True) -> list[dict[str, Any]]:
         """``switch-config`` to ``name``, read to ``config-switched``; with
@@ -133,36 +139,6 @@ class SessionClient:
         if page:
             await self.page_requests(PAGE_SWITCH_REQUESTS)
         return frames
-
-    async def _read(self, greeting: int, replies: list[str], started: float) -> None:
-        """Read ``greeting`` greeting frames and one frame of each type in
-        ``replies``, in whatever order they come."""
-        deadline = time.monotonic() + self.timeout_s
-        pending = list(replies)
-        frames: list[dict[str, Any]] = []
-        while len(frames) < greeting or pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                missing = [*pending, *(["greeting"] if len(frames) < greeting else [])]
-                raise StepTimeout(f"no {', '.join(missing)} within {self.timeout_s} s "
-                                  f"(got {[f.get('type') for f in frames]})")
-            try:
-                frame = await self.recv(left)
-            except StepTimeout:
-                continue  # the message above says what is missing
-            kind = frame.get("type")
-            if kind in pending:
-                pending.remove(kind)
-                self.replies[kind] = frame
-            elif kind == "error" and pending:
-                raise ProtocolViolation(f"the server answered the page's requests with an error: {frame.get('message')}")
-            elif len(frames) < greeting:
-                frames.append(frame)
-                if frame.get("type") == "set-model-and-conf":
-                    self.client_uid = frame.get("client_uid")
-                if len(frames) == greeting:
-                    self.greeting = frames
-                    self.greeting_s = time.monotonic() - started
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.ws is not None, "not connected"
@@ -261,6 +237,56 @@ class SessionClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def read_page_frames(tab: Any, greeting: int, replies: list[str], started: float, *,
+                           quiet_s: float = PAGE_REPLY_QUIET_S) -> None:
+    """Read ``greeting`` greeting frames and a frame of each type in
+    ``replies``, in whatever order they come; for :class:`SessionClient` and
+    the browser's tab alike (``tab.recv``, ``tab.timeout_s``; sets
+    ``tab.greeting``, ``greeting_s``, ``client_uid``, ``replies``,
+    ``unanswered``, ``request_errors``).
+
+    The greeting must come within ``tab.timeout_s``. The replies are read as
+    long as they keep coming: once the greeting is in, the step goes on, as the
+    page does, when no frame came for ``quiet_s``. An ``error`` frame
+    meanwhile answers one request (``tab.request_errors``: which one cannot be
+    told); the replies that did not come are in ``tab.unanswered``.
+
+    Raises:
+        StepTimeout: the greeting did not come in time.
+    """
+    deadline = time.monotonic() + tab.timeout_s
+    pending = list(replies)
+    errors = 0
+    frames: list[dict[str, Any]] = []
+    while len(frames) < greeting or len(pending) > errors:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if len(frames) >= greeting:
+                break
+            raise StepTimeout(f"no greeting within {tab.timeout_s} s (got {[f.get('type') for f in frames]})")
+        try:
+            frame = await tab.recv(left if len(frames) < greeting else min(left, quiet_s))
+        except StepTimeout:
+            if len(frames) >= greeting:
+                break  # the backend has not answered: go on without it
+            continue
+        kind = frame.get("type")
+        if kind in pending:
+            pending.remove(kind)
+            tab.replies[kind] = frame
+        elif kind == "error" and len(pending) > errors:
+            tab.request_errors.append(str(frame.get("message")))
+            errors += 1
+        elif len(frames) < greeting:
+            frames.append(frame)
+            if kind == "set-model-and-conf":
+                tab.client_uid = frame.get("client_uid")
+            if len(frames) == greeting:
+                tab.greeting = frames
+                tab.greeting_s = time.monotonic() - started
+    tab.unanswered.extend(pending)
 
 
 def _frame_type(frame: dict[str, Any] | str) -> str:

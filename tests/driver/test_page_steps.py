@@ -5,17 +5,20 @@ upstream does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI, WebSocket
 
 from leaklab.driver.client import PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS, SessionClient
 from leaklab.driver.scenarios import (
     SCENARIOS, STEP_WORDS, CycleState, Scenario, UnknownScenarioError, close, connect, get_scenario, step_word,
     steps_scenario, switch, text,
 )
+from leaklab.serving import serve
 from leaklab.session import LeakSession
 from leaklab.targets import resolve_target
 from tests.attach.conftest import clean_imports, olv_app, private_tmp  # noqa: F401  (fixtures)
@@ -23,6 +26,11 @@ from tests.conftest import reference_backend, run_async
 
 OPEN = [request for request, _ in PAGE_OPEN_REQUESTS]
 AFTER_SWITCH = [request for request, _ in PAGE_SWITCH_REQUESTS]
+GREETING = ({"type": "group-update", "members": [], "is_owner": False},
+            {"type": "full-text", "text": "Connection established"},
+            {"type": "set-model-and-conf", "model_info": {}, "conf_name": "x", "conf_uid": "x", "client_uid": "u1"},
+            {"type": "group-update", "members": [], "is_owner": False},
+            {"type": "control", "text": "start-mic"})
 
 
 def _state(host: str, port: int, **kw) -> CycleState:
@@ -268,3 +276,39 @@ def test_reference_serves_its_page_at_root():
     assert status == 200 and kind.startswith("text/html") and "create-new-history" in body
     assert health[0] == 200 and '"status":"ok"' in health[2].replace(" ", "")
     assert refused
+
+
+def test_a_backend_that_ignores_or_refuses_the_pages_requests_is_driven_all_the_same():
+    # GIVEN a backend that greets, ignores fetch-backgrounds, answers fetch-configs
+    # with an error and the rest as upstream
+    app = FastAPI()
+
+    @app.websocket("/client-ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        for frame in GREETING:
+            await websocket.send_text(json.dumps(frame))
+        answers = {"fetch-configs": {"type": "error", "message": "unknown message type"},
+                   "fetch-history-list": {"type": "history-list", "histories": []},
+                   "create-new-history": {"type": "new-history-created", "history_uid": "h1"}}
+        with contextlib.suppress(Exception):
+            while True:
+                kind = json.loads(await websocket.receive_text()).get("type")
+                if kind in answers:
+                    await websocket.send_text(json.dumps(answers[kind]))
+
+    async def main():
+        async with serve(app) as srv:
+            tab = SessionClient(srv.url("/client-ws"), timeout_s=30)
+            await tab.connect(page=True)
+            await tab.close()
+            return tab
+
+    # WHEN a page-faithful tab opens
+    tab = run_async(main())
+    # THEN it has its greeting, the replies that came, and notes what did not
+    assert len(tab.greeting) == 5 and tab.client_uid
+    assert set(tab.replies) == {"history-list", "new-history-created"}
+    assert tab.request_errors == ["unknown message type"]
+    assert tab.unanswered == ["background-files", "config-files"]
+    assert tab.sent == OPEN
