@@ -144,6 +144,9 @@ class BrowserClient:
         self._playwright: Any = None
         self.browser: Any = None
         self._roots: set[int] = set()
+        #: every process :meth:`pids` ever named (one that outlived the
+        #: browser, re-parented, is still the browser's)
+        self.seen_pids: set[int] = set()
 
     async def start(self) -> BrowserClient:
         """Launch the browser (a new, empty profile of its own)."""
@@ -163,14 +166,17 @@ class BrowserClient:
             raise
         # Playwright's driver is a child of this process, the browser its child.
         self._roots = {c.pid for c in psutil.Process().children()} - before
+        self.pids()
         return self
 
     def pids(self) -> set[int]:
         """The browser's processes now (Playwright's driver, the browser, its
-        renderers...): none of them is the backend's."""
+        renderers...): none of them is the backend's. Each call adds them to
+        :attr:`seen_pids`."""
         out: set[int] = set()
         for root in self._roots:
             out |= _descendants(root)
+        self.seen_pids |= out
         return out
 
     def new_tab(self, ws_url: str, *, base_url: str, page_url: str | None = None,
@@ -185,6 +191,7 @@ class BrowserClient:
         """Close the browser and Playwright's driver (idempotent)."""
         browser, self.browser = self.browser, None
         manager, self._manager = self._manager, None
+        self.pids()
         try:
             if browser is not None:
                 await browser.close()

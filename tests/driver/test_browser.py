@@ -94,6 +94,7 @@ def test_browser_page_takes_the_steps_and_sends_what_the_page_sends():
                 with pytest.raises(UnsupportedStep, match="synthetic client"):
                     await steps_scenario("connect:bare,close").run_cycle(bare)
             seen["pids_after"] = client.pids()
+            seen["seen_pids"] = client.seen_pids
         return seen
 
     seen = run_async(main())
@@ -117,6 +118,7 @@ def test_browser_page_takes_the_steps_and_sends_what_the_page_sends():
     # the browser's processes are named, all under this process, and gone after
     assert seen["browser_pids"] and seen["browser_pids"] <= seen["own"]
     assert seen["pids_after"] == set()
+    assert seen["browser_pids"] <= seen["seen_pids"]
 
 
 @needs_browser
