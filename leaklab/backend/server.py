@@ -3,7 +3,8 @@
 Start-up (the lifespan) does what upstream's ``WebSocketServer.initialize()``
 does: load ``conf.yaml``, build the default context and its engines, open
 the history store, and start the shipped fake OpenAI-compatible server when
-no LLM URL is given.
+no LLM URL is given. Like upstream (which serves ``frontend/``), the app
+serves a web page of its own at ``/`` (:data:`FRONTEND_DIR`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi.staticfiles import StaticFiles
 from openai import AsyncOpenAI
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from .config import load_conf
 from .engines import FakeASR, OpenAITTS
@@ -30,6 +34,21 @@ from .service_context import ServiceContext
 from .websocket_handler import WebSocketHandler
 
 logger = logging.getLogger(__name__)
+
+#: The page the app serves at ``/``: it does on open, on switch, on a text
+#: turn and on close what upstream's web page does (PROTOCOL.md).
+FRONTEND_DIR = Path(__file__).resolve().parent / "frontend"
+
+
+class PageFiles(StaticFiles):
+    """The page's folder at ``/``; a WebSocket to a path no route has is
+    refused (closed), not an error of the static files."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await WebSocketClose()(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -104,6 +123,8 @@ def create_app(
         handler: WebSocketHandler | None = app.state.handler
         return {"status": "ok", "clients": len(handler.client_connections) if handler else 0}
 
+    # Last: every path no route above has is the page's.
+    app.mount("/", PageFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Any
 
 from fastapi import WebSocket
 
-from .config import ConfigError, list_configs, model_info
+from .config import DEFAULT_CONF_DIR, ConfigError, list_configs, model_info
 from .conversation import process_single_conversation
 from .message_handler import message_handler
 from .service_context import ServiceContext
@@ -17,6 +18,9 @@ from .service_context import ServiceContext
 logger = logging.getLogger(__name__)
 
 MAX_AUDIO_SAMPLES = 16000 * 60
+
+#: What ``fetch-backgrounds`` lists from the config folder's ``backgrounds/`` (as upstream's ``get_bg_files``).
+BACKGROUND_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
 
 
 class ChatGroupManager:
@@ -276,11 +280,12 @@ class WebSocketHandler:
         uid = self._field(data, "history_uid")
         context = self.client_contexts[client_uid]
         context.history_uid = uid
-        await self._send(websocket, {"type": "history-data", "messages": []})
+        await self._send(websocket, {"type": "history-data", "messages": context.history.messages(uid)})
 
     async def _handle_new_history(self, websocket: WebSocket, client_uid: str, data: dict[str, Any]) -> None:
+        # As upstream: a new stored history, the session's from now on.
         context = self.client_contexts[client_uid]
-        context.history_uid = context.history.create_history(context.character_config.get("conf_uid", ""))
+        context.history_uid = context.history.new_history(context.character_config.get("conf_uid", ""))
         await self._send(websocket, {"type": "new-history-created", "history_uid": context.history_uid})
 
     async def _handle_delete_history(self, websocket: WebSocket, client_uid: str, data: dict[str, Any]) -> None:
@@ -289,7 +294,9 @@ class WebSocketHandler:
         await self._send(websocket, {"type": "history-deleted", "success": removed > 0, "history_uid": uid})
 
     async def _handle_backgrounds(self, websocket: WebSocket, client_uid: str, data: dict[str, Any]) -> None:
-        await self._send(websocket, {"type": "background-files", "files": []})
+        folder = self.client_contexts[client_uid].conf_dir or DEFAULT_CONF_DIR
+        files = background_files(os.path.join(folder, "backgrounds"))
+        await self._send(websocket, {"type": "background-files", "files": files})
 
     async def _handle_add_to_group(self, websocket: WebSocket, client_uid: str, data: dict[str, Any]) -> None:
         invitee = self._field(data, "invitee_uid")
@@ -309,6 +316,13 @@ class WebSocketHandler:
 
     async def _handle_group_info(self, websocket: WebSocket, client_uid: str, data: dict[str, Any]) -> None:
         await self._send_group_update(websocket, client_uid)
+
+
+def background_files(folder: str) -> list[str]:
+    """Image files in ``folder``, sorted (none if it does not exist)."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f for f in os.listdir(folder) if f.lower().endswith(BACKGROUND_SUFFIXES))
 
 
 def _log_turn_error(task: asyncio.Task[None]) -> None:

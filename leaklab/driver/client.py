@@ -25,6 +25,32 @@ class ProtocolViolation(AssertionError):
     """The server answered something the protocol does not allow here."""
 
 
+#: What upstream's web page sends as soon as its socket is open (without
+#: waiting for the greeting), each with the reply it gets (PROTOCOL.md,
+#: "What the web page sends").
+PAGE_OPEN_REQUESTS: tuple[tuple[str, str], ...] = (
+    ("fetch-backgrounds", "background-files"),
+    ("fetch-configs", "config-files"),
+    ("fetch-history-list", "history-list"),
+    ("create-new-history", "new-history-created"),
+)
+
+#: What the page sends after every ``config-switched``, with the replies.
+PAGE_SWITCH_REQUESTS: tuple[tuple[str, str], ...] = (
+    ("fetch-history-list", "history-list"),
+    ("create-new-history", "new-history-created"),
+)
+
+#: Frames in the greeting of ``/client-ws``.
+GREETING_FRAMES = 5
+
+#: After the greeting, how long a tab waits for the next reply to the page's
+#: requests before it goes on without it (the page never waits for them: a
+#: backend that does not answer one is driven all the same; a late reply is
+#: read, and skipped, by the next step).
+PAGE_REPLY_QUIET_S = 1.0
+
+
 @dataclasses.dataclass
 class TurnTiming:
     """Reply latency of one text turn, in seconds from sending ``text-input``."""
@@ -40,17 +66,39 @@ class SessionClient:
     Args:
         url: ``ws://127.0.0.1:PORT/client-ws``.
         timeout_s: default bound on every await.
+        sent: the list the ``type`` of every frame sent is appended to
+            (default: a new one, :attr:`sent`); a cycle passes its own to
+            record what its steps sent.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 10.0, sent: list[str] | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.ws: ClientConnection | None = None
         self.client_uid: str | None = None
         self.greeting: list[dict[str, Any]] = []
+        #: the last reply of each type to the page's requests (``config-files``, ...)
+        self.replies: dict[str, dict[str, Any]] = {}
+        #: seconds from opening the socket to the greeting's last frame
+        self.greeting_s: float | None = None
+        #: replies to the page's requests that did not come (:data:`PAGE_REPLY_QUIET_S`)
+        self.unanswered: list[str] = []
+        #: ``error`` frames that answered the page's requests
+        self.request_errors: list[str] = []
+        self.sent: list[str] = sent if sent is not None else []
 
-    async def connect(self, *, read_greeting: bool = True) -> list[dict[str, Any]]:
-        """Open the socket; read the five greeting frames of ``/client-ws``."""
+    async def connect(self, *, read_greeting: bool = True, page: bool = False) -> list[dict[str, Any]]:
+        """Open the socket; read the five greeting frames of ``/client-ws``.
+
+        With ``page=True``, do what upstream's web page does on open: send
+        :data:`PAGE_OPEN_REQUESTS` as soon as the socket is open (not waiting
+        for the greeting) and read their replies beside the greeting (see
+        :func:`read_page_frames`).
+
+        Raises:
+            StepTimeout: the socket or the greeting did not come in time.
+        """
+        started = time.monotonic()
         try:
             self.ws = await asyncio.wait_for(
                 connect(self.url, open_timeout=self.timeout_s, close_timeout=2, max_size=None),
@@ -58,12 +106,39 @@ class SessionClient:
             )
         except asyncio.TimeoutError:
             raise StepTimeout(f"connect to {self.url} timed out after {self.timeout_s} s") from None
-        if read_greeting:
-            self.greeting = [await self.recv() for _ in range(5)]
-            for frame in self.greeting:
-                if frame.get("type") == "set-model-and-conf":
-                    self.client_uid = frame.get("client_uid")
+        if page:
+            for request, _ in PAGE_OPEN_REQUESTS:
+                await self.send({"type": request})
+            await read_page_frames(self, GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
+        elif read_greeting:
+            await read_page_frames(self, GREETING_FRAMES, [], started)
         return self.greeting
+
+    async def page_requests(self, requests: tuple[tuple[str, str], ...] = PAGE_SWITCH_REQUESTS) -> dict[str, dict[str, Any]]:
+        """Send ``requests`` (``(type, reply type)`` pairs) and read every reply.
+
+        Returns:
+            The replies that came, by type (see :func:`read_page_frames`).
+        """
+        for request, _ in requests:
+            await self.send({"type": request})
+        await read_page_frames(self, 0, [reply for _, reply in requests], time.monotonic())
+        return {reply: self.replies[reply] for _, reply in requests if reply in self.replies}
+
+    async def switch_config(self, name: str, *, page: bool = True) -> list[dict[str, Any]]:
+        """``switch-config`` to ``name``, read to ``config-switched``; with
+        ``page``, then do what the page does after it (:data:`PAGE_SWITCH_REQUESTS`).
+
+        Raises:
+            RuntimeError: the server refused the switch.
+        """
+        await self.send({"type": "switch-config", "file": name})
+        frames = await self.recv_until("config-switched", or_error=True)
+        if frames[-1].get("type") == "error":
+            raise RuntimeError(f"switch-config {name!r} failed: {frames[-1].get('message')}")
+        if page:
+            await self.page_requests(PAGE_SWITCH_REQUESTS)
+        return frames
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         assert self.ws is not None, "not connected"
@@ -72,6 +147,7 @@ class SessionClient:
             await asyncio.wait_for(self.ws.send(data), self.timeout_s)
         except asyncio.TimeoutError:
             raise StepTimeout(f"send timed out after {self.timeout_s} s") from None
+        self.sent.append(_frame_type(frame))
 
     async def recv(self, timeout_s: float | None = None) -> dict[str, Any]:
         """The next frame, parsed."""
@@ -161,6 +237,67 @@ class SessionClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def read_page_frames(tab: Any, greeting: int, replies: list[str], started: float, *,
+                           quiet_s: float = PAGE_REPLY_QUIET_S) -> None:
+    """Read ``greeting`` greeting frames and a frame of each type in
+    ``replies``, in whatever order they come; for :class:`SessionClient` and
+    the browser's tab alike (``tab.recv``, ``tab.timeout_s``; sets
+    ``tab.greeting``, ``greeting_s``, ``client_uid``, ``replies``,
+    ``unanswered``, ``request_errors``).
+
+    The greeting must come within ``tab.timeout_s``. The replies are read as
+    long as they keep coming: once the greeting is in, the step goes on, as the
+    page does, when no frame came for ``quiet_s``. An ``error`` frame
+    meanwhile answers one request (``tab.request_errors``: which one cannot be
+    told); the replies that did not come are in ``tab.unanswered``.
+
+    Raises:
+        StepTimeout: the greeting did not come in time.
+    """
+    deadline = time.monotonic() + tab.timeout_s
+    pending = list(replies)
+    errors = 0
+    frames: list[dict[str, Any]] = []
+    while len(frames) < greeting or len(pending) > errors:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if len(frames) >= greeting:
+                break
+            raise StepTimeout(f"no greeting within {tab.timeout_s} s (got {[f.get('type') for f in frames]})")
+        try:
+            frame = await tab.recv(left if len(frames) < greeting else min(left, quiet_s))
+        except StepTimeout:
+            if len(frames) >= greeting:
+                break  # the backend has not answered: go on without it
+            continue
+        kind = frame.get("type")
+        if kind in pending:
+            pending.remove(kind)
+            tab.replies[kind] = frame
+        elif kind == "error" and len(pending) > errors:
+            tab.request_errors.append(str(frame.get("message")))
+            errors += 1
+        elif len(frames) < greeting:
+            frames.append(frame)
+            if kind == "set-model-and-conf":
+                tab.client_uid = frame.get("client_uid")
+            if len(frames) == greeting:
+                tab.greeting = frames
+                tab.greeting_s = time.monotonic() - started
+    tab.unanswered.extend(pending)
+
+
+def _frame_type(frame: dict[str, Any] | str) -> str:
+    """The ``type`` of a frame as sent (``"?"`` for one that has none)."""
+    if isinstance(frame, str):
+        try:
+            frame = json.loads(frame)
+        except ValueError:
+            return "?"
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    return kind if isinstance(kind, str) else "?"
 
 
 async def open_half_open(host: str, port: int, path: str, *, timeout_s: float = 10.0) -> asyncio.StreamWriter:

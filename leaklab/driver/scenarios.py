@@ -3,6 +3,14 @@
 Named scenarios cover the users' symptom; notebooks compose their own from
 the same steps (``Scenario("mine", [connect(), text("hi"), close()])``).
 Every step has a timeout.
+
+The steps do what upstream's web page does (PROTOCOL.md, "What the web page
+sends"): ``connect`` also asks for the backgrounds, the configs, the history
+list and a new history as soon as its socket is open; ``switch`` asks for the
+history list and a new history after ``config-switched``. ``connect(bare=True)``
+and ``switch(bare=True)`` (``connect:bare``, ``switch-bare``) only open the
+socket / switch. Each cycle records which frames each step sent
+(:attr:`CycleState.sent`, :attr:`CycleState.step_log`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,17 @@ from .client import SessionClient, TurnTiming, open_half_open
 
 class UnknownScenarioError(ValueError):
     """A scenario name that does not exist."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRecord:
+    """One step of a cycle: its word and the frame types it sent, in order."""
+
+    step: str
+    sent: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "sent": list(self.sent)}
 
 
 @dataclasses.dataclass
@@ -46,9 +65,23 @@ class CycleState:
     #: (one per ``sessions_ended``; taken before the close or abort, since the
     #: server may tear the session down before the client's close returns)
     closed_at: list[float] = dataclasses.field(default_factory=list)
+    #: the ``type`` of every frame the cycle's tabs sent, in order
+    sent: list[str] = dataclasses.field(default_factory=list)
+    #: per step run, what it sent (:meth:`Scenario.run_cycle` fills it)
+    step_log: list[StepRecord] = dataclasses.field(default_factory=list)
+    #: a started :class:`~leaklab.driver.browser.BrowserClient`: ``connect``
+    #: opens the backend's own page in it instead of a synthetic client
+    browser: Any = None
 
     def url(self, path: str) -> str:
         return f"ws://{self.host}:{self.port}{path}"
+
+    def new_client(self, path: str) -> Any:
+        """A client for ``path`` whose sent frames this cycle records: a
+        :class:`SessionClient`, or a browser tab when the cycle has a browser."""
+        if self.browser is not None:
+            return self.browser.new_tab(self.url(path), base_url=f"http://{self.host}:{self.port}", sent=self.sent)
+        return SessionClient(self.url(path), timeout_s=self.timeout_s, sent=self.sent)
 
     @property
     def client(self) -> SessionClient | None:
@@ -77,7 +110,11 @@ class Scenario:
     async def run_cycle(self, state: CycleState) -> None:
         try:
             for step in self.steps:
-                await step(state)
+                before = len(state.sent)
+                try:
+                    await step(state)
+                finally:
+                    state.step_log.append(StepRecord(step_word(step), tuple(state.sent[before:])))
         finally:
             # A failed step (or a tab left open) must not reach the next cycle.
             for number in sorted(state.tabs):
@@ -89,38 +126,58 @@ class Scenario:
             state.active_tab = 1
 
 
-def connect(*, proxy: bool = False) -> Step:
-    """Open a tab (on the proxy path with ``proxy=True``) and read its greeting."""
+def step_word(step: Step) -> str:
+    """The step-list word of a step (``connect``, ``switch:natori.yaml``); a
+    step written in Python without one goes by its function's name."""
+    word = getattr(step, "word", None)
+    return word if isinstance(word, str) else getattr(step, "__name__", type(step).__name__)
+
+
+def _worded(step: Step, word: str) -> Step:
+    step.word = word  # type: ignore[attr-defined]
+    return step
+
+
+def connect(*, proxy: bool = False, bare: bool = False) -> Step:
+    """Open a tab as the web page does: as soon as the socket is open, send
+    ``fetch-backgrounds``, ``fetch-configs``, ``fetch-history-list`` and
+    ``create-new-history``; read their replies beside the greeting.
+
+    Args:
+        proxy: open it on the proxy path (a bare open: the proxy's viewers
+            send only their text turns).
+        bare: only open the socket and read the greeting.
+    """
 
     async def step(state: CycleState) -> None:
         if proxy:
             if state.proxy_path is None:
                 raise UnknownScenarioError("this target has no proxy path")
-            state.client = SessionClient(state.url(state.proxy_path), timeout_s=state.timeout_s)
+            state.client = SessionClient(state.url(state.proxy_path), timeout_s=state.timeout_s, sent=state.sent)
             await state.client.connect(read_greeting=False)
             await state.client.recv()
             state.client.client_uid = None
         else:
-            state.client = SessionClient(state.url(state.ws_path), timeout_s=state.timeout_s)
-            started = time.monotonic()
-            await state.client.connect()
-            state.connect_s.append(time.monotonic() - started)
+            state.client = client = state.new_client(state.ws_path)
+            await client.connect(page=not bare)
+            if client.greeting_s is not None:
+                state.connect_s.append(client.greeting_s)
 
-    return step
+    return _worded(step, "proxy-connect" if proxy else "connect:bare" if bare else "connect")
 
 
-def switch(file: str | None = None) -> Step:
-    """``switch-config`` to ``file`` (default: the target's characters, in turn)."""
+def switch(file: str | None = None, *, bare: bool = False) -> Step:
+    """``switch-config`` to ``file`` (default: the target's characters, in
+    turn); then, as the page does after ``config-switched``,
+    ``fetch-history-list`` and ``create-new-history`` (not with ``bare``)."""
 
     async def step(state: CycleState) -> None:
         assert state.client is not None
         name = file or (state.characters[state.cycle % len(state.characters)] if state.characters else "conf.yaml")
-        await state.client.send({"type": "switch-config", "file": name})
-        frames = await state.client.recv_until("config-switched", or_error=True)
-        if frames[-1].get("type") == "error":
-            raise RuntimeError(f"switch-config {name!r} failed: {frames[-1].get('message')}")
+        await state.client.switch_config(name, page=not bare)
 
-    return step
+    word = "switch-bare" if bare else "switch"
+    return _worded(step, f"{word}:{file}" if file else word)
 
 
 def text(message: str = "hello there", *, complete_playback: bool = True, stop_at: str | None = None) -> Step:
@@ -134,7 +191,8 @@ def text(message: str = "hello there", *, complete_playback: bool = True, stop_a
                                               timeout_s=state.timeout_s * 3, stop_at=stop_at)
         state.turns.append(timing)
 
-    return step
+    word = "text-until-audio" if stop_at == "audio" else "text" if complete_playback else "text-until-synth"
+    return _worded(step, word)
 
 
 def fetch_configs() -> Step:
@@ -145,7 +203,7 @@ def fetch_configs() -> Step:
         await state.client.send({"type": "fetch-configs"})
         await state.client.recv_until("config-files", or_error=True)
 
-    return step
+    return _worded(step, "fetch-configs")
 
 
 def close() -> Step:
@@ -160,7 +218,7 @@ def close() -> Step:
                 state.sessions_ended += 1
                 state.closed_at.append(started)
 
-    return step
+    return _worded(step, "close")
 
 
 def abort() -> Step:
@@ -175,7 +233,7 @@ def abort() -> Step:
                 state.sessions_ended += 1
                 state.closed_at.append(started)
 
-    return step
+    return _worded(step, "abort")
 
 
 def half_open() -> Step:
@@ -185,7 +243,7 @@ def half_open() -> Step:
         writer = await open_half_open(state.host, state.port, state.ws_path, timeout_s=state.timeout_s)
         state.half_open.append(writer)
 
-    return step
+    return _worded(step, "half-open")
 
 
 def tab(number: int) -> Step:
@@ -195,14 +253,14 @@ def tab(number: int) -> Step:
     async def step(state: CycleState) -> None:
         state.active_tab = number
 
-    return step
+    return _worded(step, f"tab:{number}")
 
 
 def wait(seconds: float) -> Step:
     async def step(state: CycleState) -> None:
         await asyncio.sleep(seconds)
 
-    return step
+    return _worded(step, f"wait:{seconds:g}")
 
 
 def burst(*steps_per_client: Sequence[Step]) -> Step:
@@ -213,7 +271,8 @@ def burst(*steps_per_client: Sequence[Step]) -> Step:
             for s in steps:
                 await s(state)
 
-    return step
+    words = ";".join(",".join(step_word(s) for s in steps) for steps in steps_per_client)
+    return _worded(step, f"burst({words})")
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -249,10 +308,13 @@ SCENARIOS: dict[str, Scenario] = {
 #: The steps a scenario can be written with, on the command line:
 #: ``connect,switch,text-until-synth,close``.
 STEP_WORDS: dict[str, str] = {
-    "connect": "open a tab and read its greeting",
+    "connect": "open a tab as the page does: its greeting, and on open fetch-backgrounds, fetch-configs, "
+               "fetch-history-list, create-new-history (connect:bare: the socket and its greeting only)",
     "proxy-connect": "open a tab on the proxy path",
     "fetch-configs": "ask for the character list",
-    "switch": "switch-config to the next character (switch:FILE for one file)",
+    "switch": "switch-config to the next character (switch:FILE for one file), then as the page does "
+              "after config-switched: fetch-history-list, create-new-history",
+    "switch-bare": "switch-config only, nothing after config-switched (switch-bare:FILE for one file)",
     "text": "a text turn, played back to conversation-chain-end",
     "text-until-audio": "a text turn, left at its first audio frame",
     "text-until-synth": "a text turn, left after backend-synth-complete, before playback completes",
@@ -267,13 +329,15 @@ STEP_WORDS: dict[str, str] = {
 def _step(word: str) -> Step:
     name, _, arg = word.partition(":")
     if name == "connect":
-        return connect()
+        if arg not in ("", "bare"):
+            raise UnknownScenarioError(f"step {word!r}: write connect or connect:bare")
+        return connect(bare=arg == "bare")
     if name == "proxy-connect":
         return connect(proxy=True)
     if name == "fetch-configs":
         return fetch_configs()
-    if name == "switch":
-        return switch(arg or None)
+    if name in ("switch", "switch-bare"):
+        return switch(arg or None, bare=name == "switch-bare")
     if name == "text":
         return text()
     if name == "text-until-audio":
@@ -328,7 +392,7 @@ def steps_scenario(text_form: str) -> Scenario:
             open_tabs.add(active)
         elif base in ("close", "abort"):
             open_tabs.discard(active)
-        elif base in ("switch", "fetch-configs", "text", "text-until-audio", "text-until-synth") and active not in open_tabs:
+        elif base in ("switch", "switch-bare", "fetch-configs", "text", "text-until-audio", "text-until-synth") and active not in open_tabs:
             raise UnknownScenarioError(f"step {w!r} needs an open tab: put 'connect' before it ({text_form!r})")
     return Scenario(",".join(words), steps, "step list: " + ", ".join(words))
 

@@ -92,10 +92,7 @@ class WebSocketHandler:
             send_text=send_text,
             client_uid=client_uid,
         )
-        assert context.character_config is not None
-        context.history_uid = chat_history_manager.create_new_history(context.character_config.conf_uid)
-        if context.agent_engine is not None:
-            context.agent_engine.set_memory_from_history(context.character_config.conf_uid, context.history_uid)
+        # As upstream: no history yet; the page's create-new-history makes one.
         return context
 
     async def handle_websocket_communication(self, websocket: WebSocket, client_uid: str) -> None:
@@ -148,6 +145,37 @@ class WebSocketHandler:
             audio = self.received_data_buffers[client_uid]
             self.received_data_buffers[client_uid] = np.array([], dtype=np.float32)
             self._start_conversation(websocket, client_uid, context, audio)
+        elif kind == "fetch-backgrounds":
+            await self._send(websocket, {"type": "background-files", "files": _background_files()})
+        elif kind == "fetch-history-list":
+            assert context.character_config is not None
+            histories = chat_history_manager.get_history_list(context.character_config.conf_uid)
+            await self._send(websocket, {"type": "history-list", "histories": histories})
+        elif kind == "create-new-history":
+            assert context.character_config is not None
+            conf_uid = context.character_config.conf_uid
+            history_uid = chat_history_manager.create_new_history(conf_uid)
+            if history_uid:
+                context.history_uid = history_uid
+                if context.agent_engine is not None:
+                    context.agent_engine.set_memory_from_history(conf_uid, history_uid)
+                await self._send(websocket, {"type": "new-history-created", "history_uid": history_uid})
+        elif kind == "fetch-and-set-history":
+            history_uid = data.get("history_uid")
+            if history_uid and context.character_config is not None:
+                conf_uid = context.character_config.conf_uid
+                context.history_uid = history_uid
+                if context.agent_engine is not None:
+                    context.agent_engine.set_memory_from_history(conf_uid, history_uid)
+                messages = [m for m in chat_history_manager.get_history(conf_uid, history_uid) if m.get("role") != "system"]
+                await self._send(websocket, {"type": "history-data", "messages": messages})
+        elif kind == "delete-history":
+            history_uid = data.get("history_uid")
+            if history_uid and context.character_config is not None:
+                success = chat_history_manager.delete_history(context.character_config.conf_uid, history_uid)
+                await self._send(websocket, {"type": "history-deleted", "success": success, "history_uid": history_uid})
+                if history_uid == context.history_uid:
+                    context.history_uid = ""
         elif kind == "interrupt-signal":
             task = self.current_conversation_tasks.get(client_uid)
             if task is not None and not task.done():
@@ -208,3 +236,10 @@ class WebSocketHandler:
     @staticmethod
     async def _send(websocket: WebSocket, frame: dict[str, Any]) -> None:
         await websocket.send_text(json.dumps(frame))
+
+
+def _background_files(folder: str = "backgrounds") -> list[str]:
+    """The images in ``backgrounds/`` (relative, as upstream's ``get_bg_files``)."""
+    if not os.path.isdir(folder):
+        return []
+    return [f for f in os.listdir(folder) if f.endswith((".jpg", ".jpeg", ".png", ".gif"))]
