@@ -1,0 +1,167 @@
+"""The fix's own lines: a change split into hunks, each in its enclosing
+function, and a tracer that counts which of them ran (a tiny module in
+tmp_path, no backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from leaklab.compare.hunks import changed_files, executable_lines, hunks_between, split_hunks
+from leaklab.compare.linetrace import MONITORING, LineTracer
+
+BEFORE = textwrap.dedent('''\
+    import asyncio
+
+
+    class Ctx:
+        def __init__(self):
+            self.tasks = set()
+
+        async def close(self):
+            # releases what the session holds
+            self.closed = True
+
+        async def switch(self):
+            asyncio.create_task(asyncio.sleep(0))
+            return 1
+
+
+    def helper():
+        return 2
+    ''')
+
+AFTER = textwrap.dedent('''\
+    import asyncio
+
+
+    class Ctx:
+        def __init__(self):
+            self.tasks = set()
+            self.init_tasks = []
+
+        async def close(self):
+            # releases what the session holds
+            for task in self.init_tasks:
+                task.cancel()
+            self.closed = True
+
+        async def switch(self):
+            task = asyncio.create_task(asyncio.sleep(0))
+            self.init_tasks.append(task)
+            await asyncio.sleep(0)
+            return 1
+
+
+    def helper():
+        return 2
+    ''')
+
+
+def test_a_change_is_split_into_hunks_each_named_by_its_enclosing_function():
+    # GIVEN a file with one line added in __init__, a loop in close(), a switch rewritten
+    hunks = split_hunks("ctx.py", BEFORE, AFTER)
+    # THEN each hunk names the innermost def it is in, qualified by its class
+    assert [h.function for h in hunks] == ["Ctx.__init__", "Ctx.close", "Ctx.switch"]
+    init, close, switch = hunks
+    assert init.after == (7, 7) and init.before is None and init.lines == (7,)
+    assert close.after == (11, 12) and close.lines == (11, 12) and close.text == "for task in self.init_tasks:"
+    # a replaced line is removed on the before side and added on the after side
+    assert switch.before == (13, 13) and switch.removed_lines == (13,) and switch.lines == (16, 17, 18)
+    assert close.function_line == 9 and switch.function_line == 15
+    assert close.id == "ctx.py:11"
+
+
+def test_comments_and_blank_lines_are_not_executable_and_a_module_level_change_is_module():
+    before = "x = 1\n\n\ndef f():\n    return 1\n"
+    after = "x = 2\n\n\ndef f():\n    # why\n    return 1\n"
+    (top, comment) = split_hunks("m.py", before, after)
+    assert (top.function, top.lines) == ("<module>", (1,))
+    assert (comment.function, comment.lines) == ("f", ())
+    assert 5 not in executable_lines(after) and 6 in executable_lines(after)
+    # a file that does not parse still gets its hunks, in <module>, with no executable line
+    (broken,) = split_hunks("b.py", "x = 1\n", "x = (\n")
+    assert broken.function == "<module>" and broken.lines == ()
+
+
+def test_changed_files_skip_the_virtualenv_and_caches_and_list_added_files(tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    for side, text in ((before, BEFORE), (after, AFTER)):
+        (side / "pkg").mkdir(parents=True)
+        (side / "pkg" / "ctx.py").write_text(text)
+        (side / "pkg" / "same.py").write_text("y = 1\n")
+        (side / ".venv" / "lib").mkdir(parents=True)
+        (side / ".venv" / "lib" / "dep.py").write_text(f"z = {text!r}\n")
+    (after / "pkg" / "new.py").write_text("def g():\n    return 3\n")
+    (after / "myenv").mkdir()
+    (after / "myenv" / "pyvenv.cfg").write_text("")
+    (after / "myenv" / "x.py").write_text("w = 1\n")
+    changes = changed_files(before, after)
+    assert [(c.rel, c.before is not None, c.after is not None) for c in changes] == [
+        ("pkg/ctx.py", True, True), ("pkg/new.py", False, True)]
+    assert [h.function for h in hunks_between(before, after)] == ["Ctx.__init__", "Ctx.close", "Ctx.switch", "g"]
+    assert changed_files(before / "pkg", before / "pkg") == []
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plan(path, hunks):
+    from leaklab.compare.hunks import function_spans
+
+    spans = {name: start for start, _, name, start in function_spans(path.read_text())}
+    return {str(path): {"lines": sorted({ln for h in hunks for ln in h.lines}),
+                        "functions": {spans[h.function]: h.function for h in hunks}}}
+
+
+@pytest.mark.lowest_env
+def test_the_tracer_counts_changed_lines_and_function_entries_and_nothing_else(tmp_path):
+    # GIVEN the after side as a module, and its hunks as the plan
+    path = tmp_path / "ctx_after.py"
+    path.write_text(AFTER)
+    other = tmp_path / "untouched.py"
+    other.write_text("def loop(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n")
+    hunks = split_hunks("ctx_after.py", BEFORE, AFTER)
+    plan = _plan(path, hunks)
+    plan[str(tmp_path / "never_imported.py")] = {"lines": [1], "functions": {}}
+    # WHEN switch() runs 5 times (as coroutines, each with awaits: resumes are not entries),
+    # close() never, and a thread runs switch() once more
+    with LineTracer(plan) as tracer:
+        module = _load(path, "ctx_after_traced")
+        untouched = _load(other, "untouched_traced")
+        ctx = module.Ctx()
+
+        async def main():
+            for _ in range(5):
+                await ctx.switch()
+
+        asyncio.run(main())
+        worker = threading.Thread(target=lambda: asyncio.run(ctx.switch()))
+        worker.start()
+        worker.join()
+        untouched.loop(1000)
+    result = tracer.result()
+    # THEN the switch's lines ran 6 times, close()'s never, __init__'s once
+    mine = result[str(path.resolve())]
+    assert mine["imported"] is True
+    assert mine["lines"] == {"7": 1, "16": 6, "17": 6, "18": 6}
+    assert mine["functions"] == {"Ctx.__init__": 1, "Ctx.switch": 6}
+    assert "Ctx.close" not in mine["functions"]
+    assert result[str((tmp_path / "never_imported.py").resolve())] == {"imported": False, "lines": {}, "functions": {}}
+    assert tracer.mechanism == ("sys.monitoring" if MONITORING else "sys.settrace")
+    # and the tracer is gone afterwards
+    assert sys.gettrace() is None
+    # a second tracer over the same code sees it again (nothing left disabled)
+    with LineTracer(plan) as again:
+        asyncio.run(ctx.close())
+    assert again.result()[str(path.resolve())]["functions"] == {"Ctx.close": 1}
+    assert again.result()[str(path.resolve())]["lines"] == {"11": 7, "12": 6}  # six tasks cancelled
