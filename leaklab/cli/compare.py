@@ -63,14 +63,24 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def format_comparison(result: Any) -> str:
-    """The before/after table as text, then the chains on each side."""
+    """The before/after table as text (each unit's hunks under its first row:
+    ``ran N×`` or ``never ran``), then the chains on each side."""
+    from ..compare.fixlines import hunk_line
+
     counts = ", ".join(f"{n} {c}" for c, n in result.counts().items())
     lines = [f"compare ({result.elapsed_s:.0f} s): {counts}", *(f"  {n}" for n in result.notes)]
     width = max((len(r.unit) for r in result.rows), default=4)
+    coverage = getattr(result, "coverage", None) or {}
+    shown: set[str] = set()
     for r in result.rows:
         lines.append(f"{r.unit:<{width}}  {r.metric:<34} {r.before:>22} -> {r.after:<22} {r.change}")
-        if r.detail and r.change in DETAILED:
+        if r.detail and (r.change in DETAILED or getattr(r, "answer", "")):
             lines.append(f"{'':<{width}}    {r.detail[:220]}")
+        unit = coverage.get(r.unit)
+        if unit and r.unit not in shown:
+            shown.add(r.unit)
+            for h in unit.get("hunks") or []:
+                lines.append(f"{'':<{width}}    your change: {hunk_line(h, unit.get('cycles'))[:200]}")
     for unit in [*result.outcomes, *result.runs]:
         chains = result.chains(unit)
         if any(chains.values()):

@@ -106,11 +106,13 @@ def _lifecycle(summaries: Iterable[Mapping[str, Any]], function: str) -> str | N
         if not v:
             continue
         objects = v.get("objects") or {}
-        short = function.rpartition(".")[2]
+        owner, _, short = function.rpartition(".")
+        label = metrics.name(Kind.LIFECYCLE, function)
         if objects.get("of"):
-            return f"the kit measured {short}() running for {objects.get('ran_for', 0)} of {objects['of']} objects"
+            return (f"the kit measured {short}() running for {objects.get('ran_for', 0)} of {objects['of']} "
+                    f"{owner or 'objects'} ({label})")
         if v.get("expected"):
-            return f"the kit measured {v.get('calls') or 0} calls of {short}() of {v['expected']} expected"
+            return f"the kit measured {v.get('calls') or 0} calls of {short}() of {v['expected']} expected ({label})"
     return None
 
 
@@ -223,7 +225,7 @@ def hunk_status(row: Mapping[str, Any], cycles: int | None = None) -> str:
 
 def hunk_line(row: Mapping[str, Any], cycles: int | None = None) -> str:
     """One hunk as one line: ``service_context.py:140 ServiceContext.close: never ran — why``."""
-    status = hunk_status(row, cycles).replace("**", "")
+    status = hunk_status(row, cycles).replace("**", "").replace("never ran: ", "never ran — ", 1)
     return f"{row['id']} {row['function']}: {status}"
 
 
