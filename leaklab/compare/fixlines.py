@@ -211,9 +211,9 @@ def unit_coverage(
 
 def hunk_status(row: Mapping[str, Any], cycles: int | None = None) -> str:
     """``ran 5×, every cycle`` / ``**never ran**: close() was called 0 times`` / ``not imported during the run``."""
+    if not row.get("lines") and row["status"] in (RAN, NEVER_RAN):  # a pure removal: what it used to do
+        return f"removed; it ran {row['removed_ran']}× before" if row.get("removed_ran") else "removed; it never ran before"
     if row["status"] == RAN:
-        if not row.get("lines") and row.get("removed_ran"):
-            return f"removed; it ran {row['removed_ran']}× before"
         n = row["ran"]
         every = f", every cycle" if cycles and n >= cycles else (f" in {cycles} cycles" if cycles else "")
         removed = f"; the code it replaced ran {row['removed_ran']}× before" if row.get("removed_ran") else ""

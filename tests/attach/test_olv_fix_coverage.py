@@ -128,3 +128,38 @@ def test_no_python_change_runs_nothing_and_a_folder_that_is_not_the_app_fails_fi
     (other / "pkg" / "main.py").write_text("x = 1\n")
     with pytest.raises(AgainstError, match="not a version of the app"):
         compare("olv", app_dir=same, against=other, items="C8", hunt=None, runs_dir=False)
+
+
+@pytest.mark.extended
+@pytest.mark.timeout(1200)
+def test_c8_unchanged_by_the_proposed_fix_names_c9_and_the_full_fix_runs_every_hunk(fork, tmp_path):
+    # GIVEN the proposed fix alone, and the proposed fix with handle_disconnect closing
+    # the context it pops; the full one also adds a file the app never imports
+    proposed, full = tmp_path / "proposed", tmp_path / "full"
+    shutil.copytree(fork, proposed)
+    proposed_fix(proposed)
+    shutil.copytree(proposed, full)
+    fix_disconnect(full)
+    (full / "src" / PACKAGE / "unused_helper.py").write_text("def helper():\n    return 1\n")
+    # WHEN the C8 and C9 experiments run on each against the original
+    started = time.monotonic()
+    alone = compare("olv", app_dir=proposed, against=fork, items="C8,C9", hunt=None, runs_dir=tmp_path, cycles=4)
+    middle = time.monotonic()
+    whole = compare("olv", app_dir=full, against=fork, items="C8,C9", hunt=None, runs_dir=tmp_path, cycles=4)
+    print(f"e2e C8,C9 x4: proposed fix {middle - started:.0f} s, full fix {time.monotonic() - middle:.0f} s")
+    # THEN the proposed fix leaves C8 as it was, and says first that its close() hunk never ran: C9
+    rows = {r.unit: r for r in alone.rows}
+    assert rows["C8"].change in ("unchanged", "still leaks"), rows["C8"]
+    assert rows["C8"].detail.startswith(f"{rows['C8'].change}, and your change in `ServiceContext.close` never ran: "
+                                        "`close()` was called 0 times"), rows["C8"]
+    assert "C9" in rows["C8"].detail
+    assert hunks_by_function(alone, "C8")["ServiceContext.handle_config_switch"]["status"] == "ran"
+    # and the full fix: every hunk of service_context.py and websocket_handler.py ran, C8 and C9 fixed,
+    # the leak coming back without the change; the file never imported is said so
+    rows = {r.unit: r for r in whole.rows}
+    assert (rows["C8"].change, rows["C9"].change) == ("fixed", "fixed"), (rows["C8"], rows["C9"])
+    for unit in ("C8", "C9"):
+        states = {(h["file"].rpartition("/")[2], h["function"]): h["status"] for h in whole.coverage[unit]["hunks"]}
+        assert states.pop(("unused_helper.py", "helper")) == "not imported during the run", states
+        assert set(states.values()) == {"ran"}, (unit, states)
+    assert rows["C8"].detail.startswith("fixed, and the leak comes back without your change"), rows["C8"]

@@ -165,3 +165,65 @@ def test_the_tracer_counts_changed_lines_and_function_entries_and_nothing_else(t
         asyncio.run(ctx.close())
     assert again.result()[str(path.resolve())]["functions"] == {"Ctx.close": 1}
     assert again.result()[str(path.resolve())]["lines"] == {"11": 7, "12": 6}  # six tasks cancelled
+
+
+# -- what the coverage says next to the verdict ---------------------------------
+
+
+def _change_and_plans(tmp_path):
+    from leaklab.compare.fixlines import find_change, trace_plan
+
+    before, after = tmp_path / "b", tmp_path / "a"
+    for side, text in ((before, BEFORE), (after, AFTER)):
+        side.mkdir()
+        (side / "ctx.py").write_text(text)
+        (side / "run.py").write_text("import ctx\n")
+    (after / "unused.py").write_text("def never():\n    return 1\n")
+    change = find_change(before, after)
+    return change, {"after": trace_plan(change, "after"), "before": trace_plan(change, "before")}, after, before
+
+
+def test_coverage_says_which_hunk_never_ran_why_and_which_item_measured_it(tmp_path):
+    from leaklab.compare.fixlines import coverage_answer, hunk_line, unit_coverage
+
+    # GIVEN the change's hunks (ctx.py: __init__, close, switch; unused.py never imported)
+    change, plans, after, before = _change_and_plans(tmp_path)
+    assert [h.function for h in change.hunks] == ["Ctx.__init__", "Ctx.close", "Ctx.switch", "never"]
+    assert set(plans["after"]["%s" % (after / "ctx.py").resolve()]["functions"].values()) == {
+        "Ctx.__init__", "Ctx.close", "Ctx.switch"}
+    # and the traces the two children printed: close() never called on the after side
+    a_path, b_path = str((after / "ctx.py").resolve()), str((before / "ctx.py").resolve())
+    trace_after = {"mechanism": "sys.settrace", "files": {
+        a_path: {"imported": True, "lines": {"7": 4, "16": 3, "17": 3, "18": 3},
+                 "functions": {"Ctx.__init__": 4, "Ctx.switch": 3}},
+        str((after / "unused.py").resolve()): {"imported": False, "lines": {}, "functions": {}}}}
+    trace_before = {"files": {b_path: {"imported": True, "lines": {"13": 3}, "functions": {}}}}
+    summary = {"lifecycle": {"Ctx.close": {"calls": 0, "expected": 3, "objects": {"ran_for": 0, "of": 3}}}}
+    # WHEN the unit's coverage is worked out
+    cov = unit_coverage(change, trace_after, trace_before, plans=plans, summaries=[summary],
+                        roles={"session_close": "Ctx.close"}, cycles=3)
+    hunks = {h["function"]: h for h in cov["hunks"]}
+    # THEN switch ran every cycle (and the line it replaced ran 3 times before), close never, unused not imported
+    assert hunks["Ctx.switch"]["status"] == "ran" and hunks["Ctx.switch"]["ran"] == 3
+    assert hunks["Ctx.switch"]["removed_ran"] == 3
+    assert hunks["Ctx.close"]["status"] == "never ran"
+    assert hunks["Ctx.close"]["why"] == ("`close()` was called 0 times; the kit measured close() running for 0 of 3 "
+                                         "Ctx (lifecycle:Ctx.close) — that is C9")
+    assert hunks["never"]["status"] == "not imported during the run"
+    assert (cov["ran"], cov["never_ran"], cov["not_imported"]) == (2, 1, 1)
+    assert cov["line"].startswith("your change: 4 hunks — `Ctx.__init__` (ran 4×, every cycle), `Ctx.close` "
+                                  "(**never ran**: `close()` was called 0 times")
+    assert hunk_line(hunks["Ctx.switch"], 3) == "ctx.py:16 Ctx.switch: ran 3×, every cycle; the code it replaced ran 3× before"
+    assert hunk_line(hunks["Ctx.close"], 3).startswith("ctx.py:11 Ctx.close: never ran — `close()` was called 0 times")
+    # and the answer says so first where the verdict alone would leave the user guessing
+    assert coverage_answer("unchanged", cov).startswith("unchanged, and your change in `Ctx.close` never ran: ")
+    assert coverage_answer("fixed", cov, before_leaked=True) == "fixed; the before side leaked on the same unit"
+    assert coverage_answer("new leak", cov) == ""
+    # every hunk run: the fix runs and does not help; fixed: the leak comes back without it
+    ran_all = {**cov, "hunks": [h for h in cov["hunks"] if h["status"] != "never ran"]}
+    assert coverage_answer("still leaks", ran_all) == ("still leaks: every hunk of your change ran (2): the fix runs "
+                                                       "and does not help")
+    assert coverage_answer("fixed", ran_all, before_leaked=True).startswith(
+        "fixed, and the leak comes back without your change")
+    # an untraced unit says nothing
+    assert coverage_answer("unchanged", unit_coverage(change, None, plans=plans)) == ""
