@@ -158,8 +158,14 @@ def test_c8_unchanged_by_the_proposed_fix_names_c9_and_the_full_fix_runs_every_h
     # the leak coming back without the change; the file never imported is said so
     rows = {r.unit: r for r in whole.rows}
     assert (rows["C8"].change, rows["C9"].change) == ("fixed", "fixed"), (rows["C8"], rows["C9"])
+    states = {unit: {(h["file"].rpartition("/")[2], h["function"]): h["status"] for h in whole.coverage[unit]["hunks"]}
+              for unit in ("C8", "C9")}
     for unit in ("C8", "C9"):
-        states = {(h["file"].rpartition("/")[2], h["function"]): h["status"] for h in whole.coverage[unit]["hunks"]}
-        assert states.pop(("unused_helper.py", "helper")) == "not imported during the run", states
-        assert set(states.values()) == {"ran"}, (unit, states)
+        assert states[unit].pop(("unused_helper.py", "helper")) == "not imported during the run", states
+    assert set(states["C8"].values()) == {"ran"}, states
+    # (C9's experiment opens and closes tabs: no switch, so the switch's hunk did not run there)
+    assert states["C9"].pop(("service_context.py", "ServiceContext.handle_config_switch")) == "never ran", states
+    assert set(states["C9"].values()) == {"ran"}, states
     assert rows["C8"].detail.startswith("fixed, and the leak comes back without your change"), rows["C8"]
+    text = format_comparison(whole)
+    assert "unused_helper.py:1 helper: not imported during the run" in text, text
