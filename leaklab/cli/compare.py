@@ -80,7 +80,7 @@ def format_comparison(result: Any) -> str:
         if unit and r.unit not in shown:
             shown.add(r.unit)
             for h in unit.get("hunks") or []:
-                lines.append(f"{'':<{width}}    your change: {hunk_line(h, unit.get('cycles'))[:200]}")
+                lines.append(f"{'':<{width}}    your change: {hunk_line(h, unit.get('cycles'))}")
     for unit in [*result.outcomes, *result.runs]:
         chains = result.chains(unit)
         if any(chains.values()):

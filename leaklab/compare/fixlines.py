@@ -106,13 +106,11 @@ def _lifecycle(summaries: Iterable[Mapping[str, Any]], function: str) -> str | N
         if not v:
             continue
         objects = v.get("objects") or {}
-        owner, _, short = function.rpartition(".")
         label = metrics.name(Kind.LIFECYCLE, function)
         if objects.get("of"):
-            return (f"the kit measured {short}() running for {objects.get('ran_for', 0)} of {objects['of']} "
-                    f"{owner or 'objects'} ({label})")
+            return f"{label} ran for {objects.get('ran_for', 0)} of {objects['of']}"
         if v.get("expected"):
-            return f"the kit measured {v.get('calls') or 0} calls of {short}() of {v['expected']} expected ({label})"
+            return f"{label}: {v.get('calls') or 0} calls of {v['expected']} expected"
     return None
 
 

@@ -93,7 +93,7 @@ def test_the_proposed_fix_alone_never_runs_its_close_hunk_and_the_answer_names_c
     assert (switch["status"], switch["ran"]) == ("ran", 3), switch
     assert (close["status"], close["entered"]) == ("never ran", 0), close
     assert "`close()` was called 0 times" in close["why"]
-    assert "running for 0 of" in close["why"] and "C9" in close["items"], close
+    assert "lifecycle:ServiceContext.close ran for 0 of 3" in close["why"] and "C9" in close["items"], close
     # and the rows of the unit say so first where the verdict alone would leave the user guessing
     rows = [r for r in result.rows if r.unit == "switch"]
     assert rows and all(r.coverage.startswith("your change: 3 hunks") for r in rows), rows

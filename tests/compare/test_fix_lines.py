@@ -207,8 +207,7 @@ def test_coverage_says_which_hunk_never_ran_why_and_which_item_measured_it(tmp_p
     assert hunks["Ctx.switch"]["status"] == "ran" and hunks["Ctx.switch"]["ran"] == 3
     assert hunks["Ctx.switch"]["removed_ran"] == 3
     assert hunks["Ctx.close"]["status"] == "never ran"
-    assert hunks["Ctx.close"]["why"] == ("`close()` was called 0 times; the kit measured close() running for 0 of 3 "
-                                         "Ctx (lifecycle:Ctx.close) — that is C9")
+    assert hunks["Ctx.close"]["why"] == "`close()` was called 0 times; lifecycle:Ctx.close ran for 0 of 3 — that is C9"
     assert hunks["never"]["status"] == "not imported during the run"
     assert (cov["ran"], cov["never_ran"], cov["not_imported"]) == (2, 1, 1)
     assert cov["line"].startswith("your change: 4 hunks — `Ctx.__init__` (ran 4×, every cycle), `Ctx.close` "
