@@ -128,6 +128,9 @@ def test_no_python_change_runs_nothing_and_a_folder_that_is_not_the_app_fails_fi
     (other / "pkg" / "main.py").write_text("x = 1\n")
     with pytest.raises(AgainstError, match="not a version of the app"):
         compare("olv", app_dir=same, against=other, items="C8", hunt=None, runs_dir=False)
+    # and so is a revision that does not exist (the app is in no git repository)
+    with pytest.raises(AgainstError, match="not a folder or a git revision"):
+        compare("olv", app_dir=same, against="no-such-revision", items="C8", hunt=None, runs_dir=False)
 
 
 @pytest.mark.extended
