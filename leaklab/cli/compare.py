@@ -33,6 +33,8 @@ def add_parser(sub: Any) -> None:
                                                       "unit's two sides together)")
     p.add_argument("--timeline", type=float, default=None, metavar="SECONDS",
                    help="seconds of sampling after a scenario's last cycle (default: the target's release time)")
+    p.add_argument("--no-trace-fix", dest="trace_fix", action="store_false",
+                   help="don't trace which lines of your change ran in each unit (its hunks are still listed)")
     add_json_arg(p)
     p.set_defaults(func=handle)
 
@@ -53,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
                          watch=ta.watch or None, items=None if args.items == "none" else args.items,
                          scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
                          progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline,
-                         runs_dir=args.runs_dir)
+                         runs_dir=args.runs_dir, trace_fix=args.trace_fix)
     except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -315,6 +315,7 @@ async def compare_async(
     item_timeout_s: float = 600.0,
     progress: bool = False,
     runs_dir: Any = None,
+    trace_fix: bool = True,
     **session_kwargs: Any,
 ) -> Comparison:
     """Your code (the target flags) against another version of it.
@@ -331,6 +332,8 @@ async def compare_async(
         jobs: runs at a time (default 2: a unit's two sides together).
         runs_dir: where ``compare.json`` is saved (``None``: the runs folder,
             ``$LEAKLAB_RUNS_DIR`` or ``./leaklab-runs``; ``False``: not saved).
+        trace_fix: trace which lines of the change ran in each unit (the
+            hunks are listed either way; ``False``: not traced).
 
     Raises:
         AgainstError: ``against`` names nothing comparable.
@@ -354,13 +357,14 @@ async def compare_async(
             if runs_dir is not False:
                 save_json_result(result, "compare", runs_dir)
             return result
-        plans = {"after": trace_plan(change, "after"), "before": trace_plan(change, "before")} if change else {}
+        plans = {"after": trace_plan(change, "after"), "before": trace_plan(change, "before")} \
+            if change is not None and trace_fix else {}
         outcomes, runs = await _run_sides((before, after), units, jobs=jobs, timeout_s=item_timeout_s,
                                           session_kwargs=session_kwargs, progress=progress,
                                           traces={k: v for k, v in plans.items() if any(p["lines"] or p["functions"]
                                                                                         for p in v.values())})
     coverage = {unit: _coverage_of(change, plans, kind, unit, n, outcomes, runs) for kind, unit, n in units} \
-        if change is not None and change.hunks else {}
+        if change is not None and change.hunks and trace_fix else {}
     rows: list[Change] = []
     for kind, unit, _ in units:
         if kind == "item":
@@ -383,8 +387,8 @@ async def compare_async(
                  "process")
     if change is not None and change.hunks:
         mechanism = next((c.get("mechanism") for c in coverage.values() if c.get("mechanism")), None)
-        notes.append(f"your change: {len(change.hunks)} hunks in {', '.join(change.files)}; their lines traced in "
-                     f"every unit ({mechanism or 'not traced'})")
+        notes.append(f"your change: {len(change.hunks)} hunks in {', '.join(change.files)}; " + (
+            f"their lines traced in every unit ({mechanism or 'no trace came back'})" if trace_fix else "not traced"))
     if hunt is not None and not sequences:
         notes.append("no saved hunt with findings for this target: only the named units ran")
     result = Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes, change=change,
@@ -472,6 +476,7 @@ def compare(
     item_timeout_s: float = 600.0,
     progress: bool = False,
     runs_dir: Any = None,
+    trace_fix: bool = True,
     **session_kwargs: Any,
 ) -> Comparison:
     """Sync form of :func:`compare_async` (owns its event loop): the same
@@ -479,7 +484,7 @@ def compare(
     return asyncio.run(compare_async(
         target, against=against, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
         watch=watch, items=items, scenarios=scenarios, hunt=hunt, cycles=cycles, jobs=jobs,
-        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, **session_kwargs,
+        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, trace_fix=trace_fix, **session_kwargs,
     ))
 
 

@@ -29,6 +29,7 @@ __all__ = ["FixChange", "coverage_answer", "find_change", "hunk_line", "trace_pl
 
 #: Hunk states.
 RAN, NEVER_RAN, NOT_IMPORTED, NOT_CODE = "ran", "never ran", "not imported during the run", "no executable line"
+NOT_TRACED = "not traced"
 
 
 @dataclasses.dataclass
@@ -178,6 +179,8 @@ def unit_coverage(
             row["status"], row["ran"] = (NOT_CODE, 0)
             if h.removed_lines:
                 row["status"] = RAN if removed_ran else NEVER_RAN  # a pure removal: what it used to do
+        elif not after:  # the child gave no trace (it failed, or tracing was off)
+            row["status"], row["ran"] = NOT_TRACED, 0
         elif t is None or not t.get("imported"):
             row["status"], row["ran"] = NOT_IMPORTED, 0
         else:
