@@ -1,13 +1,15 @@
 """What tracing a fix's lines costs: the same unit, traced and untraced.
 
-    python benchmarks/fix_tracing.py [--scenario switch | --item C8] [--cycles 5] [--heavy-init 3] [--json]
+    python benchmarks/fix_tracing.py [--scenario switch | --item C8] [--cycles 5] [--heavy-init 3]
+                                     [--mechanism sys.monitoring|import hook|settrace] [--json]
 
 The upstream-shaped test app (tests/attach/olv_app, MCP off, C9 on, a
 background init on every switch) with the checklist's proposed C8 fix
 written in: its hunks in ``handle_config_switch``, ``close()`` and
 ``__init__``. The unit runs once untraced and once under the line tracer
 over the changed file only (:mod:`leaklab.compare.linetrace`:
-``sys.monitoring`` on 3.12+, a scoped ``sys.settrace`` before), each in a
+``sys.monitoring`` on 3.12+, the changed files compiled with counters
+before; ``--mechanism settrace`` for the scoped trace function), each in a
 fresh process, one after the other, as a comparison's after side runs it
 (:func:`leaklab.compare.worker.run_unit_or_error`). Prints the ratio of the
 unit's wall times (goal <= 1.2).
@@ -87,7 +89,7 @@ def main(args: argparse.Namespace) -> dict:
         spec = {"target": "olv", "app_dir": str(after), "cycles": args.cycles, "session": {},
                 **({"item": args.item} if args.item else {"scenario": args.scenario})}
         untraced = run(spec)
-        traced = run({**spec, "trace": plan})
+        traced = run({**spec, "trace": plan, "trace_mechanism": args.mechanism})
     if untraced["error"] or traced["error"]:
         raise SystemExit(f"a run failed: {untraced['error'] or traced['error']}")
     files = (traced["fix_trace"] or {}).get("files") or {}
@@ -106,6 +108,8 @@ if __name__ == "__main__":
     p.add_argument("--scenario", default="switch")
     p.add_argument("--item", default=None, help="a checklist experiment instead of a scenario (C8)")
     p.add_argument("--cycles", type=int, default=5)
+    p.add_argument("--mechanism", default=None,
+                   help="sys.monitoring (3.12+), import hook or settrace (default: the first on 3.12+, else the second)")
     p.add_argument("--heavy-init", type=float, default=3.0)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()

@@ -49,7 +49,7 @@ async def run_unit_or_error(spec: dict[str, Any]) -> dict[str, Any]:
     still runs."""
     from .linetrace import LineTracer
 
-    tracer = LineTracer(spec.get("trace") or {})
+    tracer = LineTracer(spec.get("trace") or {}, spec.get("trace_mechanism"))
     started = time.monotonic()
     tracer.start()
     try:

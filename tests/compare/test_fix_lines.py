@@ -5,7 +5,7 @@ tmp_path, no backend)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import sys
 import textwrap
 import threading
@@ -108,13 +108,6 @@ def test_changed_files_skip_the_virtualenv_and_caches_and_list_added_files(tmp_p
     assert changed_files(before / "pkg", before / "pkg") == []
 
 
-def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _plan(path, hunks):
     from leaklab.compare.hunks import function_spans
 
@@ -123,48 +116,104 @@ def _plan(path, hunks):
                         "functions": {spans[h.function]: h.function for h in hunks}}}
 
 
+MECHANISMS = [*(["sys.monitoring"] if MONITORING else []), "import hook", "settrace"]
+
+
 @pytest.mark.lowest_env
-def test_the_tracer_counts_changed_lines_and_function_entries_and_nothing_else(tmp_path):
-    # GIVEN the after side as a module, and its hunks as the plan
-    path = tmp_path / "ctx_after.py"
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_the_tracer_counts_changed_lines_and_function_entries_and_nothing_else(tmp_path, monkeypatch, mechanism):
+    # GIVEN the after side as a module on sys.path, and its hunks as the plan
+    name = f"ctx_after_{mechanism.replace(' ', '_').replace('.', '_')}"
+    path = tmp_path / f"{name}.py"
     path.write_text(AFTER)
-    other = tmp_path / "untouched.py"
-    other.write_text("def loop(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n")
-    hunks = split_hunks("ctx_after.py", BEFORE, AFTER)
+    (tmp_path / f"{name}_untouched.py").write_text(
+        "def loop(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hunks = split_hunks(path.name, BEFORE, AFTER)
     plan = _plan(path, hunks)
     plan[str(tmp_path / "never_imported.py")] = {"lines": [1], "functions": {}}
     # WHEN switch() runs 5 times (as coroutines, each with awaits: resumes are not entries),
     # close() never, and a thread runs switch() once more
-    with LineTracer(plan) as tracer:
-        module = _load(path, "ctx_after_traced")
-        untouched = _load(other, "untouched_traced")
-        ctx = module.Ctx()
+    try:
+        with LineTracer(plan, mechanism) as tracer:
+            module = importlib.import_module(name)
+            untouched = importlib.import_module(f"{name}_untouched")
+            ctx = module.Ctx()
 
-        async def main():
-            for _ in range(5):
-                await ctx.switch()
+            async def main():
+                for _ in range(5):
+                    await ctx.switch()
 
-        asyncio.run(main())
-        worker = threading.Thread(target=lambda: asyncio.run(ctx.switch()))
-        worker.start()
-        worker.join()
-        untouched.loop(1000)
-    result = tracer.result()
-    # THEN the switch's lines ran 6 times, close()'s never, __init__'s once
-    mine = result[str(path.resolve())]
-    assert mine["imported"] is True
-    assert mine["lines"] == {"7": 1, "16": 6, "17": 6, "18": 6}
-    assert mine["functions"] == {"Ctx.__init__": 1, "Ctx.switch": 6}
-    assert "Ctx.close" not in mine["functions"]
-    assert result[str((tmp_path / "never_imported.py").resolve())] == {"imported": False, "lines": {}, "functions": {}}
-    assert tracer.mechanism == ("sys.monitoring" if MONITORING else "sys.settrace")
-    # and the tracer is gone afterwards
-    assert sys.gettrace() is None
-    # a second tracer over the same code sees it again (nothing left disabled)
-    with LineTracer(plan) as again:
-        asyncio.run(ctx.close())
-    assert again.result()[str(path.resolve())]["functions"] == {"Ctx.close": 1}
-    assert again.result()[str(path.resolve())]["lines"] == {"11": 7, "12": 6}  # six tasks cancelled
+            asyncio.run(main())
+            worker = threading.Thread(target=lambda: asyncio.run(ctx.switch()))
+            worker.start()
+            worker.join()
+            untouched.loop(1000)
+        result = tracer.result()
+        # THEN the switch's lines ran 6 times, close()'s never, __init__'s once
+        mine = result[str(path.resolve())]
+        assert mine["imported"] is True
+        assert mine["lines"] == {"7": 1, "16": 6, "17": 6, "18": 6}
+        assert mine["functions"] == {"Ctx.__init__": 1, "Ctx.switch": 6}
+        assert result[str((tmp_path / "never_imported.py").resolve())] == {"imported": False, "lines": {},
+                                                                            "functions": {}}
+        assert tracer.mechanism == mechanism
+        # and the tracer is gone afterwards
+        assert sys.gettrace() is None and not [f for f in sys.meta_path if type(f).__name__ == "_Finder"]
+        # the module behaves as written (its docstrings, its results)
+        assert asyncio.run(ctx.switch()) == 1 and module.helper() == 2
+        if mechanism == "sys.monitoring":  # a second tracer over the same code sees it again (nothing left disabled)
+            with LineTracer(plan, mechanism) as again:
+                asyncio.run(ctx.close())
+            assert again.result()[str(path.resolve())]["functions"] == {"Ctx.close": 1}
+            assert again.result()[str(path.resolve())]["lines"] == {"11": 8, "12": 7}  # seven tasks cancelled
+        elif mechanism == "import hook":  # (the compiled-in counters keep counting)
+            # a loop header counts once per iteration and once more at the end, as a line event does
+            asyncio.run(ctx.close())
+            assert tracer.result()[str(path.resolve())]["lines"]["11"] == 8
+    finally:
+        for mod in (name, f"{name}_untouched"):
+            sys.modules.pop(mod, None)
+
+
+def test_instrumenting_keeps_docstrings_future_imports_and_handlers(tmp_path, monkeypatch):
+    from leaklab.compare.linetrace import instrument
+
+    source = textwrap.dedent('''\
+        """The module."""
+        from __future__ import annotations
+
+
+        def f(x):
+            """f's doc."""
+            try:
+                y = 1 / x
+            except ZeroDivisionError:
+                y = 0
+            while x > 0:
+                x -= 1
+            return y
+        ''')
+    tree = instrument(source, frozenset({8, 9, 10, 11, 12}), {5: "f"})
+    namespace = {}
+
+    class Counter:
+        def __init__(self):
+            self.hits, self.enters = [], []
+
+        def hit(self, line):
+            self.hits.append(line)
+
+        def enter(self, first):
+            self.enters.append(first)
+
+    counter = namespace["__leaklab_fix_lines__"] = Counter()
+    exec(compile(tree, "m.py", "exec", dont_inherit=True), namespace)
+    assert namespace["__doc__"] == "The module." and namespace["f"].__doc__ == "f's doc."
+    assert namespace["f"](0) == 0 and counter.hits == [8, 9, 10, 11] and counter.enters == [5]
+    counter.hits.clear()
+    # the while's test ran 3 times, its body twice (as line events count them)
+    assert namespace["f"](2) == 0.5 and sorted(counter.hits) == [8, 11, 11, 11, 12, 12]
 
 
 # -- what the coverage says next to the verdict ---------------------------------
