@@ -21,9 +21,6 @@ reference's planted-fault variants) runs through it too.
 """
 
 from .checkouts import AgainstError, Side, checkouts
-from .fixlines import FixChange
-from .hunks import Hunk
-from .linetrace import LineTracer
 from .engine import (
     FIX_VARIANTS,
     Change,
@@ -36,6 +33,9 @@ from .engine import (
     scenario_changes,
     the_change,
 )
+from .fixlines import FixChange
+from .hunks import Hunk
+from .linetrace import LineTracer
 
 __all__ = ["FIX_VARIANTS", "AgainstError", "Change", "Comparison", "FixChange", "Hunk", "LineTracer", "Side", "checkouts",
            "compare", "compare_async", "item_change", "prove_fix", "prove_fix_async", "scenario_changes", "the_change"]

@@ -216,7 +216,7 @@ def hunk_status(row: Mapping[str, Any], cycles: int | None = None) -> str:
         return f"removed; it ran {row['removed_ran']}× before" if row.get("removed_ran") else "removed; it never ran before"
     if row["status"] == RAN:
         n = row["ran"]
-        every = f", every cycle" if cycles and n >= cycles else (f" in {cycles} cycles" if cycles else "")
+        every = ", every cycle" if cycles and n >= cycles else (f" in {cycles} cycles" if cycles else "")
         removed = f"; the code it replaced ran {row['removed_ran']}× before" if row.get("removed_ran") else ""
         return f"ran {n}×{every}{removed}"
     if row["status"] == NEVER_RAN:

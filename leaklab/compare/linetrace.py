@@ -39,7 +39,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["LineTracer", "MONITORING"]
+__all__ = ["MONITORING", "LineTracer"]
 
 #: ``sys.monitoring`` is used (Python 3.12+); else the changed files are compiled with counters.
 MONITORING = sys.version_info >= (3, 12)

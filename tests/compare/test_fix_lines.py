@@ -238,7 +238,7 @@ def test_coverage_says_which_hunk_never_ran_why_and_which_item_measured_it(tmp_p
     # GIVEN the change's hunks (ctx.py: __init__, close, switch; unused.py never imported)
     change, plans, after, before = _change_and_plans(tmp_path)
     assert [h.function for h in change.hunks] == ["Ctx.__init__", "Ctx.close", "Ctx.switch", "never"]
-    assert set(plans["after"]["%s" % (after / "ctx.py").resolve()]["functions"].values()) == {
+    assert set(plans["after"][str((after / "ctx.py").resolve())]["functions"].values()) == {
         "Ctx.__init__", "Ctx.close", "Ctx.switch"}
     # and the traces the two children printed: close() never called on the after side
     a_path, b_path = str((after / "ctx.py").resolve()), str((before / "ctx.py").resolve())
@@ -273,5 +273,7 @@ def test_coverage_says_which_hunk_never_ran_why_and_which_item_measured_it(tmp_p
                                                        "and does not help")
     assert coverage_answer("fixed", ran_all, before_leaked=True).startswith(
         "fixed, and the leak comes back without your change")
-    # an untraced unit says nothing
-    assert coverage_answer("unchanged", unit_coverage(change, None, plans=plans)) == ""
+    # an untraced unit (its child failed, or --no-trace-fix) says so, and claims nothing
+    untraced = unit_coverage(change, None, plans=plans)
+    assert {h["status"] for h in untraced["hunks"]} == {"not traced"} and untraced["never_ran"] == 0
+    assert coverage_answer("unchanged", untraced) == ""

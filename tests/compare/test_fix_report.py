@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from leaklab.cli.compare import format_comparison
-from leaklab.compare import Comparison, Side
 from leaklab.compare import Change as Row
+from leaklab.compare import Comparison, Side
 from leaklab.compare.fixlines import FixChange
 from leaklab.compare.hunks import Hunk
 from leaklab.metrics import Change, ItemVerdict
