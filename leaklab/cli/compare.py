@@ -69,7 +69,7 @@ def format_comparison(result: Any) -> str:
     ``ran N×`` or ``never ran``), then the chains on each side."""
     from ..compare.fixlines import hunk_line
 
-    counts = ", ".join(f"{n} {c}" for c, n in result.counts().items())
+    counts = ", ".join(f"{n} {c}" for c, n in result.counts().items()) or "nothing ran"
     lines = [f"compare ({result.elapsed_s:.0f} s): {counts}", *(f"  {n}" for n in result.notes)]
     width = max((len(r.unit) for r in result.rows), default=4)
     coverage = getattr(result, "coverage", None) or {}

@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["FileChange", "Hunk", "changed_files", "executable_lines", "function_spans", "split_hunks"]
 
 #: Folders never part of the app: virtualenvs, caches, VCS, front-end builds.
-SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", ".env", ".tox", ".nox",
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".env", ".tox", ".nox",
                           "node_modules", "site-packages", "dist-packages", "build", ".mypy_cache",
                           ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "leaklab"})
 

@@ -122,6 +122,7 @@ def test_no_python_change_runs_nothing_and_a_folder_that_is_not_the_app_fails_fi
     assert time.monotonic() - started < 30
     assert result.rows == [] and not result.outcomes and not result.runs
     assert any(n.startswith("no code change between the sides") for n in result.notes), result.notes
+    assert format_comparison(result).splitlines()[0].endswith(" s): nothing ran")
     # and a folder that is not a version of the app is refused before anything starts
     other = tmp_path / "other"
     (other / "pkg").mkdir(parents=True)
