@@ -71,6 +71,7 @@ def hunks_by_function(result, unit):
     return {h["function"]: h for h in result.coverage[unit]["hunks"]}
 
 
+@pytest.mark.lowest_env  # the users' environment (Python 3.10) traces by compiling the changed file
 @pytest.mark.timeout(600)
 def test_the_proposed_fix_alone_never_runs_its_close_hunk_and_the_answer_names_c9(fork, tmp_path):
     # GIVEN the proposed fix alone: hunks in __init__, close() and handle_config_switch

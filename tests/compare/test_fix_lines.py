@@ -176,6 +176,7 @@ def test_the_tracer_counts_changed_lines_and_function_entries_and_nothing_else(t
             sys.modules.pop(mod, None)
 
 
+@pytest.mark.lowest_env
 def test_instrumenting_keeps_docstrings_future_imports_and_handlers(tmp_path, monkeypatch):
     from leaklab.compare.linetrace import instrument
 
