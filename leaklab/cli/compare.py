@@ -33,6 +33,8 @@ def add_parser(sub: Any) -> None:
                                                       "unit's two sides together)")
     p.add_argument("--timeline", type=float, default=None, metavar="SECONDS",
                    help="seconds of sampling after a scenario's last cycle (default: the target's release time)")
+    p.add_argument("--no-trace-fix", dest="trace_fix", action="store_false",
+                   help="don't trace which lines of your change ran in each unit (its hunks are still listed)")
     add_json_arg(p)
     p.set_defaults(func=handle)
 
@@ -53,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
                          watch=ta.watch or None, items=None if args.items == "none" else args.items,
                          scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
                          progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline,
-                         runs_dir=args.runs_dir)
+                         runs_dir=args.runs_dir, trace_fix=args.trace_fix)
     except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
@@ -63,14 +65,24 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def format_comparison(result: Any) -> str:
-    """The before/after table as text, then the chains on each side."""
-    counts = ", ".join(f"{n} {c}" for c, n in result.counts().items())
+    """The before/after table as text (each unit's hunks under its first row:
+    ``ran N×`` or ``never ran``), then the chains on each side."""
+    from ..compare.fixlines import hunk_line
+
+    counts = ", ".join(f"{n} {c}" for c, n in result.counts().items()) or "nothing ran"
     lines = [f"compare ({result.elapsed_s:.0f} s): {counts}", *(f"  {n}" for n in result.notes)]
     width = max((len(r.unit) for r in result.rows), default=4)
+    coverage = getattr(result, "coverage", None) or {}
+    shown: set[str] = set()
     for r in result.rows:
         lines.append(f"{r.unit:<{width}}  {r.metric:<34} {r.before:>22} -> {r.after:<22} {r.change}")
-        if r.detail and r.change in DETAILED:
+        if r.detail and (r.change in DETAILED or getattr(r, "answer", "")):
             lines.append(f"{'':<{width}}    {r.detail[:220]}")
+        unit = coverage.get(r.unit)
+        if unit and r.unit not in shown:
+            shown.add(r.unit)
+            for h in unit.get("hunks") or []:
+                lines.append(f"{'':<{width}}    your change: {hunk_line(h, unit.get('cycles'))}")
     for unit in [*result.outcomes, *result.runs]:
         chains = result.chains(unit)
         if any(chains.values()):

@@ -30,7 +30,7 @@ from typing import Any
 from .._platform import link_or_copy
 from ..targets import Target, UnknownTargetError, is_target_file, resolve_target
 
-__all__ = ["AgainstError", "Side", "checkouts", "git_revision"]
+__all__ = ["AgainstError", "Side", "app_root", "checkouts", "git_revision"]
 
 #: Seconds a git command may take (a worktree of a large repository).
 GIT_TIMEOUT_S = 120.0
@@ -228,6 +228,27 @@ def _inside(path: str, repo: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def app_root(side: Side) -> Path | None:
+    """The folder (or file) of a side's own code: the app folder of an olv
+    app or a target file; an import path's top package, in the side's first
+    ``sys.path`` folder if it has one. ``None``: not found."""
+    spec = side.spec
+    if spec.get("app_dir") or spec.get("target_file"):
+        folder = spec.get("app_dir") or _file_app_dir(spec)
+        return Path(folder).resolve() if folder else None
+    target = str(spec.get("target") or "")
+    if not target or target in ("reference", "olv"):
+        return None
+    top = target.partition(":")[0].split(".")[0]
+    base = Path(side.sys_path[0]) if side.sys_path else _module_root(target)
+    if base is None:
+        return None
+    for candidate in (base / top, base / f"{top}.py"):
+        if candidate.exists():
+            return candidate.resolve()
+    return None
 
 
 def _file_app_dir(spec: Mapping[str, Any]) -> str | None:

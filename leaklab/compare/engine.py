@@ -17,6 +17,12 @@ A unit's change, side ``before`` to side ``after``:
   resources, containers, lifecycle methods that did not run) — ``fixed``,
   ``still leaks`` or ``new leak``, with the per-cycle numbers of both.
 
+Every row also says whether the change ran (:mod:`.fixlines`): the Python
+hunks between the sides' app folders, traced in each unit's child (added
+lines on the after side, removed ones on the before side), ``ran N×`` or
+``never ran`` per hunk; a verdict left unchanged by a hunk that never ran
+says so first, with what the kit measured about its function.
+
 Nothing here names a backend's classes or faults: metrics are the census's,
 items the checklist's.
 """
@@ -43,10 +49,12 @@ from ..hunt import leak_signature, load_findings
 from ..metrics import ItemVerdict, Kind, Verdict
 from ..session import save_json_result
 from ..targets import resolve_target
-from .checkouts import Side, checkouts
+from .checkouts import AgainstError, Side, app_root, checkouts
+from .fixlines import FixChange, coverage_answer, find_change, trace_plan, unit_coverage
+from .hunks import python_files
 
 __all__ = ["Change", "Comparison", "compare", "compare_async", "item_change", "prove_fix", "prove_fix_async",
-           "scenario_changes"]
+           "scenario_changes", "the_change"]
 
 #: Cycles of a scenario unit when not given.
 DEFAULT_CYCLES = 5
@@ -66,6 +74,10 @@ class Change:
     after: str
     change: str
     detail: str = ""
+    #: the unit's hunks and whether each ran ("your change: 2 hunks — ...")
+    coverage: str = ""
+    #: what the coverage says about this change, first in ``detail`` too
+    answer: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -150,6 +162,10 @@ class Comparison:
     notes: list[str] = dataclasses.field(default_factory=list)
     #: where ``compare.json`` was saved (``None``: not saved)
     path: Any = None
+    #: the Python hunks between the sides (``None``: not looked at)
+    change: FixChange | None = None
+    #: unit -> which hunks ran (:func:`~.fixlines.unit_coverage`)
+    coverage: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -192,7 +208,8 @@ class Comparison:
                               for u, sides in self.runs.items()},
                 "chains": {u: self.chains(u) for u in [*self.outcomes, *self.runs]},
                 "elapsed_s": round(self.elapsed_s, 1), "notes": self.notes,
-                "path": str(self.path) if self.path else None}
+                "path": str(self.path) if self.path else None,
+                "change": self.change.as_dict() if self.change is not None else None, "coverage": self.coverage}
 
     def table(self) -> Any:
         import pandas as pd
@@ -217,9 +234,11 @@ async def _run_sides(
     timeout_s: float,
     session_kwargs: Mapping[str, Any],
     progress: bool = False,
+    traces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, dict[str, Outcome]], dict[str, dict[str, dict[str, Any]]]]:
     """Every unit on every side, each in a child; a unit's sides queued
-    together so they run at the same time."""
+    together so they run at the same time. ``traces``: side name -> the
+    plan its child traces the unit's run with (:func:`~.fixlines.trace_plan`)."""
     gate = asyncio.Semaphore(max(1, jobs))
     outcomes: dict[str, dict[str, Outcome]] = {}
     runs: dict[str, dict[str, dict[str, Any]]] = {}
@@ -236,15 +255,20 @@ async def _run_sides(
     async def one(kind: str, name: str, cycles: int | None, side: Side) -> None:
         async with gate:
             t0 = time.monotonic()
+            plan = (traces or {}).get(side.name)
             if kind == "item":
                 (item,) = get_items([name])
-                record = await in_child({**side.spec, "item": name, "cycles": cycles, "session": item_kwargs}, timeout_s,
-                                        sys_path=side.sys_path)
+                spec = {**side.spec, "item": name, "cycles": cycles, "session": item_kwargs}
+                if plan:  # the same experiment, under the line tracer
+                    record = await in_child({**spec, "trace": plan}, timeout_s, module="leaklab.compare.worker",
+                                            sys_path=side.sys_path)
+                else:
+                    record = await in_child(spec, timeout_s, sys_path=side.sys_path)
                 outcomes.setdefault(name, {})[side.name] = outcome_of(item, record, time.monotonic() - t0)
             else:
                 record = await in_child({**side.spec, "scenario": name, "cycles": cycles or DEFAULT_CYCLES,
-                                         "session": kwargs}, timeout_s, module="leaklab.compare.worker",
-                                        sys_path=side.sys_path)
+                                         "session": kwargs, **({"trace": plan} if plan else {})}, timeout_s,
+                                        module="leaklab.compare.worker", sys_path=side.sys_path)
                 runs.setdefault(name, {})[side.name] = record
         if bar is not None:
             bar.set_postfix_str(f"{name} on {side.name}"[:60])
@@ -291,6 +315,7 @@ async def compare_async(
     item_timeout_s: float = 600.0,
     progress: bool = False,
     runs_dir: Any = None,
+    trace_fix: bool = True,
     **session_kwargs: Any,
 ) -> Comparison:
     """Your code (the target flags) against another version of it.
@@ -307,6 +332,8 @@ async def compare_async(
         jobs: runs at a time (default 2: a unit's two sides together).
         runs_dir: where ``compare.json`` is saved (``None``: the runs folder,
             ``$LEAKLAB_RUNS_DIR`` or ``./leaklab-runs``; ``False``: not saved).
+        trace_fix: trace which lines of the change ran in each unit (the
+            hunks are listed either way; ``False``: not traced).
 
     Raises:
         AgainstError: ``against`` names nothing comparable.
@@ -316,36 +343,120 @@ async def compare_async(
     jobs = 2 if jobs is None else max(1, int(jobs))
     with checkouts(target, against=against, app_dir=app_dir, target_file=target_file, faults=faults,
                    options=options, watch=watch) as (before, after):
+        change = the_change(before, after, against)
         findings = load_findings(hunt, target=after.target) if hunt == "latest" else load_findings(hunt)
         sequences = [f["sequence"] for f in findings if f.get("confirmed") in (Verdict.LEAK, Verdict.TRANSIENT)]
         units = _units(items, scenarios, sequences, cycles)
         if not units:
             raise ValueError("nothing to compare: give items, scenarios or a hunt with findings")
+        notes = [f"before: {before.source}", f"after: {after.source}", *before.notes, *after.notes]
+        if change is not None and not change.hunks and not _sides_differ(before, after):
+            notes.append(f"no code change between the sides ({change.before_root} and {change.after_root}): "
+                         "nothing ran")
+            result = Comparison(before, after, [], {}, {}, time.monotonic() - started, notes, change=change)
+            if runs_dir is not False:
+                save_json_result(result, "compare", runs_dir)
+            return result
+        plans = {"after": trace_plan(change, "after"), "before": trace_plan(change, "before")} \
+            if change is not None and trace_fix else {}
         outcomes, runs = await _run_sides((before, after), units, jobs=jobs, timeout_s=item_timeout_s,
-                                          session_kwargs=session_kwargs, progress=progress)
+                                          session_kwargs=session_kwargs, progress=progress,
+                                          traces={k: v for k, v in plans.items() if any(p["lines"] or p["functions"]
+                                                                                        for p in v.values())})
+    coverage = {unit: _coverage_of(change, plans, kind, unit, n, outcomes, runs) for kind, unit, n in units} \
+        if change is not None and change.hunks and trace_fix else {}
     rows: list[Change] = []
     for kind, unit, _ in units:
         if kind == "item":
             b, a = outcomes.get(unit, {}).get("before"), outcomes.get(unit, {}).get("after")
-            change = item_change(b.verdict if b else None, a.verdict if a else None)
-            detail = (a.evidence.get("answer", "") if a else "") if change != metrics.Change.CANT_TELL else "; ".join(
+            change_ = item_change(b.verdict if b else None, a.verdict if a else None)
+            detail = (a.evidence.get("answer", "") if a else "") if change_ != metrics.Change.CANT_TELL else "; ".join(
                 f"{n}: " + " — ".join(str(x) for x in (o.evidence.get("missing"), o.evidence.get("answer"),
                                                        (o.evidence.get("step_errors") or [None])[0]) if x)
                 for n, o in (("before", b), ("after", a)) if o is not None and o.verdict == ItemVerdict.INCONCLUSIVE)
             rows.append(Change(unit, "item", "verdict", b.verdict if b else "did not run",
-                               a.verdict if a else "did not run", change, str(detail)))
+                               a.verdict if a else "did not run", change_, str(detail)))
+            _with_coverage(rows[-1], coverage.get(unit), before_leaked=bool(b and b.verdict in _LEAKS | _HALF))
     for kind, unit, _ in units:
         if kind == "scenario":
-            rows.extend(scenario_changes(unit, runs.get(unit, {}).get("before"), runs.get(unit, {}).get("after")))
-    notes = [f"before: {before.source}", f"after: {after.source}", *before.notes, *after.notes,
-             (f"{len(units)} units, each on both sides at the same time ({jobs} runs at a time), each in a fresh "
-              "process")]
+            for row in scenario_changes(unit, runs.get(unit, {}).get("before"), runs.get(unit, {}).get("after")):
+                rows.append(row)
+                _with_coverage(row, coverage.get(unit), before_leaked=row.change in (metrics.Change.FIXED,
+                                                                                    metrics.Change.STILL_LEAKS))
+    notes.append(f"{len(units)} units, each on both sides at the same time ({jobs} runs at a time), each in a fresh "
+                 "process")
+    if change is not None and change.hunks:
+        mechanism = next((c.get("mechanism") for c in coverage.values() if c.get("mechanism")), None)
+        notes.append(f"your change: {len(change.hunks)} hunks in {', '.join(change.files)}; " + (
+            f"their lines traced in every unit ({mechanism or 'no trace came back'})" if trace_fix else "not traced"))
     if hunt is not None and not sequences:
         notes.append("no saved hunt with findings for this target: only the named units ran")
-    result = Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes)
+    result = Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes, change=change,
+                        coverage=coverage)
     if runs_dir is not False:
         save_json_result(result, "compare", runs_dir)
     return result
+
+
+def the_change(before: Side, after: Side, against: Any = None) -> FixChange | None:
+    """The Python hunks between the sides' own code (``None``: a side's code
+    can't be found).
+
+    Raises:
+        AgainstError: the before side's folder shares no Python file with the
+            app's (it is not a version of the app), before anything runs.
+    """
+    b, a = app_root(before), app_root(after)
+    if b is None or a is None:
+        return None
+    if b.is_dir() and a.is_dir():
+        mine = set(python_files(a))
+        if mine and not mine & set(python_files(b)):
+            raise AgainstError(f"--against {against if against is not None else b}: {b} is not a version of the app "
+                               f"in {a}: none of its Python files is there")
+    return find_change(b, a)
+
+
+def _sides_differ(before: Side, after: Side) -> bool:
+    """Whether the sides differ in anything but their folders (another
+    import path, target file contents, fault switches)."""
+    keys = ("app_dir", "target_file")
+    if {k: v for k, v in before.spec.items() if k not in keys} != {k: v for k, v in after.spec.items() if k not in keys}:
+        return True
+    fb, fa = before.spec.get("target_file"), after.spec.get("target_file")
+    if fb and fa and fb != fa:
+        try:
+            return open(fb, "rb").read() != open(fa, "rb").read()
+        except OSError:
+            return True
+    return False
+
+
+def _coverage_of(change: FixChange, plans: Mapping[str, Any], kind: str, unit: str, cycles: int | None,
+                 outcomes: Mapping[str, Mapping[str, Outcome]], runs: Mapping[str, Mapping[str, Mapping[str, Any]]]
+                 ) -> dict[str, Any]:
+    """One unit's coverage from its two children's records."""
+    if kind == "item":
+        records = {s: (o.record if o is not None else {}) for s, o in outcomes.get(unit, {}).items()}
+        summaries = list(((records.get("after") or {}).get("runs") or {}).values())
+        n = cycles or get_items([unit])[0].cycles
+    else:
+        records = dict(runs.get(unit, {}))
+        summaries = [(records.get("after") or {}).get("summary") or {}]
+        n = cycles or DEFAULT_CYCLES
+    after, before = records.get("after") or {}, records.get("before") or {}
+    return unit_coverage(change, after.get("fix_trace"), before.get("fix_trace"), plans=plans,
+                         summaries=[s for s in summaries if isinstance(s, Mapping)], roles=after.get("roles") or {},
+                         cycles=n)
+
+
+def _with_coverage(row: Change, coverage: Mapping[str, Any] | None, *, before_leaked: bool) -> None:
+    if not coverage:
+        return
+    row.coverage = coverage.get("line", "")
+    row.answer = coverage_answer(row.change, coverage, before_leaked=before_leaked)
+    if row.answer:
+        row.detail = row.answer + (f" — {row.detail}" if row.detail else "")
 
 
 def compare(
@@ -365,6 +476,7 @@ def compare(
     item_timeout_s: float = 600.0,
     progress: bool = False,
     runs_dir: Any = None,
+    trace_fix: bool = True,
     **session_kwargs: Any,
 ) -> Comparison:
     """Sync form of :func:`compare_async` (owns its event loop): the same
@@ -372,7 +484,7 @@ def compare(
     return asyncio.run(compare_async(
         target, against=against, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
         watch=watch, items=items, scenarios=scenarios, hunt=hunt, cycles=cycles, jobs=jobs,
-        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, **session_kwargs,
+        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, trace_fix=trace_fix, **session_kwargs,
     ))
 
 

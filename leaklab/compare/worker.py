@@ -1,13 +1,20 @@
-"""One scenario run in a process of its own (``python -m
+"""One unit of a comparison in a process of its own (``python -m
 leaklab.compare.worker``): reads a JSON spec on stdin (how to resolve the
 target, the scenario, cycles, session settings), prints one JSON line on
 stdout: the run's summary, its per-cycle records and the retention groups of
 its survivors. SIGTERM or Ctrl-C shuts the backend down first
-(:func:`leaklab.workers.serve`)."""
+(:func:`leaklab.workers.serve`).
+
+A spec with ``"item"`` runs that checklist experiment instead (its record,
+as :mod:`leaklab.checklist.worker` prints it). A spec with ``"trace"`` (file
+-> changed lines and their functions: :func:`~.fixlines.trace_plan`) runs
+the unit under a :class:`~.linetrace.LineTracer` over those files only; the
+record's ``"fix_trace"`` says which lines ran and how often."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from ..workers import serve
@@ -37,11 +44,31 @@ async def run_unit(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_unit_or_error(spec: dict[str, Any]) -> dict[str, Any]:
-    """:func:`run_unit`, or a record that names its error: the other side still runs."""
+    """:func:`run_unit` (or the checklist item), under the spec's line
+    tracer if it has one; or a record that names its error: the other side
+    still runs."""
+    from .linetrace import LineTracer
+
+    tracer = LineTracer(spec.get("trace") or {}, spec.get("trace_mechanism"))
+    started = time.monotonic()
+    tracer.start()
     try:
-        return await run_unit(spec)
+        if spec.get("item"):
+            from ..checklist.worker import run_item
+
+            record = await run_item(spec)
+        else:
+            record = await run_unit(spec)
     except Exception as exc:  # said in the record: the other side still runs
-        return {"scenario": spec.get("scenario"), "error": f"{type(exc).__name__}: {exc}"}
+        record = {"scenario": spec.get("scenario"), "error": f"{type(exc).__name__}: {exc}"}
+        if spec.get("item"):
+            record = {"item": spec["item"], "roles": {}, "runs": {}, "facts": {}, "error": record["error"]}
+    finally:
+        tracer.stop()
+    if spec.get("trace"):
+        record["fix_trace"] = {"mechanism": tracer.mechanism, "files": tracer.result(),
+                               "elapsed_s": round(time.monotonic() - started, 2)}
+    return record
 
 
 def main() -> int:

@@ -33,6 +33,7 @@ __all__ = [
     "comparison_chains",
     "first_screen",
     "fix",
+    "fix_lines",
     "item_card",
     "left_running",
     "memory",
@@ -261,11 +262,30 @@ def comparison(result: Any) -> Any:
     before = d["before"].get("source") or "before"
     after = d["after"].get("source") or "after"
     rows = [{"unit": r["unit"], "measure": r["metric"], f"before: {_text(before)}": r["before"],
-             f"after: {_text(after)}": r["after"], "change": r["change"], "detail": _text(r.get("detail", ""))}
+             f"after: {_text(after)}": r["after"], "change": r["change"], "detail": _text(r.get("detail", "")),
+             "your change": _text(r.get("coverage", "").replace("**", ""))}
             for r in d["rows"]]
     columns = ["unit", "measure", f"before: {_text(before)}", f"after: {_text(after)}", "change", "detail"]
+    if any(r.get("coverage") for r in d["rows"]):  # which hunks of the change ran, per unit
+        columns.append("your change")
     return WithData(styled_verdicts(pd.DataFrame(rows, columns=columns), column="change"), "comparison",
                     {"before": d["before"], "after": d["after"], "rows": d["rows"]})
+
+
+def fix_lines(result: Any) -> Any:
+    """Did your fix run? One row per unit and hunk of the change: where it
+    is, its function, ``ran N×`` or ``never ran`` and why."""
+    from ..compare.fixlines import hunk_status
+
+    d = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+    rows = [{"unit": unit, "hunk": h["id"], "function": h["function"],
+             "ran": _text(hunk_status(h, cov.get("cycles")).replace("**", ""))}
+            for unit, cov in (d.get("coverage") or {}).items() for h in cov.get("hunks") or []]
+    if not rows:
+        hunks = ((d.get("change") or {}).get("hunks")) or []
+        rows.append({"unit": "-", "hunk": "-", "function": "-",
+                     "ran": "no code change between the sides" if d.get("change") and not hunks else "not traced"})
+    return styled_verdicts(pd.DataFrame(rows, columns=["unit", "hunk", "function", "ran"]), column="")
 
 
 def comparison_chains(result: Any) -> Any:

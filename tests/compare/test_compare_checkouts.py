@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from leaklab.compare import AgainstError, checkouts
+from leaklab.compare import AgainstError, checkouts, the_change
 
 pytestmark = [pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
               pytest.mark.lowest_env]  # the users' own environment compares their revisions
@@ -68,6 +68,10 @@ def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo, t
     assert Path(result["path"]).is_file() and json.loads(Path(result["path"]).read_text())["rows"] == result["rows"]
     worktree = Path(result["before"]["spec"]["app_dir"])
     assert worktree.parent.name.startswith("leaklab-against-") and not worktree.parent.exists()
+    # and the change, one hunk in create_app, ran once on the after side (the app built once)
+    (hunk,) = result["coverage"]["open-close"]["hunks"]
+    assert (hunk["file"], hunk["function"], hunk["status"], hunk["ran"]) == ("mybackend.py", "create_app", "ran", 1)
+    assert close["coverage"].startswith("your change: 1 hunk — `create_app` (ran 1×")
 
 
 def test_against_names_something_comparable_or_says_what_it_tried(repo):
@@ -94,6 +98,10 @@ def test_an_import_path_is_compared_with_another_or_with_a_second_folder_on_sys_
     with checkouts("cmp_backend_app:create_app", against=tmp_path / "b") as (before, after):
         assert before.spec["target"] == after.spec["target"] and before.sys_path == (str((tmp_path / "b").resolve()),)
         assert after.sys_path == ()
+    # the change between the two folders: the one file, its hunk in create_app
+    with checkouts("cmp_backend_app:create_app", against=tmp_path / "b") as (before, after):
+        change = the_change(before, after)
+        assert [(h.file, h.function) for h in change.hunks] == [("cmp_backend_app.py", "create_app")]
     # neither, and not in a git repository: said
     with pytest.raises(AgainstError, match="not a folder, an import path"), \
             checkouts("cmp_backend_app:create_app", against="HEAD~1"):
