@@ -18,6 +18,20 @@ __all__ = ["explain_slow", "time_summary"]
 
 #: Functions listed beside the ones that slow: the costliest of the last cycle.
 TOP_FUNCTIONS = 10
+#: A function's time is sampled (10 ms a sample at 100 Hz): it slows only
+#: over at least this many cycles, by at least this much over the run.
+MIN_TIME_CYCLES = 5
+MIN_TIME_GROWTH_MS = 15.0
+
+
+def _function_stats(series: Any) -> dict[str, Any]:
+    """:func:`timing_stats` of a sampled function time, ``slows`` only when
+    the samples can tell it (enough cycles, growth beyond a sample or so)."""
+    stats = timing_stats(series)
+    if stats["verdict"] == Verdict.SLOWS and (series.notna().sum() < MIN_TIME_CYCLES
+                                               or (stats["growth"] or 0.0) < MIN_TIME_GROWTH_MS):
+        stats["verdict"] = Verdict.NONE.value
+    return stats
 
 
 def time_summary(census: Census, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -45,7 +59,7 @@ def time_summary(census: Census, details: Mapping[str, Any] | None = None) -> di
     for column in rows.columns:
         if metrics.is_kind(column, Kind.TIME):
             key = metrics.subject_of(column)
-            functions[key] = {**timing_stats(rows[column]), **where.get(key, {})}
+            functions[key] = {**_function_stats(rows[column]), **where.get(key, {})}
     slows = sorted((k for k, v in functions.items() if v["verdict"] == Verdict.SLOWS),
                    key=lambda k: -(functions[k]["per_cycle"] or 0.0))
     top = sorted(functions, key=lambda k: -(functions[k]["last"] or 0.0))[:TOP_FUNCTIONS]

@@ -9,12 +9,13 @@ import logging
 import sys
 from typing import Any
 
-from .common import TargetArgs, UsageError, add_json_arg, add_target_args, at_least_one, log_level, num
+from .common import add_client_args, TargetArgs, UsageError, add_json_arg, add_target_args, at_least_one, log_level, num
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("checklist", help="C1-C9 as experiments: a measured verdict for each")
     add_target_args(p)
+    add_client_args(p)
     p.add_argument("--items", default="all", help="C1,...,C9 or all")
     p.add_argument("--jobs", type=int, default=3, help="experiments at a time, each in its own process (default 3)")
     p.add_argument("--hunt", default=None, metavar="latest|PATH",
@@ -43,8 +44,9 @@ def handle(args: argparse.Namespace) -> int:
                 findings = load_findings(args.hunt, target=ta.target.name if args.hunt == "latest" else None)
             except (FileNotFoundError, ValueError) as exc:
                 raise UsageError(f"--hunt: {exc}") from None
+        client = {k: v for k, v in ta.session_kwargs.items() if k in ("client", "browser")}
         result = run_checklist(ta.target, items=args.items, progress=not args.json, jobs=args.jobs,
-                               step_timeout_s=args.step_timeout)
+                               step_timeout_s=args.step_timeout, **client)
         if findings is not None:
             result.extra_rows = checklist_rows(findings)
     except KeyboardInterrupt:

@@ -39,6 +39,17 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
                    help="where runs are saved (default $LEAKLAB_RUNS_DIR or ./leaklab-runs)")
 
 
+def add_client_args(p: argparse.ArgumentParser) -> None:
+    """What opens each tab: ``--client browser`` runs the backend's own page in
+    a browser already on the machine (``--browser PATH`` names one)."""
+    g = p.add_argument_group("client (what opens each tab)")
+    g.add_argument("--client", choices=("synthetic", "browser"), default="synthetic",
+                   help="synthetic (default): WebSocket clients doing what the page does; browser: the backend's "
+                        "own page in headless Chromium (pip install 'leaklab[browser]'; a browser already installed)")
+    g.add_argument("--browser", default=None, metavar="PATH",
+                   help="the browser for --client browser (default: chromium, google-chrome or msedge on PATH)")
+
+
 def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -85,6 +96,16 @@ class TargetArgs:
         except (UnknownFaultError, UnknownOptionError, UnknownTargetError) as exc:
             raise UsageError(str(exc)) from None
         self.session_kwargs = {"step_timeout_s": args.step_timeout, "runs_dir": args.runs_dir}
+        if getattr(args, "client", "synthetic") != "synthetic" or getattr(args, "browser", None):
+            if getattr(args, "client", "synthetic") != "browser":
+                raise UsageError("--browser names the browser of --client browser: add --client browser")
+            from ..driver.browser import BrowserMissing, check_browser
+
+            try:
+                check_browser(args.browser)
+            except BrowserMissing as exc:
+                raise UsageError(str(exc)) from None
+            self.session_kwargs.update(client="browser", browser=args.browser)
 
 
 def print_result(result: Any, as_json: bool, text: Callable[[Any], str]) -> int:

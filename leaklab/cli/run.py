@@ -11,12 +11,13 @@ import sys
 from typing import Any
 
 from ..metrics import Verdict
-from .common import TargetArgs, add_json_arg, add_target_args, at_least_one, check_scenario, log_level, num
+from .common import add_client_args, TargetArgs, add_json_arg, add_target_args, at_least_one, check_scenario, log_level, num
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="drive session cycles against a backend and measure each one")
     add_target_args(p)
+    add_client_args(p)
     p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, "
                    "reconnect-storm, proxy-chat, or a step list: 'connect,switch,text-until-synth,close' "
                    "(what `leaklab hunt` prints)")

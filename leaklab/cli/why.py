@@ -9,12 +9,13 @@ import logging
 import sys
 from typing import Any
 
-from .common import TargetArgs, add_json_arg, add_target_args, at_least_one, check_scenario, log_level
+from .common import add_client_args, TargetArgs, add_json_arg, add_target_args, at_least_one, check_scenario, log_level
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("why", help="run a scenario, then show who keeps the survivors alive")
     add_target_args(p)
+    add_client_args(p)
     p.add_argument("--scenario", default="switch-then-close", help="a scenario name or a step list, as for run")
     p.add_argument("--cycles", type=int, default=5)
     p.add_argument("--slow", nargs="?", const="", default=None, metavar="FUNCTION",

@@ -115,6 +115,18 @@ def _playwright() -> Any:
     return async_playwright
 
 
+def check_browser(executable: str | os.PathLike[str] | None = None) -> str:
+    """What the browser client needs, checked before anything starts: the
+    browser (its path, returned) and Playwright.
+
+    Raises:
+        BrowserMissing: naming what to install.
+    """
+    found = find_browser(executable)
+    _playwright()
+    return found
+
+
 def _descendants(pid: int) -> set[int]:
     try:
         proc = psutil.Process(pid)

@@ -60,6 +60,9 @@ class ProbeContext:
     #: what is being sampled: ``"baseline"`` (before the first cycle),
     #: ``"cycle"`` (after one) or ``"timeline"`` (after the last)
     phase: str = "baseline"
+    #: roots of process trees that are the kit's own, not the backend's (a
+    #: browser driving the page): left out of the children counted
+    foreign_roots: set[int] = dataclasses.field(default_factory=set)
     tracker: InstanceTracker | None = None
     task_sites: TaskCreationRecorder | None = None
 

@@ -94,9 +94,24 @@ class Orphans:
         return bool(self.children or self.threads or self.listening_ports)
 
 
-def _live_children(proc: psutil.Process) -> set[int]:
+def foreign_pids(roots: Iterable[int]) -> set[int]:
+    """The processes in the trees rooted at ``roots`` (the kit's own
+    children, such as a browser driving the backend's page): never the
+    backend's."""
+    out: set[int] = set()
+    for root in list(roots):
+        with contextlib.suppress(psutil.Error):
+            out.add(root)
+            out.update(c.pid for c in psutil.Process(root).children(recursive=True))
+    return out
+
+
+def _live_children(proc: psutil.Process, skip: Iterable[int] = ()) -> set[int]:
     pids = set()
+    foreign = foreign_pids(skip)
     for child in proc.children(recursive=True):
+        if child.pid in foreign:
+            continue
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             if child.status() != psutil.STATUS_ZOMBIE:
                 pids.add(child.pid)
@@ -122,12 +137,14 @@ def _listening_ports(proc: psutil.Process, hosts: tuple[str, ...] | None) -> set
     }
 
 
-def process_snapshot(*, count_gc_objects: bool = True) -> ProcessSnapshot:
+def process_snapshot(*, count_gc_objects: bool = True, skip: Iterable[int] = ()) -> ProcessSnapshot:
     """Measure the current process.
 
     Args:
         count_gc_objects: compute ``gc_objects`` (the costly part; see
             :class:`ProcessSnapshot`).
+        skip: roots of process trees that are not the backend's
+            (:func:`foreign_pids`): left out of ``children``.
 
     Returns:
         A :class:`ProcessSnapshot`.
@@ -137,7 +154,7 @@ def process_snapshot(*, count_gc_objects: bool = True) -> ProcessSnapshot:
         rss = proc.memory_info().rss
         fds = open_handles(proc)
         native_threads = proc.num_threads()
-    children = len(_live_children(proc))
+    children = len(_live_children(proc, skip))
     gc_objects = len(gc.get_objects()) if count_gc_objects else None
     traced = tracemalloc.get_traced_memory()[0] / _MB if tracemalloc.is_tracing() else None
     return ProcessSnapshot(
@@ -168,7 +185,7 @@ def baseline(*, hosts: Iterable[str] | None = DEFAULT_HOSTS) -> ProcessBaseline:
     )
 
 
-def orphans_after(before: ProcessBaseline) -> Orphans:
+def orphans_after(before: ProcessBaseline, skip: Iterable[int] = ()) -> Orphans:
     """Child processes, threads and TCP listening ports alive now that were
     not in ``before`` (ports filtered on ``before.hosts``).
 
@@ -179,7 +196,7 @@ def orphans_after(before: ProcessBaseline) -> Orphans:
     threads = _thread_idents()
     new_threads = sorted(ident for ident in threads if ident not in before.threads)
     return Orphans(
-        children=tuple(sorted(_live_children(proc) - before.children)),
+        children=tuple(sorted(_live_children(proc, skip) - before.children)),
         threads=tuple(new_threads),
         thread_names=tuple(threads[ident] for ident in new_threads),
         listening_ports=tuple(sorted(_listening_ports(proc, before.hosts) - before.listening_ports)),
@@ -195,15 +212,20 @@ class ChildWatch:
     the live children); :meth:`reap` ends what is left.
     """
 
-    def __init__(self, before: ProcessBaseline) -> None:
+    def __init__(self, before: ProcessBaseline, skip: Iterable[int] = ()) -> None:
         self._before = before.children
+        #: roots of process trees that are not the backend's (read at each note)
+        self.skip = skip
         self.seen: dict[int, tuple[float, str]] = {}
 
     def note(self) -> int:
         """Record the live descendants now; how many there are."""
         proc = psutil.Process()
         n = 0
+        foreign = foreign_pids(self.skip)
         for child in proc.children(recursive=True):
+            if child.pid in foreign:
+                continue
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 if child.status() == psutil.STATUS_ZOMBIE:
                     continue
@@ -253,7 +275,7 @@ class ProcessProbe(BaseProbe):
     timeline = True
 
     def sample(self, context: ProbeContext) -> Sample:
-        snap = process_snapshot()
+        snap = process_snapshot(skip=context.foreign_roots)
         out: Sample = {"rss_mb": snap.rss_mb, "fds": snap.fds, "threads": snap.threads, "children": snap.children}
         if snap.gc_objects is not None:
             out["gc_objects"] = snap.gc_objects

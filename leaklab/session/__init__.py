@@ -79,6 +79,8 @@ async def run_async(
     watch: Mapping[str, str] | None = None,
     collect: bool = True,
     shutdown_timeout_s: float = 10.0,
+    client: str = "synthetic",
+    browser: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Start a session, run one scenario, stop; the result carries the orphan counts.
 
@@ -88,7 +90,7 @@ async def run_async(
         target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, settle_s=settle_s,
         timeline_s=timeline_s, timeline_step_s=timeline_step_s, step_timeout_s=step_timeout_s,
         trace_memory=trace_memory, runs_dir=runs_dir, progress=progress, measure=measure, watch=watch,
-        collect=collect, shutdown_timeout_s=shutdown_timeout_s)
+        collect=collect, shutdown_timeout_s=shutdown_timeout_s, client=client, browser=browser)
     await session.start()
     try:
         result = await session.run(scenario, cycles, after_cycles=after_cycles)
@@ -124,6 +126,8 @@ def run(
     watch: Mapping[str, str] | None = None,
     collect: bool = True,
     shutdown_timeout_s: float = 10.0,
+    client: str = "synthetic",
+    browser: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Sync entry point for scripts and the CLI (owns its event loop): start a
     session on ``target``, run ``cycles`` cycles of ``scenario``, stop.
@@ -138,5 +142,6 @@ def run(
         target, scenario, cycles, faults=faults, options=options, after_cycles=after_cycles, app_dir=app_dir,
         target_file=target_file, settle_s=settle_s, timeline_s=timeline_s, timeline_step_s=timeline_step_s,
         step_timeout_s=step_timeout_s, trace_memory=trace_memory, runs_dir=runs_dir, progress=progress,
-        measure=measure, watch=watch, collect=collect, shutdown_timeout_s=shutdown_timeout_s,
+        measure=measure, watch=watch, collect=collect, shutdown_timeout_s=shutdown_timeout_s, client=client,
+        browser=browser,
     ))

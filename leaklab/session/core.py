@@ -32,6 +32,8 @@ __all__ = ["LeakSession"]
 
 #: Cycles in a row that may fail before the backend counts as unresponsive.
 MAX_FAILED_IN_A_ROW = 3
+#: What opens a tab: WebSocket clients doing what the page does, or the page itself in a browser.
+CLIENTS = ("synthetic", "browser")
 
 
 class LeakSession(SurvivorQueries):
@@ -63,6 +65,12 @@ class LeakSession(SurvivorQueries):
             (half of it graceful: handlers still running are then cancelled).
         probes: the census' probes (default: a fresh one of each of
             :data:`leaklab.probes.PROBES`).
+        client: ``"synthetic"`` (default: WebSocket clients doing what the
+            page does) or ``"browser"``: each tab a real page of the
+            backend's own ``frontend/`` in headless Chromium (Playwright, a
+            browser already installed; ``pip install 'leaklab[browser]'``).
+        browser: the browser to run (a path); default the first of
+            ``chromium``, ``google-chrome``, ``msedge`` found.
     """
 
     settle_s = option("settle_s")
@@ -92,6 +100,8 @@ class LeakSession(SurvivorQueries):
         collect: bool = True,
         shutdown_timeout_s: float = 10.0,
         probes: Sequence[Probe] | None = None,
+        client: str = "synthetic",
+        browser: str | os.PathLike[str] | None = None,
     ) -> None:
         self.measure = measure
         self.collect = collect
@@ -118,6 +128,12 @@ class LeakSession(SurvivorQueries):
         self.reaped: list[str] = []
         self._half_open: list[asyncio.StreamWriter] = []
         self._before_cycles: Any = ()
+        if client not in CLIENTS:
+            raise ValueError(f"client must be one of {', '.join(CLIENTS)}, not {client!r}")
+        self.client = client
+        self.browser_path = browser
+        #: the started browser (``client="browser"``), while the session runs
+        self.browser: Any = None
         self._cancelled: list[str] = []
         self._sites_at_stop: Any = None
         self.orphans: dict[str, int] | None = None
@@ -135,7 +151,7 @@ class LeakSession(SurvivorQueries):
         if self._stack is not None:
             raise RuntimeError("session already started")
         self._baseline = probes.baseline()
-        self._children = probes.ChildWatch(self._baseline)
+        self._children = probes.ChildWatch(self._baseline, skip=self.context.foreign_roots)
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:
@@ -157,6 +173,15 @@ class LeakSession(SurvivorQueries):
                 serve(self.app, uvicorn_options=self.target.uvicorn_options(self.app),
                       shutdown_timeout_s=self.shutdown_timeout_s)
             )
+            if self.client == "browser":
+                from ..driver.browser import BrowserClient
+
+                # One browser for the whole session; closed before the server
+                # stops (the exit stack runs backwards). Its processes are the
+                # kit's: never counted, never reaped as the backend's.
+                self.browser = await BrowserClient(self.browser_path).start()
+                stack.push_async_callback(self.browser.close)
+                self.context.foreign_roots.update(self.browser.pids())
             if self.measure and gc.get_freeze_count() == 0:
                 # Every census runs a full collection. Moving the heap that
                 # exists now (libraries, the started backend) to the permanent
@@ -192,7 +217,7 @@ class LeakSession(SurvivorQueries):
             # shutdown, before its working folder went).
             await self._cancel_app_tasks()
             self._after_stop()
-            left = await left_behind(self._baseline, self._children)
+            left = await left_behind(self._baseline, self._children, skip=self.context.foreign_roots)
             self.orphans, self.orphan_threads = left.orphans, left.threads
             self.reaped = [*self._cancelled, *left.reaped]
         return self.orphans or {}
@@ -285,6 +310,7 @@ class LeakSession(SurvivorQueries):
                     _raise_if_cancel_requested()
                     state = self._cycle_state(cycle, opts)
                     error = await self._run_cycle(scen, state, opts)
+                    result.sent.append([r.as_dict() for r in state.step_log])
                     if state.connect_s:
                         self._slowest_connect_s = max(self._slowest_connect_s, *state.connect_s)
                     result.step_timeout_s = state.timeout_s
@@ -335,7 +361,7 @@ class LeakSession(SurvivorQueries):
         return CycleState(
             host=self.server.host, port=self.server.port, ws_path=self.target.ws_path,
             proxy_path=self.target.proxy_path, characters=self.target.characters, cycle=cycle,
-            timeout_s=self.current_step_timeout(opts),
+            timeout_s=self.current_step_timeout(opts), browser=self.browser,
         )
 
     async def _run_cycle(self, scen: Scenario, state: CycleState, opts: RunOptions) -> str | None:

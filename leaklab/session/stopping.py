@@ -119,7 +119,8 @@ def own_threads(names: Iterable[str]) -> list[str]:
     return [n for n in names if not n.startswith("asyncio_")]
 
 
-async def left_behind(baseline: probes.ProcessBaseline, children: probes.ChildWatch | None) -> Leftovers:
+async def left_behind(baseline: probes.ProcessBaseline, children: probes.ChildWatch | None,
+                      skip: Iterable[int] = ()) -> Leftovers:
     """After the server's shutdown: what is left since ``baseline``, once
     subprocesses and threads the backend closed had a grace period to end;
     then what the backend started and left running (still our child, or
@@ -128,10 +129,10 @@ async def left_behind(baseline: probes.ProcessBaseline, children: probes.ChildWa
     # Let the loop run the transports' close callbacks.
     await asyncio.sleep(0.1)
     deadline = time.monotonic() + STOP_GRACE_S
-    left = probes.orphans_after(baseline)
+    left = probes.orphans_after(baseline, skip)
     while (left.children or own_threads(left.thread_names)) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        left = probes.orphans_after(baseline)
+        left = probes.orphans_after(baseline, skip)
     orphans = left.counts()
     threads = own_threads(left.thread_names)
     orphans["threads"] = len(threads)

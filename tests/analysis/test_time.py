@@ -6,7 +6,7 @@ from leaklab.analysis import summarize
 from leaklab.analysis.time import explain_slow, time_summary
 
 
-def records(n: int = 8) -> list[dict]:
+def records(n: int = 10) -> list[dict]:
     # a reader that takes 2 ms more each cycle as the store gains 10 rows; a steady function; the loop's gauges
     out = [{"cycle": 0, "t": 0.0, "db_rows": 0}]
     for c in range(1, n + 1):
@@ -17,7 +17,7 @@ def records(n: int = 8) -> list[dict]:
 
 
 DETAILS = {"functions": {"app.history.list_all": {"file": "/app/history.py", "line": 40, "owner": "yours"}},
-           "stalls": [{"cycle": 8, "lag_ms": 26.0, "function": "app.history.list_all", "file": "/app/history.py",
+           "stalls": [{"cycle": 10, "lag_ms": 26.0, "function": "app.history.list_all", "file": "/app/history.py",
                        "line": 41, "coroutine": "handle_page_load", "owner": "yours",
                        "stack": [["app.ws", "handle_page_load", "/app/ws.py", 12],
                                  ["app.history", "list_all", "/app/history.py", 41]]}],
@@ -45,3 +45,11 @@ def test_the_slowest_function_is_explained_with_its_step_callers_and_what_it_sca
 
 def test_no_loop_columns_no_time_section():
     assert time_summary([{"cycle": 0, "t": 0.0}, {"cycle": 1, "t": 1.0, "tasks": 1}]) == {}
+
+
+def test_too_few_cycles_or_a_rise_of_one_sample_do_not_slow():
+    # GIVEN a function sampled 0, 0, 10.7 ms over three cycles (one 10 ms sample more)
+    recs = [{"cycle": 0, "t": 0.0}] + [{"cycle": c, "t": float(c), "loop_blocked_ms": 0.0, "time:app.f": v}
+                                       for c, v in enumerate([0.0, 0.0, 10.7], 1)]
+    # THEN that is not enough to say it slows
+    assert time_summary(recs)["slows"] == []

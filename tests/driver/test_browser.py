@@ -148,3 +148,36 @@ def test_browser_drives_the_test_apps_page(olv_app):  # noqa: F811
     assert [r.as_dict()["sent"] for r in state.step_log] == [
         OPEN, ["text-input", "frontend-playback-complete"], ["switch-config", *AFTER_SWITCH], []]
     assert sum(1 for h in stored if [m["role"] for m in h] == ["metadata", "human", "ai"]) == 1
+
+
+@needs_browser
+@pytest.mark.timeout(180)
+def test_a_session_with_the_browser_client_counts_tabs_not_the_browser():
+    # GIVEN a session whose tabs are real pages of the reference's own page, C9 on (close() never runs)
+    seen = {}
+
+    async def main():
+        session = LeakSession("reference", faults="C9", client="browser", settle_s=0.2, timeline_s=0.5,
+                              progress=False, runs_dir=False)
+        await session.start()
+        try:
+            seen["browser_pids"] = session.browser.pids()
+            result = await session.run("open-close", 3)
+        finally:
+            await session.stop()
+        seen["orphans"], seen["reaped"] = session.orphans, session.reaped
+        return result
+
+    # WHEN three page opens and closes run
+    result = run_async(main(), allow_loop_errors=True)
+    assert result.errors == [], result.errors
+    # THEN one context per tab, and close() ran for none (C9); the page's requests were sent
+    created = [r.get("lifecycle_objects:ServiceContext.close") for r in result.records[1:]]
+    assert created == [1, 1, 1], created
+    assert result.summary()["lifecycle"]["ServiceContext.close"]["calls"] == 0
+    assert result.sent[0][0]["step"] == "connect" and set(OPEN) <= set(result.sent[0][0]["sent"])
+    # the browser's processes were never the backend's children, nor reaped, and none is left
+    assert seen["browser_pids"] and all(r.get("children", 0) == 0 for r in result.records)
+    assert seen["orphans"]["children"] == 0 and not [r for r in seen["reaped"] if "chrom" in r.lower()]
+    assert not [p for p in seen["browser_pids"] if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
