@@ -53,6 +53,8 @@ from .runs import (
 from .stopping import CHILD_SAMPLE_S, REAP_GRACE_S, STOP_GRACE_S
 
 __all__ = [
+    "CHILD_SAMPLE_S", "DEFAULT_RUNS_DIRNAME", "FIRST_STEP_TIMEOUT_S", "MAX_STEP_TIMEOUT_S", "MIN_STEP_TIMEOUT_S",
+    "REAP_GRACE_S", "STEP_TIMEOUT_FACTOR", "STOP_GRACE_S",
     "BackendUnresponsive", "Census", "LeakSession", "RunInterrupted", "RunOptions", "RunResult", "ServerStartError",
     "default_runs_dir", "load_run", "run", "run_async", "save_json_result", "save_run", "versions",
 ]

@@ -15,16 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from .. import probes
-from .._compat import task_cancelling
-from ..driver.client import StepTimeout
+from ..analysis.lifetimes import OUTLIVED_SLACK_S
 from ..driver.scenarios import CycleState, Scenario, get_scenario
 from ..probes import Probe, ProbeContext
 from ..serving import RunningServer, ServerStartError, serve
 from ..targets import Target, resolve_target
-from ..analysis.lifetimes import OUTLIVED_SLACK_S
 from .census import Census, allocator_after, timeline_duration
+from .cycles import progress_bar, raise_if_cancel_requested, run_steps
 from .options import RunOptions, option, step_timeout
-from .runs import BackendUnresponsive, RunInterrupted, RunResult, default_runs_dir, new_run_id, save_run
+from .runs import (
+    BackendUnresponsive,
+    RunInterrupted,
+    RunResult,
+    default_runs_dir,
+    new_run_id,
+    save_run,
+)
 from .stopping import cancel_app_tasks, left_behind, pending_now, sample_children
 from .survivors import SurvivorQueries
 
@@ -304,10 +310,10 @@ class LeakSession(SurvivorQueries):
         try:
             result.records.append(await self._census(0, t0, None, opts))
             failures = 0
-            bar = _progress(cycles, f"{scen.name}", opts.progress)
+            bar = progress_bar(cycles, f"{scen.name}", opts.progress)
             try:
                 for cycle in range(1, cycles + 1):
-                    _raise_if_cancel_requested()
+                    raise_if_cancel_requested()
                     state = self._cycle_state(cycle, opts)
                     error = await self._run_cycle(scen, state, opts)
                     result.sent.append([r.as_dict() for r in state.step_log])
@@ -367,7 +373,7 @@ class LeakSession(SurvivorQueries):
     async def _run_cycle(self, scen: Scenario, state: CycleState, opts: RunOptions) -> str | None:
         sampler = asyncio.ensure_future(sample_children(self._children, state)) if self.measure else None
         try:
-            return await self._run_steps(scen, state, opts)
+            return await run_steps(scen, state, opts)
         finally:
             if sampler is not None:
                 sampler.cancel()
@@ -375,48 +381,6 @@ class LeakSession(SurvivorQueries):
                     await sampler
 
     @staticmethod
-    async def _run_steps(scen: Scenario, state: CycleState, opts: RunOptions) -> str | None:
-        try:
-            await scen.run_cycle(state)
-        except StepTimeout as exc:
-            how = "" if opts.step_timeout_s is not None else " (derived from the slowest connect)"
-            return (f"StepTimeout: {exc}; the step timeout was {state.timeout_s:.0f} s{how}: "
-                    "raise it with --step-timeout SECONDS (step_timeout_s=)")
-        except (AssertionError, Exception) as exc:
-            # A refused handshake, a protocol surprise: the cycle is recorded
-            # as failed and the run goes on.
-            return f"{type(exc).__name__}: {exc}"
-        return None
-
-    @staticmethod
     def _save(result: RunResult, opts: RunOptions) -> None:
         if opts.runs_dir is not None:
             result.path = save_run(result, opts.runs_dir)
-
-
-def _raise_if_cancel_requested() -> None:
-    # Python 3.11's asyncio.wait_for can swallow a cancellation that races
-    # with a result; the request stays counted on the task. Honour it at the
-    # next cycle boundary instead of running on.
-    task = asyncio.current_task()
-    if task is not None and task_cancelling(task):
-        raise asyncio.CancelledError
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    # tqdm's monitor thread outlives the bar: it would count as a thread the
-    # run left behind.
-    tqdm.monitor_interval = 0
-    return tqdm(total=total, desc=desc, unit="cycle", leave=False)
