@@ -86,11 +86,19 @@ def _greet_and_wait(on_open, on_close):
         try:
             with contextlib.suppress(Exception):
                 while True:
-                    await websocket.receive_text()
+                    # what the page asks on open gets an (empty) answer, as upstream gives
+                    kind = json.loads(await websocket.receive_text()).get("type")
+                    if kind in PAGE_REPLIES:
+                        await websocket.send_text(json.dumps({"type": PAGE_REPLIES[kind]}))
         finally:
             on_close(state)
 
     return ws
+
+
+#: The page's requests on open and their replies' types.
+PAGE_REPLIES = {"fetch-backgrounds": "background-files", "fetch-configs": "config-files",
+                "fetch-history-list": "history-list", "create-new-history": "new-history-created"}
 
 
 class ServiceContext:

@@ -18,10 +18,10 @@ from tests.conftest import run_async
 def test_a_cycle_longer_than_the_hold_keeps_c8_transient():
     # GIVEN the reference with its untracked init task (C8) holding each
     # context 1.5 s after its switch, and C8's experiment with every cycle
-    # stretched past that hold (a wait of 2.5 s after the close)
+    # stretched past that hold (a wait of 2 s after the close)
     item = get_items("C8")[0]
-    stretched = dataclasses.replace(item, scenario=f"{item.scenario.replace('-then-', ',')},wait:2.5"
-                                    if "," in item.scenario else "connect,switch,close,wait:2.5")
+    stretched = dataclasses.replace(item, scenario=f"{item.scenario.replace('-then-', ',')},wait:2.0"
+                                    if "," in item.scenario else "connect,switch,close,wait:2.0")
     seen = {}
 
     async def main():
@@ -29,7 +29,7 @@ def test_a_cycle_longer_than_the_hold_keeps_c8_transient():
                               settle_s=0.2, progress=False, runs_dir=False)
         await session.start()
         try:
-            record = await measure(stretched, session, cycles=4)
+            record = await measure(stretched, session, cycles=3)
         finally:
             await session.stop()
         return record
