@@ -19,11 +19,12 @@ sampler on a helper thread) behind the probe protocol:
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from .base import BaseProbe, ProbeContext, Sample
 from .loop import CycleTiming, LoopWatch, timing_columns
-from .stacks import default_owner, grown_frames, owner_kind
+from .stacks import default_owner, owner_kind
 
 __all__ = ["LoopProbe"]
 
@@ -44,6 +45,23 @@ def kit_root(stack: tuple[Any, ...]) -> bool:
     return False
 
 
+def grown(first: dict[str, float], timing: CycleTiming, *, min_ms: float = 1.0, factor: float = 1.5) -> list[dict[str, Any]]:
+    """The functions of the app or a library whose inclusive time in
+    ``timing`` grew from ``first`` (key -> ms of the first cycle) by at least
+    ``min_ms`` and to ``factor`` times, largest growth first (as
+    :func:`~leaklab.probes.stacks.grown_frames`, from the first cycle's
+    totals only)."""
+    out = []
+    for key, f in timing.profile.functions.items():
+        if owner_kind(f.owner) not in ("yours", "library"):
+            continue
+        before = first.get(key, 0.0)
+        if f.total_ms - before >= min_ms and f.total_ms >= factor * before:
+            out.append({"key": key, "owner": f.owner, "file": f.file, "line": f.line, "first_ms": round(before, 3),
+                        "last_ms": round(f.total_ms, 3)})
+    return sorted(out, key=lambda g: (-(g["last_ms"] - g["first_ms"]), g["key"]))
+
+
 class LoopProbe(BaseProbe):
     """The loop watch as a probe (see the module's docstring).
 
@@ -59,12 +77,15 @@ class LoopProbe(BaseProbe):
         self.threshold_ms = threshold_ms
         self.hz = hz
         self.watch: LoopWatch | None = None
+        # What is kept between censuses is strings, numbers and one dict or
+        # two: the census counts the process's objects, and the kit's own
+        # data must not grow with the cycles (the observer effect).
         self._seen: set[str] = set()
-        self._stalls: list[dict[str, Any]] = []
-        self._first: CycleTiming | None = None
-        self._last: CycleTiming | None = None
+        self._stalls: list[tuple[float, str]] = []  # (lag ms, the stall as JSON)
+        self._first_totals: dict[str, float] | None = None
+        self._first_tree = self._last_tree = self._grown = ""
         self._idle_cpu_s = self._idle_wall_s = 0.0
-        self._where: dict[str, dict[str, Any]] = {}
+        self._where: dict[str, tuple[str, int, str]] = {}
 
     def install(self, context: ProbeContext) -> None:
         self.watch = LoopWatch(threshold_ms=self.threshold_ms, hz=self.hz, skip=kit_root).install()
@@ -75,7 +96,8 @@ class LoopProbe(BaseProbe):
         self._seen.clear()
         self._stalls.clear()
         self._where.clear()
-        self._first = self._last = None
+        self._first_totals = None
+        self._first_tree = self._last_tree = self._grown = ""
         self._idle_cpu_s = self._idle_wall_s = 0.0
 
     def sample(self, context: ProbeContext) -> Sample:
@@ -102,28 +124,32 @@ class LoopProbe(BaseProbe):
                 self._seen.add(key[len("time:"):])
         for f in timing.profile.functions.values():
             if f.key in self._seen and f.key not in self._where:
-                self._where[f.key] = {"file": f.file, "line": f.line, "owner": f.owner}
-        for s in app:
-            self._stalls.append({"cycle": cycle, **dataclasses.asdict(s)})
-        self._stalls.sort(key=lambda s: -s["lag_ms"])
+                self._where[f.key] = (f.file, f.line, f.owner)
+        for st in app:
+            self._stalls.append((st.lag_ms, json.dumps({"cycle": cycle, **dataclasses.asdict(st)})))
+        self._stalls.sort(key=lambda x: -x[0])
         del self._stalls[MAX_STALLS:]
-        if self._first is None:
-            self._first = timing
-        self._last = timing
+        tree = json.dumps(timing.profile.tree.as_dict())
+        if self._first_totals is None:
+            self._first_totals = {k: f.total_ms for k, f in timing.profile.functions.items()}
+            self._first_tree = tree
+        self._last_tree = tree
+        self._grown = json.dumps(grown(self._first_totals, timing))
         return cols
 
     def details(self) -> dict[str, Any]:
         """The run's stalls, idle CPU and first/last profiles, JSON-ready."""
-        out: dict[str, Any] = {"threshold_ms": self.threshold_ms, "hz": self.hz, "stalls": list(self._stalls),
-                               "functions": dict(self._where)}
+        out: dict[str, Any] = {"threshold_ms": self.threshold_ms, "hz": self.hz,
+                               "stalls": [json.loads(text) for _, text in self._stalls],
+                               "functions": {k: {"file": f, "line": line, "owner": o}
+                                             for k, (f, line, o) in self._where.items()}}
         if self._idle_wall_s > 0:
             out["idle"] = {"wall_s": round(self._idle_wall_s, 3), "cpu_s": round(self._idle_cpu_s, 3),
                            "ratio": round(self._idle_cpu_s / self._idle_wall_s, 3)}
-        if self._first is not None and self._last is not None:
-            grown = grown_frames(self._first.profile, self._last.profile, kinds=("yours", "library"))
-            out["first"] = self._first.profile.tree.as_dict()
-            out["last"] = self._last.profile.tree.as_dict()
-            out["grown"] = [dataclasses.asdict(g) for g in grown[:20]]
+        if self._first_tree:
+            out["first"] = json.loads(self._first_tree)
+            out["last"] = json.loads(self._last_tree)
+            out["grown"] = json.loads(self._grown)[:20]
         return out
 
     def uninstall(self) -> None:

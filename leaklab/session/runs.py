@@ -73,13 +73,18 @@ class RunResult:
     #: per watched type: how long the instances the run created lived after
     #: their session ended (:func:`leaklab.analysis.lifetimes.object_lifetimes`)
     lifetimes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    #: per cycle, what each step sent (``[{"step": word, "sent": [frame types]}]``)
-    sent: list[list[dict[str, Any]]] = dataclasses.field(default_factory=list)
+    #: per cycle, what each step sent: ``((step word, (frame types...)), ...)``
+    #: (:meth:`sent_steps` gives it as JSON-ready dicts)
+    sent: list[tuple[tuple[str, tuple[str, ...]], ...]] = dataclasses.field(default_factory=list)
     #: what probes measured beyond their columns, by probe (the loop's stalls, profiles...)
     details: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     interrupted: bool = False
     path: Path | None = None
     elapsed_s: float = 0.0
+
+    def sent_steps(self) -> list[list[dict[str, Any]]]:
+        """Per cycle, what each step sent: ``[{"step": word, "sent": [frame types]}]``."""
+        return [[{"step": step, "sent": list(types)} for step, types in cycle] for cycle in self.sent]
 
     @property
     def cycles_done(self) -> int:
@@ -161,7 +166,7 @@ def save_run(result: RunResult, runs_dir: Path) -> Path:
             "survivors": {"alive": result.survivors, "open": result.survivors_open},
             "lifetimes": result.lifetimes,
             "details": result.details,
-            "sent": result.sent,
+            "sent": result.sent_steps(),
             "versions": versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -175,7 +175,8 @@ def test_a_session_with_the_browser_client_counts_tabs_not_the_browser():
     created = [r.get("lifecycle_objects:ServiceContext.close") for r in result.records[1:]]
     assert created == [1, 1, 1], created
     assert result.summary()["lifecycle"]["ServiceContext.close"]["calls"] == 0
-    assert result.sent[0][0]["step"] == "connect" and set(OPEN) <= set(result.sent[0][0]["sent"])
+    first = result.sent_steps()[0][0]
+    assert first["step"] == "connect" and set(OPEN) <= set(first["sent"])
     # the browser's processes were never the backend's children, nor reaped, and none is left
     assert seen["browser_pids"] and all(r.get("children", 0) == 0 for r in result.records)
     assert seen["orphans"]["children"] == 0 and not [r for r in seen["reaped"] if "chrom" in r.lower()]

@@ -92,3 +92,24 @@ def test_process_probe_owns_the_gauges_and_the_cycle_children_peak() -> None:
     assert gauges <= set(timeline) and "children_peak" not in timeline
     assert set(timeline) - gauges <= {"tracemalloc_mb"}
     assert after["children_peak"] == max(5, after["children"]) and probe.timeline is True
+
+
+def test_the_loops_cancelled_timers_are_not_counted_as_objects():
+    import asyncio
+
+    from leaklab.probes.process import tracked_objects
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        before = tracked_objects()
+        # GIVEN 50 waits that ended early: their timers stay in the loop's heap, cancelled
+        handles = [loop.call_later(60, lambda: None) for _ in range(50)]
+        for h in handles:
+            h.cancel()
+        del handles
+        import gc
+        gc.collect()
+        # THEN they are the loop's bookkeeping, not objects of the app
+        return tracked_objects() - before
+
+    assert asyncio.run(main()) < 20
