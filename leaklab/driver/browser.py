@@ -35,8 +35,8 @@ from typing import Any
 import psutil
 
 from .client import (
-    GREETING_FRAMES, PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS, ProtocolViolation, StepTimeout, TurnTiming,
-    read_page_frames,
+    GREETING_FRAMES, PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS, StepTimeout, TurnTiming,
+    read_page_frames, read_turn,
 )
 
 #: Chromium's switches for a quiet headless run that reaches nothing but the
@@ -344,27 +344,8 @@ class BrowserTab:
         started = time.perf_counter()
         await self.page.fill(self.owner.selectors["text"], text)
         await self.page.press(self.owner.selectors["text"], "Enter")
-        timeout = self.timeout_s if timeout_s is None else timeout_s
-        deadline = time.monotonic() + timeout
-        first_audio = None
-        kinds: list[str] = []
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise StepTimeout(f"turn did not finish within {timeout} s (got {kinds})")
-            frame = await self.recv(left)
-            kind = frame.get("type", "")
-            kinds.append(kind)
-            if kind == "error":
-                raise ProtocolViolation(f"server error during turn: {frame.get('message')}")
-            if kind == "audio" and first_audio is None:
-                first_audio = time.perf_counter() - started
-                if stop_at == "audio":
-                    return TurnTiming(first_audio, None, kinds)
-            if kind == "backend-synth-complete" and not complete_playback:
-                return TurnTiming(first_audio, None, kinds)
-            if kind == "control" and frame.get("text") == "conversation-chain-end":
-                return TurnTiming(first_audio, time.perf_counter() - started, kinds)
+        return await read_turn(self, started, self.timeout_s if timeout_s is None else timeout_s,
+                               complete_playback=complete_playback, stop_at=stop_at, acknowledge=False)
 
     async def send(self, frame: Any) -> None:
         raise UnsupportedStep("a browser tab sends only what its page sends: this step needs the synthetic client")

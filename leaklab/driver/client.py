@@ -190,31 +190,8 @@ class SessionClient:
         """
         started = time.perf_counter()
         await self.send({"type": "text-input", "text": text})
-        timeout = self.timeout_s if timeout_s is None else timeout_s
-        deadline = time.monotonic() + timeout
-        first_audio = None
-        kinds: list[str] = []
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise StepTimeout(f"turn did not finish within {timeout} s (got {kinds})")
-            frame = await self.recv(left)
-            kind = frame.get("type", "")
-            kinds.append(kind)
-            if kind == "error":
-                raise ProtocolViolation(f"server error during turn: {frame.get('message')}")
-            if kind == "audio" and first_audio is None:
-                first_audio = time.perf_counter() - started
-                if stop_at == "audio":
-                    return TurnTiming(first_audio, None, kinds)
-            if kind == "backend-synth-complete":
-                if not complete_playback:
-                    return TurnTiming(first_audio, None, kinds)
-                # upstream sends it twice; acknowledge once
-                if kinds.count("backend-synth-complete") == 1:
-                    await self.send({"type": "frontend-playback-complete"})
-            if kind == "control" and frame.get("text") == "conversation-chain-end":
-                return TurnTiming(first_audio, time.perf_counter() - started, kinds)
+        return await read_turn(self, started, self.timeout_s if timeout_s is None else timeout_s,
+                               complete_playback=complete_playback, stop_at=stop_at, acknowledge=True)
 
     async def close(self) -> None:
         """Close politely (close frame, bounded wait)."""
@@ -329,3 +306,41 @@ async def open_half_open(host: str, port: int, path: str, *, timeout_s: float = 
     # Stop reading: the kernel buffer fills, pings go unanswered.
     writer.transport.pause_reading()
     return writer
+
+
+async def read_turn(tab: Any, started: float, timeout: float, *, complete_playback: bool, stop_at: str | None,
+                    acknowledge: bool) -> TurnTiming:
+    """Read one text turn's frames up to ``conversation-chain-end`` (or the
+    first ``audio`` with ``stop_at="audio"``, or ``backend-synth-complete``
+    without ``complete_playback``); for :class:`SessionClient` and the
+    browser's tab alike. ``acknowledge``: send ``frontend-playback-complete``
+    after the first ``backend-synth-complete`` (the page does it itself).
+
+    Raises:
+        StepTimeout: the turn did not end within ``timeout``.
+        ProtocolViolation: the server answered with an ``error``.
+    """
+    deadline = time.monotonic() + timeout
+    first_audio = None
+    kinds: list[str] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StepTimeout(f"turn did not finish within {timeout} s (got {kinds})")
+        frame = await tab.recv(left)
+        kind = frame.get("type", "")
+        kinds.append(kind)
+        if kind == "error":
+            raise ProtocolViolation(f"server error during turn: {frame.get('message')}")
+        if kind == "audio" and first_audio is None:
+            first_audio = time.perf_counter() - started
+            if stop_at == "audio":
+                return TurnTiming(first_audio, None, kinds)
+        if kind == "backend-synth-complete":
+            if not complete_playback:
+                return TurnTiming(first_audio, None, kinds)
+            # upstream sends it twice; acknowledge once
+            if acknowledge and kinds.count("backend-synth-complete") == 1:
+                await tab.send({"type": "frontend-playback-complete"})
+        if kind == "control" and frame.get("text") == "conversation-chain-end":
+            return TurnTiming(first_audio, time.perf_counter() - started, kinds)
