@@ -13,6 +13,9 @@ from leaklab.checklist.rules import TRANSIENT, judge_record
 from leaklab.session import LeakSession
 from tests.conftest import run_async
 
+# 16 s; the rule it rests on is proved on synthetic records (test_rules.py, test_lifetimes.py)
+pytestmark = pytest.mark.extended
+
 
 @pytest.mark.timeout(300)
 def test_a_cycle_longer_than_the_hold_keeps_c8_transient():

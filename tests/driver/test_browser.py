@@ -122,6 +122,7 @@ def test_browser_page_takes_the_steps_and_sends_what_the_page_sends():
 
 
 @needs_browser
+@pytest.mark.extended  # the reference's page in the browser is the suite's (the same page, upstream's title)
 def test_browser_drives_the_test_apps_page(olv_app):  # noqa: F811
     # GIVEN the upstream-shaped test app (MCP off), served at / as upstream serves frontend/
     conf = olv_app / "conf.yaml"
