@@ -35,8 +35,14 @@ from typing import Any
 import psutil
 
 from .client import (
-    GREETING_FRAMES, PAGE_OPEN_REQUESTS, PAGE_SWITCH_REQUESTS, StepTimeout, TurnTiming,
-    read_page_frames, read_turn,
+    GREETING_FRAMES,
+    PAGE_OPEN_REQUESTS,
+    PAGE_SWITCH_REQUESTS,
+    StepTimeout,
+    TurnTiming,
+    read_page_frames,
+    read_turn,
+    read_until,
 )
 
 #: Chromium's switches for a quiet headless run that reaches nothing but the
@@ -281,19 +287,8 @@ class BrowserTab:
     async def recv_until(self, kind: str, *, text: str | None = None, timeout_s: float | None = None,
                          or_error: bool = False) -> list[dict[str, Any]]:
         """Frames the page received up to the first of type ``kind``."""
-        timeout = self.timeout_s if timeout_s is None else timeout_s
-        deadline = time.monotonic() + timeout
-        frames: list[dict[str, Any]] = []
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise StepTimeout(f"the page got no {kind!r} frame within {timeout} s (got {[f.get('type') for f in frames]})")
-            frame = await self.recv(left)
-            frames.append(frame)
-            if frame.get("type") == kind and (text is None or frame.get("text") == text):
-                return frames
-            if or_error and frame.get("type") == "error":
-                return frames
+        return await read_until(self, kind, text=text, timeout=self.timeout_s if timeout_s is None else timeout_s,
+                                or_error=or_error, who="the page got ")
 
     # -- steps ------------------------------------------------------------------
     async def connect(self, *, read_greeting: bool = True, page: bool = True) -> list[dict[str, Any]]:

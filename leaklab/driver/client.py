@@ -164,19 +164,8 @@ class SessionClient:
     ) -> list[dict[str, Any]]:
         """Frames up to and including the first of type ``kind`` (and ``text``),
         or the first ``error`` frame with ``or_error``."""
-        timeout = self.timeout_s if timeout_s is None else timeout_s
-        deadline = time.monotonic() + timeout
-        frames: list[dict[str, Any]] = []
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise StepTimeout(f"no {kind!r} frame within {timeout} s (got {[f.get('type') for f in frames]})")
-            frame = await self.recv(left)
-            frames.append(frame)
-            if frame.get("type") == kind and (text is None or frame.get("text") == text):
-                return frames
-            if or_error and frame.get("type") == "error":
-                return frames
+        return await read_until(self, kind, text=text, timeout=self.timeout_s if timeout_s is None else timeout_s,
+                                or_error=or_error)
 
     async def text_turn(self, text: str, *, complete_playback: bool = True, timeout_s: float | None = None,
                         stop_at: str | None = None) -> TurnTiming:
@@ -344,3 +333,26 @@ async def read_turn(tab: Any, started: float, timeout: float, *, complete_playba
                 await tab.send({"type": "frontend-playback-complete"})
         if kind == "control" and frame.get("text") == "conversation-chain-end":
             return TurnTiming(first_audio, time.perf_counter() - started, kinds)
+
+
+async def read_until(tab: Any, kind: str, *, text: str | None, timeout: float, or_error: bool,
+                     who: str = "") -> list[dict[str, Any]]:
+    """Frames ``tab`` receives up to and including the first of type
+    ``kind`` (and ``text``), or the first ``error`` with ``or_error``; for
+    :class:`SessionClient` and the browser's tab alike.
+
+    Raises:
+        StepTimeout: no such frame within ``timeout`` (``who`` says whose).
+    """
+    deadline = time.monotonic() + timeout
+    frames: list[dict[str, Any]] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StepTimeout(f"{who}no {kind!r} frame within {timeout} s (got {[f.get('type') for f in frames]})")
+        frame = await tab.recv(left)
+        frames.append(frame)
+        if frame.get("type") == kind and (text is None or frame.get("text") == text):
+            return frames
+        if or_error and frame.get("type") == "error":
+            return frames
