@@ -8,13 +8,13 @@ import asyncio
 import dataclasses
 import logging
 import os
-import sysconfig
 import time
 import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from .. import probes
+from ..probes.stacks import default_owner, owner_kind
 from ..driver.scenarios import CycleState
 
 __all__ = [
@@ -34,23 +34,11 @@ REAP_GRACE_S = 2.0
 #: Seconds the app's tasks still pending at stop get to end once cancelled.
 CANCEL_GRACE_S = 2.0
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-#: leaklab's own reference backend is the app under test, wherever it is installed.
-_APP_IN_PACKAGE = tuple(os.path.join(_PACKAGE_DIR, d) + os.sep for d in ("backend",))
-_NOT_APP = tuple({os.path.normcase(os.path.realpath(p)) + os.sep for p in (
-    sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")) if p})
-
-
 def is_app_file(filename: str) -> bool:
     """Whether code in ``filename`` is the app's own: not the standard
-    library, not an installed library, not leaklab (but leaklab's reference
-    backend is an app)."""
-    path = os.path.abspath(filename)
-    if path.startswith(_APP_IN_PACKAGE):
-        return True
-    if path.startswith(_PACKAGE_DIR):
-        return False
-    return not os.path.normcase(os.path.realpath(path)).startswith(_NOT_APP)
+    library, not an installed library, not leaklab (its reference backend is
+    an app): :func:`~leaklab.probes.stacks.default_owner`'s ``"yours"``."""
+    return owner_kind(default_owner(filename)) == "yours"
 
 
 def pending_now() -> weakref.WeakSet[asyncio.Task[Any]]:
