@@ -160,6 +160,11 @@ def rule_c8(record: Record) -> Result:
         ev["answer"] = (f"{outlived}{held} ({st} count {staircase(ctx)}: released before the next census"
                         + ("" if control is None else "; the control run without a switch keeps none") + ")")
         return TRANSIENT, ev
+    if not is_growing(ctx) and "lifetimes" in s and life is None:
+        # A flat count cannot rule out a hold longer than a cycle; without
+        # each object's lifetime it was not measured.
+        return not_measured(f"how long each {st} lived after its session ended (its creations were not seen, "
+                            f"or no session ended)", ev)
     if not is_growing(ctx):
         if switch_tasks:
             names = ", ".join(switch_tasks)
@@ -168,6 +173,9 @@ def rule_c8(record: Record) -> Result:
         else:
             ev["answer"] = (f"no {st} outlived its connection after a switch ({staircase(ctx)} over "
                             f"{judged(s)} switch-then-close cycles) and no task grew with the switch")
+        if life and life.get("objects"):
+            ev["answer"] += (f"; each of the {life['objects']} was freed within {fmt(life.get('threshold_s'))} s "
+                             "of its session's end")
         return RULED_OUT, ev
     if control is None:
         return not_measured("the control run without a switch", ev)

@@ -72,7 +72,8 @@ def summary(*, types=None, tasks=None, by_coroutine=None, resources=None, contai
     return {"types": dict(types or {}), "tasks": task_total, "resources": dict(resources or {}), "other": {},
             "lifecycle": dict(lifecycle or {}), "containers": list(containers or []),
             "latency_ms": dict(latency or {}), "flagged": [], "cycles": cycles, "judged_cycles": judged,
-            "failed_cycles": list(failed), "errors": list(errors), "lifetimes": dict(lifetimes or {})}
+            "failed_cycles": list(failed), "errors": list(errors),
+            **({"lifetimes": dict(lifetimes)} if lifetimes is not None else {})}
 
 
 def too_few() -> dict[str, Any]:
@@ -966,3 +967,11 @@ def test_c5_names_the_function_whose_loop_time_grew_with_the_store():
     # THEN the answer names the app's function, its file and line, and its ms per session
     assert ev["store_reader"]["function"] == "app.history.list_all"
     assert "app.history.list_all (history.py:40) took 3.0 -> 48.0 ms per session" in ev["answer"]
+
+
+def test_c8_flat_count_without_per_object_lifetimes_is_inconclusive_not_ruled_out():
+    # GIVEN a run that measured lifetimes, but not of the session type (creations unseen), and a flat count
+    main = summary(types={"Sess": flat(1.0)}, lifetimes={"Other": lifetimes(5, 0)})
+    # THEN a hold longer than a cycle cannot be ruled out
+    ev = assert_missing(c8_record(None, flat(1.0), main=main, groups=[]), "how long each Sess lived")
+    assert "not measured" in ev["answer"]
