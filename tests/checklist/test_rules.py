@@ -975,3 +975,9 @@ def test_c8_flat_count_without_per_object_lifetimes_is_inconclusive_not_ruled_ou
     # THEN a hold longer than a cycle cannot be ruled out
     ev = assert_missing(c8_record(None, flat(1.0), main=main, groups=[]), "how long each Sess lived")
     assert "not measured" in ev["answer"]
+
+
+def test_c8_ruled_out_cites_each_objects_lifetime():
+    main = summary(types={"Sess": flat(1.0)}, lifetimes={"Sess": lifetimes(5, 0)})
+    verdict, ev = judge(c8_record(None, flat(1.0), main=main, groups=[]))
+    assert verdict == RULED_OUT and "each of the 5 was freed within 0.8 s of its session's end" in ev["answer"]
