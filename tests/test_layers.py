@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "leaklab"
-ORDER = ["_compat", "_platform", "metrics", "resources", "fakes", "backend", "targets", "serving", "driver", "probes",
+ORDER = ["_compat", "_platform", "metrics", "owners", "resources", "fakes", "backend", "targets", "serving", "driver", "probes",
          "analysis", "retention", "session", "workers", "checklist", "hunt", "compare", "report", "testing",
          "pytest_plugin", "cli"]
 #: Upward imports kept on purpose, each inside one convenience method.

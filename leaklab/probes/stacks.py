@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.metadata
-import os
-import sys
-import sysconfig
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
+
+from ..owners import label_of
 
 __all__ = [
     "OWNER_COLOURS",
@@ -61,14 +59,6 @@ OWNER_COLOURS: Mapping[str, str] = types.MappingProxyType({
     "unknown": "#d7d7d7",
 })
 
-_STDLIB = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
-    sysconfig.get_paths().get("stdlib", ""), sysconfig.get_paths().get("platstdlib", "")} if p)
-_SITE = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
-    sysconfig.get_paths().get("purelib", ""), sysconfig.get_paths().get("platlib", "")} if p)
-_LEAKLAB = os.path.normcase(os.path.realpath(os.path.dirname(os.path.dirname(__file__)))) + os.sep
-_LEAKLAB_YOURS = tuple(_LEAKLAB + d + os.sep for d in ("backend",))  # the reference backend is the user's code
-
-
 def frame_key(frame: Frame) -> str:
     """``"module.function"``: the key a frame's time is folded under."""
     module, function = frame[0], frame[1]
@@ -77,47 +67,11 @@ def frame_key(frame: Frame) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def default_owner(module_or_file: str) -> str:
-    """Who owns a module (or a file), by where its file is: ``"stdlib"``
-    (sysconfig's stdlib folders, builtins), ``"library <package> <version>"``
-    (site-packages), ``"leaklab"`` (the kit itself, except its reference
-    backend, which is the user's code here), ``"yours"`` (anything else),
-    ``"unknown"`` (no file)."""
-    if not module_or_file:
-        return "unknown"
-    path = module_or_file
-    top = ""
-    if not (module_or_file.endswith((".py", ".pyc", ".pyw", ">")) or os.sep in module_or_file):
-        top = module_or_file.split(".")[0]
-        if top == "leaklab":
-            return "yours" if module_or_file.split(".")[:2] == ["leaklab", "backend"] else "leaklab"
-        if top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
-            return "stdlib"
-        mod = sys.modules.get(module_or_file) or sys.modules.get(top)
-        path = getattr(mod, "__file__", None) or ""
-    if path.startswith("<frozen"):
-        return "stdlib"
-    if not path or path.startswith("<"):
-        return "unknown"
-    real = os.path.normcase(os.path.realpath(path))
-    if real.startswith(_LEAKLAB):
-        return "yours" if real.startswith(_LEAKLAB_YOURS) else "leaklab"
-    if real.startswith(_SITE):
-        if not top:
-            top = real[len(next(s for s in _SITE if real.startswith(s))):].split(os.sep)[0].removesuffix(".py")
-        return f"library {_dist_version(top)}"
-    if real.startswith(_STDLIB):
-        return "stdlib"
-    return "yours"
-
-
-@functools.lru_cache(maxsize=256)
-def _dist_version(top: str) -> str:
-    """``"anyio 4.12.0"``: the distribution named like the package (the common
-    case; no scan of every installed distribution), else the package alone."""
-    try:
-        return f"{top} {importlib.metadata.version(top)}"
-    except (importlib.metadata.PackageNotFoundError, ValueError):
-        return top
+    """Who owns a module (or a file): :func:`leaklab.owners.label_of`,
+    ``"stdlib"``, ``"library <dist> <version>"``, ``"leaklab"`` (the kit
+    itself, except its reference backend, which is the user's code here),
+    ``"yours"`` (anything else), ``"unknown"`` (no file)."""
+    return label_of(module_or_file)
 
 
 def owner_label(owner: Any) -> str:

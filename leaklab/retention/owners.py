@@ -15,71 +15,20 @@ checkout; leaklab's reference backend is the user's code here).
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.metadata
 import os
 import sys
-import sysconfig
 import types
 from typing import Any
 
+from ..owners import Owner, owner_of
+
 __all__ = ["Owner", "module_of", "owner_of_module"]
 
-_STDLIB = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
-    sysconfig.get_paths().get("stdlib", ""), sysconfig.get_paths().get("platstdlib", "")} if p)
-_SITE = tuple(os.path.normcase(os.path.realpath(p)) + os.sep for p in {
-    sysconfig.get_paths().get("purelib", ""), sysconfig.get_paths().get("platlib", "")} if p)
-
-
-class Owner(tuple):  # (kind, name): "yours" | "library" | "stdlib" | "leaklab" | "unknown"
-    __slots__ = ()
-
-    def __new__(cls, kind: str, name: str = "") -> Owner:
-        return super().__new__(cls, (kind, name))
-
-    @property
-    def kind(self) -> str:
-        return self[0]
-
-    @property
-    def name(self) -> str:
-        return self[1]
-
-
-@functools.lru_cache(maxsize=1)
-def _distributions() -> dict[str, list[str]]:
-    try:
-        return dict(importlib.metadata.packages_distributions())
-    except Exception:
-        return {}
-
-
-@functools.lru_cache(maxsize=1024)
 def owner_of_module(module: str) -> Owner:
     """The owner of a module, by where its file is; a library with its
-    distribution and version (``Owner("library", "anyio 4.12.0")``)."""
-    if not module:
-        return Owner("unknown")
-    top = module.split(".")[0]
-    if top == "leaklab" and not module.startswith("leaklab.backend"):
-        return Owner("leaklab", module)  # the kit itself (its reference backend is the user's code here)
-    if top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
-        return Owner("stdlib", top)
-    mod = sys.modules.get(module) or sys.modules.get(top)
-    path = getattr(mod, "__file__", None)
-    if not path:
-        return Owner("unknown", module)
-    real = os.path.normcase(os.path.realpath(path))
-    if real.startswith(_SITE):
-        dist = (_distributions().get(top) or [top])[0]
-        try:
-            version = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
-        return Owner("library", f"{dist} {version}")
-    if real.startswith(_STDLIB):
-        return Owner("stdlib", top)
-    return Owner("yours", module)
+    distribution and version (``Owner("library", "anyio 4.12.0")``):
+    :func:`leaklab.owners.owner_of`."""
+    return owner_of(module)
 
 
 def module_of(obj: Any, module_dicts: dict[int, str] | None = None) -> str | None:
