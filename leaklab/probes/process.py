@@ -145,15 +145,20 @@ def tracked_objects() -> int:
     are over half of it), so they pile up for a while after every wait that
     ended early, whoever waited (the kit's own clients included): the
     loop's bookkeeping, not the app's objects."""
-    objects = gc.get_objects()
+    n = len(gc.get_objects())
     try:
-        cancelled = [o for o in objects if type(o) is asyncio.TimerHandle and o.cancelled()]
-        contexts = {id(c) for c in (getattr(o, "_context", None) for o in cancelled) if c is not None}
-        n = len(objects) - len(cancelled) - len(contexts)
-        cancelled.clear()
-        return n
-    finally:
-        del objects
+        # The running loop's heap holds them until it drops them: no second
+        # walk over every object (five times the cost of counting on a big heap).
+        scheduled = list(asyncio.get_running_loop()._scheduled)
+    except (RuntimeError, AttributeError):  # no running loop, or a loop without that heap
+        objects = gc.get_objects()
+        try:
+            scheduled = [o for o in objects if type(o) is asyncio.TimerHandle]
+        finally:
+            del objects
+    cancelled = [h for h in scheduled if h.cancelled()]
+    contexts = {id(c) for c in (getattr(h, "_context", None) for h in cancelled) if c is not None}
+    return n - len(cancelled) - len(contexts)
 
 
 def process_snapshot(*, count_gc_objects: bool = True, skip: Iterable[int] = ()) -> ProcessSnapshot:
