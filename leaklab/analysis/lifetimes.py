@@ -52,6 +52,10 @@ def object_lifetimes(
         ended are left out.
     """
     ends = sorted(disconnects)
+    # the ended tasks by when they ended: each object looks only at the ones
+    # that ended within ENDED_WITH_S of it (no scan of every task per object)
+    by_end = sorted(tasks, key=lambda t: t[1])
+    task_ends = [t[1] for t in by_end]
     n = alive = 0
     over: list[float] = []
     ended_with: dict[str, int] = {}
@@ -66,7 +70,9 @@ def object_lifetimes(
             over.append(outlived)
             alive += died is None
             if died is not None:
-                for label in {lb for c, d, lb in tasks if created <= c <= session_end and abs(d - died) <= ENDED_WITH_S}:
+                near = by_end[bisect.bisect_left(task_ends, died - ENDED_WITH_S):
+                              bisect.bisect_right(task_ends, died + ENDED_WITH_S)]
+                for label in {lb for c, _, lb in near if created <= c <= session_end}:
                     ended_with[label] = ended_with.get(label, 0) + 1
     return {
         "objects": n,
