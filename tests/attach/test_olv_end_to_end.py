@@ -202,3 +202,26 @@ def test_the_reports_first_screen_on_your_backend(app_copy, tmp_path):
               for o in c.get("outputs", []) if CHART_MIME in o.get("data", {})]
     assert charts and [p for m in charts for p in chart_problems(m)] == []
     assert server_children() == []
+
+
+@pytest.mark.extended
+def test_c5_is_measured_on_the_store_the_page_fills(app_copy, tmp_path):
+    # GIVEN the upstream-shaped app, whose page asks for a new history on
+    # every open and every switch (the page-faithful steps do the same)
+    before = tree_digest(app_copy)
+    work = tmp_path / "work"
+    work.mkdir()
+    # WHEN C5 runs on it
+    (checklist,) = leaklab(["checklist", "--target", "olv", "--app-dir", str(app_copy), "--items", "C5", "--json"],
+                           cwd=work, timeout=600)
+    assert checklist.returncode == 0, checklist.stderr
+    c5 = json.loads(checklist.stdout)["items"][0]
+    # THEN it is measured on the real store, not left inconclusive: the store
+    # grew by what the sessions created, and the answer gives the numbers
+    assert c5["verdict"] in ("ruled_out", "confirmed"), c5
+    answer = c5["evidence"]["answer"]
+    import re
+
+    grown = re.search(r"store (\d+) -> (\d+) entries", answer)
+    assert grown and int(grown.group(2)) > int(grown.group(1)), answer
+    assert tree_digest(app_copy) == before
