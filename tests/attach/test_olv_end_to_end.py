@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -220,8 +221,6 @@ def test_c5_is_measured_on_the_store_the_page_fills(app_copy, tmp_path):
     # grew by what the sessions created, and the answer gives the numbers
     assert c5["verdict"] in ("ruled_out", "confirmed"), c5
     answer = c5["evidence"]["answer"]
-    import re
-
     grown = re.search(r"store (\d+) -> (\d+) entries", answer)
     assert grown and int(grown.group(2)) > int(grown.group(1)), answer
     assert tree_digest(app_copy) == before
