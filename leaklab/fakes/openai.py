@@ -43,6 +43,8 @@ __all__ = [
     "FakeOpenAIServer",
     "FakeOpenAIStats",
     "create_fake_openai_app",
+    "llm_seconds",
+    "llm_usage",
     "main",
 ]
 
@@ -94,6 +96,13 @@ def llm_usage() -> tuple[int, int]:
         chats += server._stats.chat_requests
         chars += server._stats.prompt_chars
     return chats, chars
+
+
+def llm_seconds() -> float:
+    """Seconds the fake servers alive in this process spent answering chat
+    completions (server side, request to last byte): the LLM's part of a
+    reply when the backend's own LLM call is not timed."""
+    return sum(server._stats.chat_seconds for server in list(_LIVE))
 
 
 class FakeOpenAIServer:

@@ -67,6 +67,7 @@ class FakeOpenAIStats:
         self._requests = 0
         self._prompt_chars = 0
         self._chats = 0
+        self._chat_seconds = 0.0
 
     def add_request(self) -> None:
         """Count one HTTP request (any path, any outcome)."""
@@ -78,6 +79,18 @@ class FakeOpenAIStats:
         with self._lock:
             self._prompt_chars += n
             self._chats += 1
+
+    def add_chat_seconds(self, seconds: float) -> None:
+        """Add how long one chat completion took on the server's side (from
+        its request to the last byte of its answer)."""
+        with self._lock:
+            self._chat_seconds += seconds
+
+    @property
+    def chat_seconds(self) -> float:
+        """Seconds spent answering chat completions so far (server side)."""
+        with self._lock:
+            return self._chat_seconds
 
     @property
     def chat_requests(self) -> int:
@@ -146,6 +159,7 @@ def create_fake_openai_app(
     stats = FakeOpenAIStats()
 
     async def chat_completions(request: Request) -> Response:
+        started = time.monotonic()
         try:
             plan = parse_chat(await read_json_object(request))
         except BadRequest as exc:
@@ -189,6 +203,7 @@ def create_fake_openai_app(
 
         if not plan["stream"]:
             await asyncio.sleep(delay)
+            stats.add_chat_seconds(time.monotonic() - started)
             message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
             if text is None:
                 message["tool_calls"] = [
@@ -208,6 +223,13 @@ def create_fake_openai_app(
             )
 
         async def events() -> AsyncIterator[bytes]:
+            try:
+                async for part in answer():
+                    yield part
+            finally:  # the whole answer, or until the client left
+                stats.add_chat_seconds(time.monotonic() - started)
+
+        async def answer() -> AsyncIterator[bytes]:
             # Headers are already out when this runs (StreamingResponse sends
             # them first), so the delay models time-to-first-token.
             await asyncio.sleep(delay)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from ..fakes.openai import llm_seconds, llm_usage
 from .base import BaseProbe, ProbeContext, Sample
 from .patching import MethodPatch, restore_all
 
@@ -126,17 +127,25 @@ class TimedMethod:
 
 
 
+def _fake_llm() -> tuple[int, float]:
+    return llm_usage()[0], llm_seconds()
+
+
 class LatencyProbe(BaseProbe):
     """After each cycle: ``latency_connect_ms`` (mean connect to greeting),
     ``latency_first_ms`` / ``latency_end_ms`` (mean time to a turn's first
-    audio and to its end) and, when the target times its LLM call
-    (``timed["llm"]``), ``llm_ms`` (per turn) and ``backend_ms`` (the rest)."""
+    audio and to its end) and ``llm_ms`` (per turn) and ``backend_ms`` (the
+    rest): the LLM call as the target times it (``timed["llm"]``), else, when
+    the backend's LLM is leaklab's fake server, the time that server spent
+    answering (its side of the call)."""
 
     name = "latency"
     timeline = False
 
     def __init__(self) -> None:
         self.timers: dict[str, TimedMethod] = {}
+        #: (chat requests, seconds) the fake LLM had served at the cycle's start
+        self._fake_mark: tuple[int, float] | None = None
 
     def install(self, context: ProbeContext) -> None:
         for label, (owner, name) in context.target.resolve_methods(context.target.timed).items():
@@ -147,6 +156,15 @@ class LatencyProbe(BaseProbe):
     def begin(self, context: ProbeContext) -> None:
         for timer in self.timers.values():
             timer.take()
+        self._fake_mark = None if "llm" in self.timers else _fake_llm()
+
+    def _fake_llm_ms(self) -> float | None:
+        """The fake LLM's seconds since the last call, in ms; ``None`` when it
+        answered nothing (the backend's LLM is elsewhere)."""
+        if self._fake_mark is None:
+            return None
+        mark, self._fake_mark = self._fake_mark, _fake_llm()
+        return 1000 * (self._fake_mark[1] - mark[1]) if self._fake_mark[0] > mark[0] else None
 
     def sample(self, context: ProbeContext) -> Sample:
         out: Sample = {}
@@ -161,12 +179,15 @@ class LatencyProbe(BaseProbe):
                 out["latency_first_ms"] = 1000 * sum(firsts) / len(firsts)
             if ends:
                 out["latency_end_ms"] = 1000 * sum(ends) / len(ends)
-            if llm is not None:
-                out["llm_ms"] = 1000 * llm.take() / len(state.turns)
+            llm_ms = 1000 * llm.take() if llm is not None else self._fake_llm_ms()
+            if llm_ms is not None:
+                out["llm_ms"] = llm_ms / len(state.turns)
                 if ends:
                     out["backend_ms"] = out["latency_end_ms"] - out["llm_ms"]
         elif llm is not None:
             llm.take()
+        else:
+            self._fake_llm_ms()
         return out
 
     def uninstall(self) -> None:

@@ -55,3 +55,38 @@ def test_latency_probe_reports_the_cycle_latencies_and_the_llm_share() -> None:
     assert 15 <= out["llm_ms"] < 1000 and abs(out["backend_ms"] - (1000.0 - out["llm_ms"])) < 1e-9
     # AND the method is back, and the probe is not sampled in the timeline
     assert Timed.__dict__["aclose"] is original and probe.timeline is False
+
+
+def test_without_a_timed_llm_call_the_fake_llms_own_time_is_the_llm_share() -> None:
+    # GIVEN a target that times no LLM method, whose LLM is leaklab's fake
+    # server (answering after 0.15 s), called through the real openai SDK
+    import openai
+
+    from leaklab.fakes.openai import FakeOpenAIServer
+
+    target = types.SimpleNamespace(timed={}, resolve_methods=lambda m: {})
+    context = ProbeContext(target)
+    probe = LatencyProbe()
+    probe.install(context)
+    with FakeOpenAIServer(base_latency_s=0.15) as base_url:
+        client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=10)
+        try:
+            probe.begin(context)
+            for _ in range(2):  # one turn that calls its LLM twice (a tool call, say)
+                stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                        stream=True)
+                assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            state = CycleState("127.0.0.1", 0, "/client-ws", None, (), 1, 1.0)
+            state.turns = [TurnTiming(first_audio_s=0.5, chain_end_s=1.0, frames=[])]
+            context.state = state
+            # WHEN the census samples the cycle
+            out = probe.sample(context)
+            # THEN the LLM's share is the server's answering time, both calls
+            assert 300 <= out["llm_ms"] < 1000, out
+            assert abs(out["backend_ms"] - (1000.0 - out["llm_ms"])) < 1e-9
+            # AND a cycle in which the fake answered nothing has no LLM share
+            out = probe.sample(context)
+            assert "llm_ms" not in out and "backend_ms" not in out
+        finally:
+            client.close()
+            probe.uninstall()
