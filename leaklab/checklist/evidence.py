@@ -120,23 +120,36 @@ def base_evidence(record: Record, keys: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 
-def grown_function(before: Mapping[str, Any], after: Mapping[str, Any], min_ms: float = 5.0) -> dict[str, Any] | None:
-    """The function of the app whose loop time per cycle grew most from run
-    ``before`` to run ``after`` (their summaries' ``time.functions``; the
-    app's own code first, then a library's), by at least ``min_ms``;
-    ``None`` when none did or the loop was not sampled."""
+#: A sampled function's time (10 ms a sample at 100 Hz) grew only by more than this.
+GROWN_FUNCTION_MIN_MS = 15.0
+#: Callers of the grown function grow as much (their time is inclusive): the
+#: innermost of those within this share of the largest growth is named.
+INNERMOST_SHARE = 0.8
+
+
+def grown_function(before: Mapping[str, Any], after: Mapping[str, Any],
+                   min_ms: float = GROWN_FUNCTION_MIN_MS) -> dict[str, Any] | None:
+    """The app's own function whose loop time per cycle grew from run
+    ``before`` to run ``after`` (their summaries' ``time.functions``), by
+    more than ``min_ms``: of the app's functions that grew within
+    :data:`INNERMOST_SHARE` of the most, the innermost (the least inclusive
+    time: its callers include its time). A library's or the standard
+    library's function is not named: the app's function that called it grew
+    as much. ``None`` when none did or the loop was not sampled."""
     fa = (before.get("time") or {}).get("functions") or {}
     fb = (after.get("time") or {}).get("functions") or {}
-    best: tuple[int, float, str] | None = None
+    grown: dict[str, float] = {}
     for key, v in fb.items():
-        grew = (v.get("last") or 0.0) - ((fa.get(key) or {}).get("last") or 0.0)
-        if grew < min_ms:
+        if not str(v.get("owner", "")).startswith("yours"):
             continue
-        mine = 0 if str(v.get("owner", "")).startswith("yours") else 1
-        if best is None or (mine, -grew) < (best[0], -best[1]):
-            best = (mine, grew, key)
-    if best is None:
+        grew = (v.get("last") or 0.0) - ((fa.get(key) or {}).get("last") or 0.0)
+        if grew > min_ms:
+            grown[key] = grew
+    if not grown:
         return None
-    v = fb[best[2]]
-    return {"function": best[2], "file": v.get("file"), "line": v.get("line"),
-            "before_ms": (fa.get(best[2]) or {}).get("last") or 0.0, "after_ms": v.get("last")}
+    most = max(grown.values())
+    key = min((k for k, g in grown.items() if g >= INNERMOST_SHARE * most),
+              key=lambda k: (fb[k].get("last") or 0.0, k))
+    v = fb[key]
+    return {"function": key, "file": v.get("file"), "line": v.get("line"),
+            "before_ms": (fa.get(key) or {}).get("last") or 0.0, "after_ms": v.get("last")}

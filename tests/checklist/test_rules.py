@@ -967,6 +967,14 @@ def test_c5_names_the_function_whose_loop_time_grew_with_the_store():
     # THEN the answer names the app's function, its file and line, and its ms per session
     assert ev["store_reader"]["function"] == "app.history.list_all"
     assert "app.history.list_all (history.py:40) took 3.0 -> 48.0 ms per session" in ev["answer"]
+    # AND its caller, whose inclusive time grew as much, is not the one named
+    large["time"]["functions"]["app.handler.on_open"] = {"last": 55.0, "owner": "yours", "file": "/x/handler.py",
+                                                         "line": 7}
+    assert judge(rec)[1]["store_reader"]["function"] == "app.history.list_all"
+    # AND a growth within a sample or so (10 ms at 100 Hz) names nothing
+    large["time"] = {"functions": {"app.history.list_all": {"last": 12.0, "owner": "yours"},
+                                   "lib.http.request": {"last": 34.0, "owner": "library lib 1.0"}}}
+    assert judge(rec)[1]["store_reader"] is None
 
 
 def test_c8_flat_count_without_per_object_lifetimes_is_inconclusive_not_ruled_out():
