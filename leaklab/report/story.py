@@ -181,8 +181,14 @@ def _fix_html(fix: Mapping[str, Any] | None, comparison: Mapping[str, Any] | Non
             f"<td>{_esc(r.get('after'))}</td><td style='background:{_COLORS.get(r.get('change'), '#fff')}'>"
             f"{_esc(r.get('change'))}</td></tr>" for r in shown)
         summary = ", ".join(f"{n} {c}" for c, n in counts.items())
+        # did the change run? the answer of each shown row first, then the
+        # hunks' note (compare traced the changed lines in every unit)
+        ran = "".join(f"<li>{_esc(r.get('unit'))}: {_esc(r.get('answer'))}</li>"
+                      for r in [r for r in rows if r.get("answer")][:5])
+        hunks = next((n for n in comparison.get("notes") or () if str(n).startswith("your change:")), "")
+        coverage = (f"<p>{_esc(hunks)}</p>" if hunks else "") + (f"<ul class='ll-fix-ran'>{ran}</ul>" if ran else "")
         return (f"<h3>Your fix, measured: {_esc(before)} → {_esc(after)}</h3><p>{_esc(summary)} "
-                "(<a href='#before-after'>the whole table</a>)</p>"
+                "(<a href='#before-after'>the whole table</a>)</p>" + coverage
                 + (f"<table class='ll-fix'><colgroup><col style='width:8em'><col style='width:22%'><col><col>"
                    "<col style='width:8em'></colgroup><tr><th>unit</th><th>measure</th><th>before</th><th>after</th>"
                    f"<th>change</th></tr>{cells}</table>" if cells else ""))

@@ -100,3 +100,19 @@ def test_functions_that_slow_rank_with_the_leaks_by_ms_per_session():
     s1 = screen.rows[0]
     assert s1["title"] == "app.history.list_all (history.py:40) slows" and s1["cost_text"] == "+40 ms reply"
     assert "1 function of the app slows</b>" in screen.html and "4 of 6 causes leak" in screen.html
+
+
+def test_the_first_screen_says_whether_the_fix_ran():
+    # GIVEN a comparison whose change did not help, and whose hunk never ran
+    comparison = {"before": {"source": "HEAD"}, "after": {"source": "working tree"},
+                  "notes": ["2 units", "your change: 2 hunks in app/ctx.py; their lines traced in every unit (import hook)"],
+                  "rows": [{"unit": "C9", "metric": "verdict", "before": "confirmed", "after": "confirmed",
+                            "change": "still leaks", "answer": "your change never ran: ctx.py:40 (Ctx.close) ran 0×"},
+                           {"unit": "C3", "metric": "verdict", "before": "ruled_out", "after": "ruled_out",
+                            "change": "unchanged", "answer": "<b>not imported</b>"}]}
+    page = story.first_screen({"items": []}, target="t", comparison=comparison).html
+    # THEN the first screen says so, beside the change, and names the hunks
+    assert "C9: your change never ran: ctx.py:40 (Ctx.close) ran 0×" in page
+    assert "your change: 2 hunks in app/ctx.py" in page
+    # AND an unchanged unit's answer too (escaped), though its row is not listed
+    assert "C3: &lt;b&gt;not imported&lt;/b&gt;" in page
