@@ -99,11 +99,12 @@ class TargetArgs:
         if getattr(args, "client", "synthetic") != "synthetic" or getattr(args, "browser", None):
             if getattr(args, "client", "synthetic") != "browser":
                 raise UsageError("--browser names the browser of --client browser: add --client browser")
-            from ..driver.browser import BrowserMissing, check_browser
+            from ..driver.browser import BrowserMissing, PageMissing, check_browser, check_page
 
             try:
                 check_browser(args.browser)
-            except BrowserMissing as exc:
+                check_page(self.target.page_dir, self.target.page_hint)
+            except (BrowserMissing, PageMissing) as exc:
                 raise UsageError(str(exc)) from None
             self.session_kwargs.update(client="browser", browser=args.browser)
 

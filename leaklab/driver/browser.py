@@ -78,6 +78,34 @@ class BrowserMissing(RuntimeError):
     """No browser, or no Playwright, to run one with; says what to install."""
 
 
+class PageMissing(RuntimeError):
+    """The backend's own page is not there to open: its folder is missing, or
+    has no ``index.html``."""
+
+
+class PageDidNotConnect(StepTimeout):
+    """The page loaded but never opened its WebSocket within the step timeout."""
+
+
+def check_page(page_dir: str | os.PathLike[str] | None, hint: str = "") -> None:
+    """The folder a backend serves its page from, checked before a browser
+    opens it (``None``: not known, nothing to check).
+
+    Raises:
+        PageMissing: naming the folder (and ``hint``: how the project ships it).
+    """
+    if page_dir is None:
+        return
+    folder = Path(page_dir)
+    tail = f" ({hint})" if hint else ""
+    if not folder.is_dir():
+        raise PageMissing(f"the backend's page folder {folder} does not exist: --client browser opens the page "
+                          f"the backend serves from it{tail}")
+    if not (folder / "index.html").is_file():
+        raise PageMissing(f"the backend's page folder {folder} has no index.html: --client browser opens the page "
+                          f"the backend serves from it{tail}")
+
+
 class UnsupportedStep(RuntimeError):
     """A step a page does not take (a bare connect, a frame of the driver's choosing)."""
 
@@ -250,12 +278,17 @@ class BrowserTab:
         self.request_errors: list[str] = []
         self.sent: list[str] = sent if sent is not None else []
         self.received: list[dict[str, Any]] = []
+        #: the page's WebSocket to the backend opened
+        self.socket_opened = False
+        #: the page's console errors and uncaught exceptions, in order
+        self.console_errors: list[str] = []
         self._frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     # -- the page's socket, as the browser sees it ----------------------------
     def _on_websocket(self, ws: Any) -> None:
         if ws.url != self.ws_url:
             return
+        self.socket_opened = True
         ws.on("framesent", self._on_sent)
         ws.on("framereceived", self._on_received)
 
@@ -310,9 +343,26 @@ class BrowserTab:
         self.page = await self.context.new_page()
         self.page.set_default_timeout(self.timeout_s * 1000)
         self.page.on("websocket", self._on_websocket)
-        await self.page.goto(self.page_url, wait_until="domcontentloaded")
-        await read_page_frames(self, GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
+        response = await self.page.goto(self.page_url, wait_until="domcontentloaded")
+        if response is not None and response.status >= 400:
+            raise PageMissing(f"the backend answered HTTP {response.status} for its page {self.page_url}: "
+                              "--client browser opens the page the backend serves there")
+        try:
+            await read_page_frames(self, GREETING_FRAMES, [reply for _, reply in PAGE_OPEN_REQUESTS], started)
+        except StepTimeout:
+            if self.socket_opened:
+                raise
+            errors = "; ".join(self.console_errors[-5:]) or "none"
+            raise PageDidNotConnect(
+                f"the page {self.page_url} loaded but did not connect to {self.ws_url} within {self.timeout_s:g} s "
+                f"(raise it with --step-timeout SECONDS); the page's console errors: {errors}") from None
         return self.greeting
+
+    def _on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
 
     async def switch_config(self, name: str, *, page: bool = True) -> list[dict[str, Any]]:
         """Pick ``name`` in the page's character list and press switch; wait

@@ -153,9 +153,15 @@ class LeakSession(SurvivorQueries):
 
         Raises:
             ServerStartError: the backend did not start.
+            PageMissing: ``client="browser"`` and the backend's page folder
+                is missing or has no ``index.html`` (nothing was started).
         """
         if self._stack is not None:
             raise RuntimeError("session already started")
+        if self.client == "browser":
+            from ..driver.browser import check_page
+
+            check_page(self.target.page_dir, self.target.page_hint)
         self._baseline = probes.baseline()
         self._children = probes.ChildWatch(self._baseline, skip=self.context.foreign_roots)
         stack = contextlib.AsyncExitStack()

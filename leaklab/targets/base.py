@@ -159,6 +159,11 @@ class Target:
             wait this long, beside the server's own ping timeout. ``0``:
             nothing is released late by design; ``None``: unknown (the
             checklist waits its own ``RELEASE_TIMELINE_S``).
+        page_dir: the folder the backend serves its own web page from (its
+            ``index.html``), checked before a browser opens it; ``None``:
+            not known.
+        page_hint: what to tell a user whose page folder is missing or
+            empty (how the backend's project ships it).
         spec: how :func:`~leaklab.targets.resolve_target` made it (JSON-ready
             arguments), so another process can make it again; ``None`` for a
             target made by hand.
@@ -181,6 +186,8 @@ class Target:
     notes: Callable[[Any], list[str]] = lambda app: []
     roles: Roles = Roles()
     release_s: float | None = None
+    page_dir: Path | None = None
+    page_hint: str = ""
     spec: Mapping[str, Any] | None = None
 
     def resolve_types(self) -> dict[str, type]:

@@ -32,6 +32,7 @@ _REF = "leaklab.backend"
 def reference_target(faults: Any = None, options: Mapping[str, Any] | None = None) -> Target:
     """The embedded reference backend, with faults and options."""
     from ..backend import BackendOptions, create_app, parse_faults
+    from ..backend.server import FRONTEND_DIR
 
     fault_set = parse_faults(faults)
     opts = BackendOptions.from_mapping(options)
@@ -72,6 +73,7 @@ def reference_target(faults: Any = None, options: Mapping[str, Any] | None = Non
         faults=fault_set,
         roles=REFERENCE_ROLES,
         release_s=_finite(opts.as_dict().get("heavy_init_s")),
+        page_dir=FRONTEND_DIR,
     )
 
 

@@ -246,6 +246,9 @@ def olv_target(
         characters=characters,
         options={**opts, "app_dir": str(folder)},
         faults=frozenset(),
+        # upstream serves frontend/ (a git submodule, Open-LLM-VTuber-Web) at /
+        page_dir=folder / "frontend",
+        page_hint="upstream ships frontend/ as a git submodule: run `git submodule update --init` in the app's folder",
         notes=lambda app: [*([found_note] if found_note else []),
                            *getattr(getattr(app.state, "leaklab_olv", None), "notes", [])],
         roles=Roles(
