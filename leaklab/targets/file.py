@@ -32,7 +32,7 @@ TARGET_FILE_SUFFIXES = (".toml", ".yaml", ".yml")
 #: Keys a target file may have (``app`` is required).
 TARGET_FILE_KEYS = (
     "app", "app_dir", "ws_path", "proxy_path", "characters", "expected_growth", "uvicorn_options",
-    "faults", "options", "watch", "roots", "resources", "lifecycle", "timed", "roles",
+    "faults", "options", "watch", "roots", "resources", "lifecycle", "timed", "roles", "page_dir",
 )
 
 
@@ -142,6 +142,8 @@ def target_from_file(
         ws_path = "/client-ws"
         proxy_path = "/proxy-ws"
         characters = ["a.yaml", "b.yaml"]  # what switch-config names, in turn
+        page_dir = "frontend"              # the folder its web page is served from
+                                           # (--client browser checks it first)
         expected_growth = ["db_rows"]      # metrics that grow by design
         uvicorn_options = "app.state.uvicorn_options"   # or a table
         faults = "C8"                      # defaults, overridden by the caller
@@ -260,6 +262,9 @@ def target_from_file(
     for key in ("ws_path", "proxy_path"):
         if data.get(key) is not None and not (isinstance(data[key], str) and data[key].startswith("/")):
             raise AttachError(f"{what}: {key!r} must be a path starting with '/'")
+    page_dir = data.get("page_dir")
+    if page_dir is not None and not isinstance(page_dir, str):
+        raise AttachError(f"{what}: 'page_dir' must be a folder (a string), relative to the app's folder")
 
     return Target(
         name=app_path,
@@ -277,6 +282,7 @@ def target_from_file(
         options=opts,
         faults=wanted_faults,
         roles=Roles.from_mapping(_table(data, "roles", file), f"{what}: roles"),
+        page_dir=base_dir / page_dir if page_dir is not None else None,
     )
 
 

@@ -55,6 +55,7 @@ def test_yaml_target_file_and_list_lifecycle(tmp_path):
         "lifecycle: [ServiceContext.close, MCPClient.aclose]\n"
         "roots: {handler: app.state.handler, backend: leaklab.backend}\n"
         "resources: {cache_dir: {path: cache}}\n"
+        "page_dir: web\n"
     )
     # WHEN it is loaded
     target = resolve_target(path, options={"heavy_init_s": 1})
@@ -65,6 +66,7 @@ def test_yaml_target_file_and_list_lifecycle(tmp_path):
         "MCPClient.aclose": "leaklab.backend.mcp_client:MCPClient.aclose",
     }
     assert target.resources(None) == {"cache_dir": tmp_path / "cache"}
+    assert target.page_dir == tmp_path / "web"
     assert target.options == {"heavy_init_s": 1}
     import leaklab.backend
 
@@ -90,6 +92,7 @@ def test_yaml_target_file_and_list_lifecycle(tmp_path):
         ("app = 'leaklab.backend:create_app'\napp_dir = 'missing-folder'\n", "missing-folder.*does not exist"),
         ("app = 'tests.apps:crash_on_connect'\nfaults = 'C8'\n", "takes no 'faults'"),
         ("app = [1\n", "does not parse"),
+        ("app = 'leaklab.backend:create_app'\npage_dir = 3\n", "'page_dir' must be a folder"),
     ],
 )
 def test_malformed_target_file_names_the_problem(tmp_path, body, message):
