@@ -366,7 +366,9 @@ async def hunt_async(
     result.notes.append(f"screened on one backend, reused for every candidate, each run against its own "
                         f"baseline; {cycles} cycles each; findings confirmed on a fresh backend")
     kwargs: dict[str, Any] = {"step_timeout_s": step_timeout_s} if step_timeout_s else {}
-    kwargs.update(client=session.client if session is not None else client, browser=browser)
+    if session is not None:  # findings are confirmed with the screening session's client
+        client, browser = session.client, session.browser_path
+    kwargs.update(client=client, browser=browser)
     result.client = kwargs["client"]
     bar = None
 
