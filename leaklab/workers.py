@@ -85,7 +85,7 @@ async def run_child(module: str, spec: Mapping[str, Any], timeout_s: float, *,
     from a thread instead; a cancel or timeout ends it either way."""
     env = child_env(sys_path)
     argv = [sys.executable, "-m", module]
-    data = json.dumps(spec).encode()
+    data = json.dumps(spec, default=os.fspath).encode()  # a path (a browser's, an app's) as its string
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..metrics import Change
 from .common import TargetArgs, UsageError, add_json_arg, add_target_args, at_least_one, log_level, print_result
+from .common import add_client_args
 
 #: Changes whose row gets its detail line (why it cannot tell, what moved).
 DETAILED = (Change.CANT_TELL, Change.FIXED, Change.NEW_LEAK, Change.WORSE)
@@ -19,6 +20,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("compare", help="your code against another version of it (a folder or a git revision): "
                                        "fixed / still leaks / new leak / unchanged")
     add_target_args(p)
+    add_client_args(p)
     p.add_argument("--against", required=True, metavar="FOLDER|REVISION",
                    help="the version before your change: a second checkout's folder, a second target file or "
                         "import path, or a git revision of your app's repository (checked out into a temporary "
@@ -49,13 +51,14 @@ def handle(args: argparse.Namespace) -> int:
     at_least_one(args.jobs, "--jobs")
     ta = TargetArgs(args)
     hunt = None if args.hunt in ("none", "") else args.hunt
+    client = {k: v for k, v in ta.session_kwargs.items() if k in ("client", "browser")}
     try:
         result = compare(ta.name, against=args.against, app_dir=ta.app_dir, target_file=ta.target_file,
                          faults=ta.faults if ta.name != "reference" else None, options=ta.options or None,
                          watch=ta.watch or None, items=None if args.items == "none" else args.items,
                          scenarios=args.scenario, hunt=hunt, cycles=args.cycles, jobs=args.jobs,
                          progress=not args.json, step_timeout_s=args.step_timeout, timeline_s=args.timeline,
-                         runs_dir=args.runs_dir, trace_fix=args.trace_fix)
+                         runs_dir=args.runs_dir, trace_fix=args.trace_fix, **client)
     except (AgainstError, UnknownItemError, UnknownScenarioError, FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

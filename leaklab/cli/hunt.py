@@ -9,11 +9,13 @@ import sys
 from typing import Any
 
 from .common import TargetArgs, UsageError, add_json_arg, add_target_args, check_scenario, log_level, print_result
+from .common import add_client_args
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("hunt", help="search the protocol's lifecycles for the ones that leak, minimise and map them")
     add_target_args(p)
+    add_client_args(p)
     p.add_argument("--budget", type=float, default=300.0, metavar="SECONDS",
                    help="seconds for the whole hunt (default 300)")
     p.add_argument("--cycles", type=int, default=3, help="cycles per candidate (at least 3)")
@@ -32,9 +34,10 @@ def handle(args: argparse.Namespace) -> int:
     for seq in args.sequences:
         check_scenario(seq)
     ta = TargetArgs(args)
+    client = {k: v for k, v in ta.session_kwargs.items() if k in ("client", "browser")}
     try:
         result = hunt(ta.target, budget_s=args.budget, cycles=args.cycles, sequences=args.sequences or None,
-                      runs_dir=args.runs_dir, progress=not args.json, step_timeout_s=args.step_timeout)
+                      runs_dir=args.runs_dir, progress=not args.json, step_timeout_s=args.step_timeout, **client)
     except KeyboardInterrupt:
         print("interrupted (what was found so far is saved in the runs folder)", file=sys.stderr)
         return 130

@@ -54,7 +54,7 @@ from .fixlines import FixChange, coverage_answer, find_change, trace_plan, unit_
 from .hunks import python_files
 
 __all__ = ["Change", "Comparison", "compare", "compare_async", "item_change", "prove_fix", "prove_fix_async",
-           "scenario_changes", "the_change"]
+           "scenario_changes", "the_change", "unit_spec"]
 
 #: Cycles of a scenario unit when not given.
 DEFAULT_CYCLES = 5
@@ -226,6 +226,23 @@ class Comparison:
                 f"{html.escape(counts)} ({self.elapsed_s:.0f} s)</p>" + self.table().to_html(index=False, escape=True))
 
 
+def unit_spec(side: Side, kind: str, name: str, cycles: int | None, session_kwargs: Mapping[str, Any],
+              trace: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON spec one unit's child gets on one side: how to resolve the
+    side's target, the item (``kind="item"``) or scenario, its cycles, the
+    session's settings (the client and browser among them) and the line
+    tracer's plan. An experiment's timeline is its own (the release it
+    waits for decides its verdict): ``timeline_s``/``settle_s`` go to
+    scenarios only."""
+    kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
+    if kind == "item":
+        spec = {**side.spec, "item": name, "cycles": cycles,
+                "session": {k: v for k, v in kwargs.items() if k not in ("timeline_s", "settle_s")}}
+    else:
+        spec = {**side.spec, "scenario": name, "cycles": cycles or DEFAULT_CYCLES, "session": kwargs}
+    return {**spec, "trace": dict(trace)} if trace else spec
+
+
 async def _run_sides(
     sides: Sequence[Side],
     units: Sequence[tuple[str, str, int | None]],
@@ -242,9 +259,6 @@ async def _run_sides(
     gate = asyncio.Semaphore(max(1, jobs))
     outcomes: dict[str, dict[str, Outcome]] = {}
     runs: dict[str, dict[str, dict[str, Any]]] = {}
-    kwargs = {k: v for k, v in session_kwargs.items() if v is not None}
-    # an experiment's timeline is its own (the release it waits for decides its verdict)
-    item_kwargs = {k: v for k, v in kwargs.items() if k not in ("timeline_s", "settle_s")}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -256,19 +270,16 @@ async def _run_sides(
         async with gate:
             t0 = time.monotonic()
             plan = (traces or {}).get(side.name)
+            spec = unit_spec(side, kind, name, cycles, session_kwargs, plan)
             if kind == "item":
                 (item,) = get_items([name])
-                spec = {**side.spec, "item": name, "cycles": cycles, "session": item_kwargs}
                 if plan:  # the same experiment, under the line tracer
-                    record = await in_child({**spec, "trace": plan}, timeout_s, module="leaklab.compare.worker",
-                                            sys_path=side.sys_path)
+                    record = await in_child(spec, timeout_s, module="leaklab.compare.worker", sys_path=side.sys_path)
                 else:
                     record = await in_child(spec, timeout_s, sys_path=side.sys_path)
                 outcomes.setdefault(name, {})[side.name] = outcome_of(item, record, time.monotonic() - t0)
             else:
-                record = await in_child({**side.spec, "scenario": name, "cycles": cycles or DEFAULT_CYCLES,
-                                         "session": kwargs, **({"trace": plan} if plan else {})}, timeout_s,
-                                        module="leaklab.compare.worker", sys_path=side.sys_path)
+                record = await in_child(spec, timeout_s, module="leaklab.compare.worker", sys_path=side.sys_path)
                 runs.setdefault(name, {})[side.name] = record
         if bar is not None:
             bar.set_postfix_str(f"{name} on {side.name}"[:60])
@@ -316,6 +327,8 @@ async def compare_async(
     progress: bool = False,
     runs_dir: Any = None,
     trace_fix: bool = True,
+    client: str = "synthetic",
+    browser: str | os.PathLike[str] | None = None,
     **session_kwargs: Any,
 ) -> Comparison:
     """Your code (the target flags) against another version of it.
@@ -334,6 +347,10 @@ async def compare_async(
             ``$LEAKLAB_RUNS_DIR`` or ``./leaklab-runs``; ``False``: not saved).
         trace_fix: trace which lines of the change ran in each unit (the
             hunks are listed either way; ``False``: not traced).
+        client, browser: what opens each tab in every unit's session, on
+            both sides: ``"synthetic"`` or ``"browser"`` (the backend's own
+            page in a browser already installed, one per unit's process;
+            ``browser``: its path); see :class:`~leaklab.session.LeakSession`.
 
     Raises:
         AgainstError: ``against`` names nothing comparable.
@@ -341,6 +358,14 @@ async def compare_async(
     """
     started = time.monotonic()
     jobs = 2 if jobs is None else max(1, int(jobs))
+    if client != "synthetic" or browser is not None:  # checked first, then carried to every unit's child
+        from ..driver.browser import check_browser
+
+        if client != "browser":
+            raise ValueError(f"client must be 'synthetic' or 'browser' (browser= names the browser of 'browser'), "
+                             f"not {client!r}")
+        check_browser(browser)
+        session_kwargs.update(client=client, browser=None if browser is None else os.fspath(browser))
     with checkouts(target, against=against, app_dir=app_dir, target_file=target_file, faults=faults,
                    options=options, watch=watch) as (before, after):
         change = the_change(before, after, against)
@@ -385,6 +410,9 @@ async def compare_async(
                                                                                     metrics.Change.STILL_LEAKS))
     notes.append(f"{len(units)} units, each on both sides at the same time ({jobs} runs at a time), each in a fresh "
                  "process")
+    if session_kwargs.get("client") == "browser":
+        notes.append(f"tabs opened by {browser or 'the browser found on PATH'} (the backend's own page): one browser "
+                     "per unit's process, a context per tab")
     if change is not None and change.hunks:
         mechanism = next((c.get("mechanism") for c in coverage.values() if c.get("mechanism")), None)
         notes.append(f"your change: {len(change.hunks)} hunks in {', '.join(change.files)}; " + (
@@ -477,6 +505,8 @@ def compare(
     progress: bool = False,
     runs_dir: Any = None,
     trace_fix: bool = True,
+    client: str = "synthetic",
+    browser: str | os.PathLike[str] | None = None,
     **session_kwargs: Any,
 ) -> Comparison:
     """Sync form of :func:`compare_async` (owns its event loop): the same
@@ -484,7 +514,8 @@ def compare(
     return asyncio.run(compare_async(
         target, against=against, app_dir=app_dir, target_file=target_file, faults=faults, options=options,
         watch=watch, items=items, scenarios=scenarios, hunt=hunt, cycles=cycles, jobs=jobs,
-        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, trace_fix=trace_fix, **session_kwargs,
+        item_timeout_s=item_timeout_s, progress=progress, runs_dir=runs_dir, trace_fix=trace_fix, client=client,
+        browser=browser, **session_kwargs,
     ))
 
 

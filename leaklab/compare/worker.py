@@ -1,8 +1,9 @@
 """One unit of a comparison in a process of its own (``python -m
 leaklab.compare.worker``): reads a JSON spec on stdin (how to resolve the
-target, the scenario, cycles, session settings), prints one JSON line on
-stdout: the run's summary, its per-cycle records and the retention groups of
-its survivors. SIGTERM or Ctrl-C shuts the backend down first
+target, the scenario, cycles, session settings: the client among them),
+prints one JSON line on stdout: the run's summary, its per-cycle records, the
+retention groups of its survivors and what opened its tabs (``client``,
+``browser_tabs``). SIGTERM or Ctrl-C shuts the backend down first
 (:func:`leaklab.workers.serve`).
 
 A spec with ``"item"`` runs that checklist experiment instead (its record,
@@ -37,10 +38,12 @@ async def run_unit(spec: dict[str, Any]) -> dict[str, Any]:
             groups = session.explain().as_dict().get("groups", [])
         roles = session.target.roles.as_dict()
         name = session.target.name
+        tabs = session.browser.tabs_opened if session.browser is not None else None
     finally:
         orphans = await session.stop()
     return {"scenario": spec["scenario"], "target": name, "summary": summary, "records": result.records,
-            "groups": groups, "roles": roles, "orphans": orphans, "errors": result.errors[:5]}
+            "groups": groups, "roles": roles, "orphans": orphans, "errors": result.errors[:5],
+            "client": session.client, "browser_tabs": tabs}
 
 
 async def run_unit_or_error(spec: dict[str, Any]) -> dict[str, Any]:

@@ -193,6 +193,8 @@ class BrowserClient:
         #: every process :meth:`pids` ever named (one that outlived the
         #: browser, re-parented, is still the browser's)
         self.seen_pids: set[int] = set()
+        #: tabs opened so far, each in a browser context of its own
+        self.tabs_opened = 0
 
     async def start(self) -> BrowserClient:
         """Launch the browser (a new, empty profile of its own)."""
@@ -336,6 +338,7 @@ class BrowserTab:
                                   "connect:bare needs the synthetic client")
         started = time.monotonic()
         self.context = await self.owner.browser.new_context()
+        self.owner.tabs_opened += 1
         settings = json.dumps({"wsUrl": json.dumps(self.ws_url), "baseUrl": json.dumps(self.base_url)})
         await self.context.add_init_script(
             f"(() => {{ const s = {settings}; for (const k in s) window.localStorage.setItem(k, s[k]); }})()"

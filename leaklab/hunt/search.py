@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -188,13 +189,17 @@ class HuntResult:
     path: Path | None = None
     #: screened as growing, then released as the protocol designs it (not findings)
     released: list[Finding] = dataclasses.field(default_factory=list)
+    #: what opened each tab: ``"synthetic"`` or ``"browser"``
+    client: str = "synthetic"
+    #: the browser of the screening backend (``client="browser"``): its path, the tabs it opened
+    browser: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "faults": self.faults, "findings": [f.as_dict() for f in self.findings],
                 "released": [f.as_dict() for f in self.released],
                 "tried": self.tried, "not_tried": self.not_tried, "budget_s": self.budget_s,
                 "elapsed_s": round(self.elapsed_s, 1), "interrupted": self.interrupted, "notes": self.notes,
-                "path": str(self.path) if self.path else None}
+                "path": str(self.path) if self.path else None, "client": self.client, "browser": self.browser}
 
     def frame(self) -> Any:
         import pandas as pd
@@ -327,6 +332,8 @@ async def hunt_async(
     step_timeout_s: float | None = None,
     on_progress: Any = None,
     session: LeakSession | None = None,
+    client: str = "synthetic",
+    browser: str | os.PathLike[str] | None = None,
 ) -> HuntResult:
     """Search the target's lifecycles for the ones that leak.
 
@@ -340,7 +347,12 @@ async def hunt_async(
         runs_dir: where ``hunt.json`` is saved (``False``: not saved).
         on_progress: ``callable(text)`` for each step (the CLI's bar).
         session: a started :class:`LeakSession` to screen on (its target is
-            hunted; it is left running); default: one made and stopped here.
+            hunted; it is left running, its own client used); default: one
+            made and stopped here.
+        client, browser: what opens each tab of every session the hunt makes
+            (screening and confirming): ``"synthetic"`` or ``"browser"``, the
+            backend's own page in a browser already installed (``browser``:
+            its path); see :class:`LeakSession`.
     """
     started = time.monotonic()
     deadline = started + budget_s
@@ -354,6 +366,10 @@ async def hunt_async(
     result.notes.append(f"screened on one backend, reused for every candidate, each run against its own "
                         f"baseline; {cycles} cycles each; findings confirmed on a fresh backend")
     kwargs: dict[str, Any] = {"step_timeout_s": step_timeout_s} if step_timeout_s else {}
+    if session is not None:  # findings are confirmed with the screening session's client
+        client, browser = session.client, session.browser_path
+    kwargs.update(client=client, browser=browser)
+    result.client = kwargs["client"]
     bar = None
 
     def tell(text: str) -> None:
@@ -413,6 +429,11 @@ async def hunt_async(
                 finding.sequence, finding.minimised = await _minimise(screen, finding.sequence, primary, cycles,
                                                                       deadline, quick)
         finally:
+            if screen.browser is not None:  # what opened the tabs, said
+                result.browser = {"executable": screen.browser.executable, "tabs": screen.browser.tabs_opened}
+                result.notes.append(f"tabs opened by {screen.browser.executable} (the backend's own page): one browser "
+                                    f"for the screening backend, {screen.browser.tabs_opened} tabs, each in a "
+                                    "context of its own")
             if own:
                 await screen.stop()
         for finding in result.findings:
@@ -454,13 +475,15 @@ def hunt(
     step_timeout_s: float | None = None,
     on_progress: Any = None,
     session: LeakSession | None = None,
+    client: str = "synthetic",
+    browser: str | os.PathLike[str] | None = None,
 ) -> HuntResult:
     """Sync form of :func:`hunt_async` (owns its event loop): the same
     parameters, documented there."""
     return asyncio.run(hunt_async(
         target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, watch=watch,
         budget_s=budget_s, cycles=cycles, sequences=sequences, runs_dir=runs_dir, progress=progress,
-        step_timeout_s=step_timeout_s, on_progress=on_progress, session=session,
+        step_timeout_s=step_timeout_s, on_progress=on_progress, session=session, client=client, browser=browser,
     ))
 
 

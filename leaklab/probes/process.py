@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import linecache
+import sys
 import threading
 import tracemalloc
 from collections.abc import Iterable
+from typing import Any
 
 import psutil
 
@@ -17,8 +20,8 @@ from .._platform import open_handles
 from .base import BaseProbe, ProbeContext, Sample
 
 __all__ = [
-    "ChildWatch", "Orphans", "ProcessBaseline", "ProcessProbe", "ProcessSnapshot", "baseline", "orphans_after",
-    "process_snapshot",
+    "POOL_WORKER_LOOPS", "ChildWatch", "Orphans", "ProcessBaseline", "ProcessProbe", "ProcessSnapshot", "baseline",
+    "idle_pool_worker", "idle_pool_workers", "orphans_after", "process_snapshot",
 ]
 
 _MB = 1024 * 1024
@@ -128,6 +131,68 @@ def live_children() -> int:
 
 def _thread_idents() -> dict[int, str]:
     return {t.ident: t.name for t in threading.enumerate() if t.ident is not None and t.is_alive()}
+
+
+#: The worker loops of the thread pools of libraries, ``(module, function
+#: qualname)``: the standard library's (``concurrent.futures``, which
+#: ``asyncio.to_thread`` uses) and anyio's (``anyio.to_thread``, which
+#: Starlette and the MCP SDK use). A thread parked in one, on its queue's
+#: ``get``, is an idle pool worker: its pool ends it (at shutdown, or when it
+#: prunes its idle workers), not the session that last gave it work.
+POOL_WORKER_LOOPS: frozenset[tuple[str, str]] = frozenset({
+    ("concurrent.futures.thread", "_worker"),
+    ("anyio._backends._asyncio", "WorkerThread.run"),
+})
+# Frames of a queue wait between a worker loop and the lock it blocks on.
+_WAIT_MODULES = frozenset({"queue", "threading"})
+
+
+def _loop_of(frame: Any) -> str | None:
+    code = frame.f_code
+    module = frame.f_globals.get("__name__", "")
+    qualname = getattr(code, "co_qualname", None)  # 3.11+; before: the last part only
+    for loop_module, loop in POOL_WORKER_LOOPS:
+        if module == loop_module and (qualname == loop if qualname else loop.rpartition(".")[2] == code.co_name):
+            return f"{module}.{loop}"
+    return None
+
+
+def idle_pool_worker(frame: Any) -> str | None:
+    """``"<module>.<loop>"`` when the thread whose innermost frame is
+    ``frame`` is a library's pool worker (:data:`POOL_WORKER_LOOPS`) parked
+    on its queue, waiting for work; ``None`` otherwise (not a pool worker,
+    or one running a job).
+
+    Parked: between the worker loop and the innermost frame there are only
+    the queue's own frames (``queue.Queue.get`` waiting on its condition), or
+    none, the loop's line calling a C queue's ``get`` (``SimpleQueue``)."""
+    inner: list[Any] = []
+    f = frame
+    while f is not None:
+        loop = _loop_of(f)
+        if loop is not None:
+            if inner:
+                waiting = all(g.f_globals.get("__name__") in _WAIT_MODULES for g in inner) and any(
+                    g.f_globals.get("__name__") == "queue" and g.f_code.co_name == "get" for g in inner)
+            else:
+                waiting = ".get(" in linecache.getline(f.f_code.co_filename, f.f_lineno)
+            return loop if waiting else None
+        inner.append(f)
+        f = f.f_back
+    return None
+
+
+def idle_pool_workers(idents: Iterable[int]) -> dict[int, str]:
+    """Of the threads ``idents``, the idle pool workers now: ident -> their
+    worker loop (:func:`idle_pool_worker`)."""
+    frames = sys._current_frames()
+    out = {}
+    for ident in idents:
+        frame = frames.get(ident)
+        loop = idle_pool_worker(frame) if frame is not None else None
+        if loop is not None:
+            out[ident] = loop
+    return out
 
 
 def _listening_ports(proc: psutil.Process, hosts: tuple[str, ...] | None) -> set[int]:

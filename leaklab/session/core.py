@@ -144,6 +144,8 @@ class LeakSession(SurvivorQueries):
         self._sites_at_stop: Any = None
         self.orphans: dict[str, int] | None = None
         self.orphan_threads: list[str] = []
+        #: threads left at stop that are idle workers of a library's pool (not counted)
+        self.idle_threads: list[str] = []
         self._run_started = 0.0
         self._started_tracemalloc = False
 
@@ -230,7 +232,7 @@ class LeakSession(SurvivorQueries):
             await self._cancel_app_tasks()
             self._after_stop()
             left = await left_behind(self._baseline, self._children, skip=self.context.foreign_roots)
-            self.orphans, self.orphan_threads = left.orphans, left.threads
+            self.orphans, self.orphan_threads, self.idle_threads = left.orphans, left.threads, left.idle
             self.reaped = [*self._cancelled, *left.reaped]
         return self.orphans or {}
 

@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import probes
+from ..probes.process import idle_pool_workers
 from ..probes.stacks import default_owner, owner_kind
 from ..driver.scenarios import CycleState
 
 __all__ = [
     "CANCEL_GRACE_S", "CHILD_SAMPLE_S", "REAP_GRACE_S", "STOP_GRACE_S", "Leftovers", "cancel_app_tasks", "is_app_file",
-    "left_behind", "own_threads", "pending_now", "sample_children",
+    "judge_threads", "left_behind", "own_threads", "pending_now", "sample_children",
 ]
 
 logger = logging.getLogger("leaklab.session")
@@ -93,11 +94,14 @@ async def cancel_app_tasks(before: Iterable[asyncio.Task[Any]], sites: Any = Non
 class Leftovers:
     """``orphans``: counts by kind (children, threads, listening_ports);
     ``threads``: the names of the threads left; ``reaped``: one line per
-    process the session ended."""
+    process the session ended; ``idle``: the threads left that are idle
+    workers of a library's thread pool (not counted in ``orphans``: see
+    :func:`judge_threads`), one line each."""
 
     orphans: dict[str, int]
     threads: list[str]
     reaped: list[str]
+    idle: list[str] = dataclasses.field(default_factory=list)
 
 
 def own_threads(names: Iterable[str]) -> list[str]:
@@ -105,6 +109,26 @@ def own_threads(names: Iterable[str]) -> list[str]:
     default-executor threads (``asyncio_N``, used for getaddrinfo) are
     pooled for the loop's lifetime, not the backend's."""
     return [n for n in names if not n.startswith("asyncio_")]
+
+
+def judge_threads(left: probes.Orphans) -> tuple[list[str], list[str]]:
+    """The threads left since the baseline, judged: ``(left behind, idle
+    pool workers)``.
+
+    An idle worker of a library's thread pool (``concurrent.futures``,
+    anyio's: :data:`~leaklab.probes.process.POOL_WORKER_LOOPS`), parked on
+    its queue waiting for work, is not a thread the session left running:
+    its pool ends it, at its own shutdown or when it prunes idle workers
+    (anyio: at the next call after 10 s idle, or when the event loop's main
+    task ends). It is said as ``"<name>: idle pool worker (...)"``, not
+    counted. A pool that grows with the sessions shows in the census'
+    ``threads``, cycle after cycle, where growth is judged."""
+    named = dict(zip(left.threads, left.thread_names))
+    idle = idle_pool_workers(named)
+    counted = own_threads(name for ident, name in named.items() if ident not in idle)
+    said = [f"{named[ident]}: idle pool worker of {loop} (parked on its queue; its pool ends it)"
+            for ident, loop in idle.items() if own_threads([named[ident]])]
+    return counted, said
 
 
 async def left_behind(baseline: probes.ProcessBaseline, children: probes.ChildWatch | None,
@@ -118,12 +142,15 @@ async def left_behind(baseline: probes.ProcessBaseline, children: probes.ChildWa
     await asyncio.sleep(0.1)
     deadline = time.monotonic() + STOP_GRACE_S
     left = probes.orphans_after(baseline, skip)
-    while (left.children or own_threads(left.thread_names)) and time.monotonic() < deadline:
+    # an idle pool worker is not waited for: it ends when its pool says so
+    while (left.children or judge_threads(left)[0]) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         left = probes.orphans_after(baseline, skip)
     orphans = left.counts()
-    threads = own_threads(left.thread_names)
+    threads, idle = judge_threads(left)
     orphans["threads"] = len(threads)
+    if idle:
+        logger.info("leaklab: not left behind: %s", "; ".join(idle))
     reaped: list[str] = []
     if children is not None and children.left():
         reaped = await asyncio.to_thread(children.reap, REAP_GRACE_S)
@@ -131,7 +158,7 @@ async def left_behind(baseline: probes.ProcessBaseline, children: probes.ChildWa
             more = f"; and {len(reaped) - 3} more" if len(reaped) > 3 else ""
             logger.warning("leaklab: ended %d process(es) the backend left running: %s%s",
                            len(reaped), "; ".join(reaped[:3]), more)
-    return Leftovers(orphans, threads, reaped)
+    return Leftovers(orphans, threads, reaped, idle)
 
 
 async def sample_children(children: probes.ChildWatch, state: CycleState) -> None:

@@ -166,7 +166,7 @@ def test_a_session_with_the_browser_client_counts_tabs_not_the_browser():
             result = await session.run("open-close", 3)
         finally:
             await session.stop()
-        seen["orphans"], seen["reaped"] = session.orphans, session.reaped
+        seen["orphans"], seen["reaped"], seen["idle"] = session.orphans, session.reaped, session.idle_threads
         return result
 
     # WHEN three page opens and closes run
@@ -181,5 +181,7 @@ def test_a_session_with_the_browser_client_counts_tabs_not_the_browser():
     # the browser's processes were never the backend's children, nor reaped, and none is left
     assert seen["browser_pids"] and all(r.get("children", 0) == 0 for r in result.records)
     assert seen["orphans"]["children"] == 0 and not [r for r in seen["reaped"] if "chrom" in r.lower()]
+    # the backend's MCP stdio pool's idle anyio worker (it ends with the loop's main task) is said, not left behind
+    assert seen["orphans"]["threads"] == 0 and all("idle pool worker" in line for line in seen["idle"])
     assert not [p for p in seen["browser_pids"] if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
