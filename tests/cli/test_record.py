@@ -74,3 +74,36 @@ def test_record_cli_writes_a_file_that_replays(capsys, tmp_path):
     # THEN it sent what the page sent on open, step by step
     assert page_sent and state.sent == page_sent
     assert [r.step for r in state.step_log] == ["connect", "close"]
+
+
+BAD = "format: leaklab-scenario\nsteps:\n  - connect\n  - fly\n"
+
+
+@pytest.mark.parametrize("command", [
+    ["run"], ["why"], ["checklist"], ["hunt"],
+    ["compare", "--target", "tests.apps:leaks_contexts", "--against", "tests.apps:leaks_contexts", "--items", "none",
+     "--hunt", "none"],
+])
+def test_every_command_reads_a_scenario_file_and_says_where_it_is_wrong(command, capsys, tmp_path):
+    # GIVEN a scenario file with an unknown step on its line 4
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    # WHEN a command is given it THEN it stops before running, naming the file and the line
+    assert main([*command, "--scenario", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad} line 4: unknown step 'fly'" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.extended  # ~3 s of hunting; the suite's proof that hunt reads the file is the test above
+@pytest.mark.timeout(120)
+def test_hunt_tries_a_scenario_file_besides_its_sequences(capsys, tmp_path):
+    # GIVEN a recorded file (written here as record writes it): a tab opened and closed
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"format": "leaklab-scenario", "version": 1, "steps": ["connect", "close"]}))
+    # WHEN the hunt is given one sequence and the file
+    assert main(["hunt", "--option", "heavy_init_s=0.05", "--sequences", "connect,close", "--scenario", str(page),
+                 "--runs-dir", str(tmp_path / "runs"), "--json"]) == 0
+    # THEN both were screened, the file as itself
+    tried = json.loads(capsys.readouterr().out)["tried"]
+    assert [t["sequence"] for t in tried] == ["connect,close", str(page)]
+    assert all(t["failed_cycles"] == 0 for t in tried), tried
