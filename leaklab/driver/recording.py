@@ -344,6 +344,7 @@ async def _interactive(client: BrowserClient, log: FrameLog, ws_url: str, base_u
 
     context.on("page", opened)
     tab.page.on("close", closed)
+    client.browser.on("disconnected", lambda _browser: done.set())  # the user quit the browser
     if on_open is not None:
         on_open(tab.page_url)
     waits = [asyncio.ensure_future(done.wait())]

@@ -232,3 +232,12 @@ def test_a_raw_step_sends_its_frames_and_reads_their_replies_on_the_reference(tm
         {"step": "close", "sent": []},
     ]
     assert set(seen["replies"]) == {"heartbeat-ack", "group-update"} and seen["unanswered"] == []
+
+
+def test_the_hunt_maps_a_recorded_file_by_its_steps(tmp_path):
+    from leaklab.hunt.candidates import essential_steps
+
+    path = write_scenario_file(tmp_path / "page.yaml", ScenarioFile(
+        ["connect", "switch", RawStep(({"type": "heartbeat"},)), "text-until-synth", "close"]))
+    assert essential_steps(str(path)) == {"switch", "send", "text-until-synth"}
+    assert essential_steps(str(tmp_path / "gone.yaml")) == {str(tmp_path / "gone.yaml")}
