@@ -98,8 +98,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     timeout = ta.session_kwargs.get("step_timeout_s") or 30.0
 
-    def opened(url: str) -> None:
-        print(f"recording {url}: use the page, then close its tab (or press Enter here)", flush=True)
+    def opened(page: Any) -> None:
+        print(f"recording {page.url}: use the page, then close its tab (or press Enter here)", flush=True)
 
     async def main() -> Any:
         session = LeakSession(ta.target, measure=False, runs_dir=False, progress=False)

@@ -80,6 +80,9 @@ class FrameLog:
         tab = self._pages[id(page)] = len(self._pages) + 1
         page.on("websocket", lambda ws: self._on_websocket(tab, ws))
         page.on("close", lambda _page: self._page_closed(tab))
+        # A reload or a new address unloads the page, which closes its sockets
+        # (their own close events may reach us after the new page's open).
+        page.on("framenavigated", lambda frame: frame.parent_frame is None and self._page_closed(tab))
 
     def _on_websocket(self, tab: int, ws: Any) -> None:
         if self.origin is not None and not ws.url.startswith(self.origin):
@@ -274,6 +277,7 @@ async def record_page(
     page_path: str = "/",
     script: str | None = DEFAULT_SCRIPT,
     until: Awaitable[Any] | None = None,
+    headless: bool | None = None,
     timeout_s: float = 30.0,
     wait_threshold_s: float = WAIT_THRESHOLD_S,
     on_open: Any = None,
@@ -292,8 +296,10 @@ async def record_page(
             ``until`` is done or every tab is closed.
         until: (with ``script=None``) awaited alongside the user's tabs:
             when it finishes, the recording ends (the CLI's Enter key).
+        headless: no window (default: with a script only).
         timeout_s: bound on every wait of a scripted step.
-        on_open: called with the page's address once it is open for the user.
+        on_open: (with ``script=None``) called with the Playwright page once
+            it is open for the user.
 
     Raises:
         BrowserMissing: no browser or no Playwright; says what to install.
@@ -302,8 +308,8 @@ async def record_page(
     scripted = steps_scenario(script) if script is not None else None
     log = FrameLog(f"ws://{host}:{port}")
     base_url = f"http://{host}:{port}"
-    client = BrowserClient(browser, page_path=page_path, timeout_s=timeout_s, headless=scripted is not None,
-                           on_page=log.follow)
+    client = BrowserClient(browser, page_path=page_path, timeout_s=timeout_s, on_page=log.follow,
+                           headless=scripted is not None if headless is None else headless)
     await client.start()
     try:
         if scripted is not None:
@@ -346,7 +352,7 @@ async def _interactive(client: BrowserClient, log: FrameLog, ws_url: str, base_u
     tab.page.on("close", closed)
     client.browser.on("disconnected", lambda _browser: done.set())  # the user quit the browser
     if on_open is not None:
-        on_open(tab.page_url)
+        on_open(tab.page)
     waits = [asyncio.ensure_future(done.wait())]
     if until is not None:
         waits.append(asyncio.ensure_future(until))

@@ -5,6 +5,7 @@ saying why, where Playwright or a browser is missing."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 
 import pytest
@@ -85,3 +86,36 @@ def test_a_recorded_page_replays_as_it_was_sent_and_judges_as_the_browser(tmp_pa
     verdicts = _verdicts(replay)
     assert verdicts == _verdicts(browser)
     assert [k for k, v in verdicts.items() if v == Verdict.LEAK], verdicts
+
+
+@needs_browser
+@pytest.mark.extended  # ~5 s: the user's path (a window, here headless), beside the scripted one
+@pytest.mark.timeout(120)
+def test_a_page_used_by_hand_is_recorded_until_its_tab_closes():
+    # GIVEN the recording of a page the user drives (no script): they chat, reload the page, close the tab
+    async def use(page):
+        await page.fill("#text", "hi from a person")
+        await page.press("#text", "Enter")
+        await page.wait_for_function("document.body.dataset.turns === '1'")
+        await asyncio.sleep(1.3)  # they read the answer
+        await page.reload()
+        await page.wait_for_function("document.body.dataset.greeted === 'true'")
+        await page.close()
+
+    async def main():
+        async with reference_backend(**OPTIONS) as (app, srv):
+            tasks = []
+            recorded = await record_page(srv.host, srv.port, target="reference", script=None, headless=True,
+                                         on_open=lambda page: tasks.append(asyncio.ensure_future(use(page))),
+                                         timeout_s=30)
+            await asyncio.gather(*tasks)
+            return recorded
+
+    # WHEN the tab closes THEN the recording ends, and reads back as what the user did
+    recorded = run_async(main())
+    assert recorded.recorded["mode"] == "interactive"
+    words = recorded.words()
+    assert words[:2] == ["connect", "text"] and words[3:] == ["close", "connect", "close"], words
+    assert words[2].startswith("wait:") and float(words[2].partition(":")[2]) >= 1.3, words
+    assert [e["frame"]["text"] for e in recorded.frames if e["event"] == "sent"
+            and e["frame"]["type"] == "text-input"] == ["hi from a person"]
