@@ -139,7 +139,8 @@ def handle(args: argparse.Namespace) -> int:
 def format_recording(recorded: Any, path: Path) -> str:
     """What the page did, as steps; what no step word covers; the file written."""
     sent = sum(1 for e in recorded.frames if e.get("event") == "sent")
-    how = recorded.recorded.get("script") or "by hand"
+    script = recorded.recorded.get("script")
+    how = f"headless, the script {script}" if script else "by hand"
     lines = [f"recorded {recorded.recorded.get('page')} ({how}): {sent} frames sent",
              "steps: " + ", ".join(recorded.words())]
     if recorded.uncovered:
