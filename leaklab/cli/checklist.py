@@ -9,7 +9,8 @@ import logging
 import sys
 from typing import Any
 
-from .common import add_client_args, TargetArgs, UsageError, add_json_arg, add_target_args, at_least_one, check_scenario, log_level, num
+from .common import (TargetArgs, UsageError, add_client_args, add_json_arg, add_target_args, at_least_one,
+                     check_scenario, log_level, num)
 
 
 def add_parser(sub: Any) -> None:

@@ -37,7 +37,8 @@ def handle(args: argparse.Namespace) -> int:
     ta = TargetArgs(args)
     try:
         result = hunt(ta.target, budget_s=args.budget, cycles=args.cycles, sequences=args.sequences or None,
-                      scenarios=args.scenario, runs_dir=args.runs_dir, progress=not args.json, step_timeout_s=args.step_timeout)
+                      scenarios=args.scenario, runs_dir=args.runs_dir, progress=not args.json,
+                      step_timeout_s=args.step_timeout)
     except KeyboardInterrupt:
         print("interrupted (what was found so far is saved in the runs folder)", file=sys.stderr)
         return 130

@@ -472,7 +472,8 @@ def get_scenario(name: str | os.PathLike[str] | Scenario) -> Scenario:
         return name
     if is_scenario_path(name):
         return scenario_from_file(name)
-    assert isinstance(name, str)
+    if not isinstance(name, str):
+        raise UnknownScenarioError(f"a scenario is a name, a step list or a scenario file, not {name!r}")
     try:
         return SCENARIOS[name]
     except KeyError:

@@ -177,15 +177,18 @@ def test_a_file_without_a_suffix_that_exists_is_read_too(tmp_path, monkeypatch):
      "s.yaml line 1: expected 'format: leaklab-scenario' (a file `leaklab record` writes); found 'something-else'"),
     ("s.yaml", "format: leaklab-scenario\nversion: 7\nsteps: [connect]\n", "s.yaml line 2: written by a newer leaklab"),
     ("s.yaml", "- connect\n- close\n", "s.yaml line 1: expected a mapping"),
-    ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - fly\n  - close\n", "s.yaml line 4: unknown step 'fly'"),
+    ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - fly\n  - close\n",
+     "s.yaml line 4: unknown step 'fly'"),
     ("s.json", '{"format": "leaklab-scenario",\n "steps": [\n  "connect",\n  42\n ]}',
      "s.json line 4: expected a step word"),
-    ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - send: []\n", "s.yaml line 4: expected a list of frames"),
+    ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - send: []\n",
+     "s.yaml line 4: expected a list of frames"),
     ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - send: [{type: ping}]\n    replies: ping-ack\n",
      "s.yaml line 4: expected a list of frame types under 'replies'"),
     ("s.yaml", "format: leaklab-scenario\nsteps:\n  - send: [{type: ping}]\n  - close\n",
      "s.yaml line 3: step 'send:ping' needs an open tab"),
-    ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - connect\n", "s.yaml line 4: step 'connect': tab 1 is already open"),
+    ("s.yaml", "format: leaklab-scenario\nsteps:\n  - connect\n  - connect\n",
+     "s.yaml line 4: step 'connect': tab 1 is already open"),
 ])
 def test_a_file_that_is_not_a_scenario_says_where_and_what_was_expected(tmp_path, name, text, message):
     path = tmp_path / name
@@ -194,6 +197,11 @@ def test_a_file_that_is_not_a_scenario_says_where_and_what_was_expected(tmp_path
         get_scenario(str(path))
     assert message in str(err.value)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_what_is_not_a_scenario_says_so():
+    with pytest.raises(UnknownScenarioError, match="a scenario is a name, a step list or a scenario file, not 3"):
+        get_scenario(3)
 
 
 def test_a_missing_file_says_how_to_make_one(tmp_path):
