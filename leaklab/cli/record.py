@@ -125,7 +125,14 @@ def handle(args: argparse.Namespace) -> int:
         print("interrupted: nothing written", file=sys.stderr)
         return 130
     except Exception as exc:  # a step of the script failed: say which, write nothing
-        print(f"leaklab: the recording failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        hint = ""
+        if script is not None:
+            from ..driver.browser import DEFAULT_SELECTORS
+
+            hint = (f" (a headless recording drives the page through its own controls, "
+                    f"{', '.join(DEFAULT_SELECTORS.values())}: record a page without them by hand, in a window)")
+        print(f"leaklab: the recording failed, nothing written: {type(exc).__name__}: {first}{hint}", file=sys.stderr)
         return 1
     path = write_scenario_file(out, recorded)
     if args.json:
