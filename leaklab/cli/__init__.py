@@ -12,6 +12,7 @@
 #     checklist  C1-C9 with measured verdicts           format_checklist
 #     hunt       the leaking lifecycles, minimised      format_hunt
 #     compare    before/after your change               format_comparison
+#     record     the page's frames -> a scenario file   format_recording
 #     report     the notebooks -> one HTML file
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import checklist, compare, hunt, notebooks, report, run, serve, why
+from . import checklist, compare, hunt, notebooks, record, report, run, serve, why
 from .checklist import format_checklist
 from .common import TargetArgs, UsageError
 from .compare import format_comparison
@@ -29,7 +30,7 @@ from .run import format_lifecycle, format_summary, format_survivors
 from .why import format_why
 
 #: The subcommands, in the order ``leaklab --help`` lists them.
-COMMANDS = (serve, run, why, checklist, hunt, compare, report, notebooks)
+COMMANDS = (serve, run, why, checklist, hunt, compare, record, report, notebooks)
 
 
 def build_parser() -> argparse.ArgumentParser:

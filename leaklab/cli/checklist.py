@@ -9,7 +9,8 @@ import logging
 import sys
 from typing import Any
 
-from .common import add_client_args, TargetArgs, UsageError, add_json_arg, add_target_args, at_least_one, log_level, num
+from .common import (TargetArgs, UsageError, add_client_args, add_json_arg, add_target_args, at_least_one,
+                     check_scenario, log_level, num)
 
 
 def add_parser(sub: Any) -> None:
@@ -21,6 +22,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--hunt", default=None, metavar="latest|PATH",
                    help="add rows for a saved hunt's findings no item covers: 'latest' (this target's newest in "
                         "the runs folder) or a hunt.json")
+    p.add_argument("--scenario", action="append", default=[], metavar="FILE|STEPS",
+                   help="also run this scenario (a file `leaklab record` wrote, or a step list) as the hunt does, "
+                        "and add a row for what it leaks that no item covers (repeatable)")
     add_json_arg(p)
     p.set_defaults(func=handle)
 
@@ -33,12 +37,14 @@ def handle(args: argparse.Namespace) -> int:
         get_items(args.items)
     except UnknownItemError as exc:
         raise UsageError(str(exc)) from None
+    for scenario in args.scenario:
+        check_scenario(scenario)
     ta = TargetArgs(args)
     try:
         at_least_one(args.jobs, "--jobs")
         findings = None
         if args.hunt is not None:
-            from ..hunt import checklist_rows, load_findings
+            from ..hunt import load_findings
 
             try:
                 findings = load_findings(args.hunt, target=ta.target.name if args.hunt == "latest" else None)
@@ -47,7 +53,15 @@ def handle(args: argparse.Namespace) -> int:
         client = {k: v for k, v in ta.session_kwargs.items() if k in ("client", "browser")}
         result = run_checklist(ta.target, items=args.items, progress=not args.json, jobs=args.jobs,
                                step_timeout_s=args.step_timeout, **client)
+        if args.scenario:  # the user's own scenarios, screened and confirmed as the hunt does
+            from ..hunt import hunt
+
+            found = hunt(ta.target, sequences=args.scenario, runs_dir=False, progress=False,
+                         step_timeout_s=args.step_timeout)
+            findings = [*(findings or []), *found.findings]
         if findings is not None:
+            from ..hunt import checklist_rows
+
             result.extra_rows = checklist_rows(findings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -55,7 +69,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), default=str))
         return 0
-    print(format_checklist(result, hunt=args.hunt))
+    print(format_checklist(result, hunt=", ".join(filter(None, [args.hunt, *args.scenario])) or None))
     return 0
 
 

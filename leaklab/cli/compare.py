@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
                         "worktree, removed afterwards)")
     p.add_argument("--items", default="all", help="checklist items run on both: C1,...,C9, all or none (default all)")
     p.add_argument("--scenario", action="append", default=[], metavar="STEPS",
-                   help="a scenario or step list run on both (repeatable)")
+                   help="a scenario, step list or scenario file run on both (repeatable)")
     p.add_argument("--hunt", default="latest", metavar="latest|PATH|none",
                    help="a saved hunt whose leaking sequences run on both (default: this target's latest, if any)")
     p.add_argument("--cycles", type=int, default=None, help="cycles per unit (default: an item's own; 5 a scenario)")

@@ -21,6 +21,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cycles", type=int, default=3, help="cycles per candidate (at least 3)")
     p.add_argument("--sequences", action="append", default=[], metavar="STEPS",
                    help="a candidate step list to try instead of the generated ones (repeatable)")
+    p.add_argument("--scenario", action="append", default=[], metavar="FILE|STEPS",
+                   help="a scenario file (`leaklab record` writes one) or step list to try besides the candidates "
+                        "(repeatable)")
     add_json_arg(p)
     p.set_defaults(func=handle)
 
@@ -31,13 +34,14 @@ def handle(args: argparse.Namespace) -> int:
     log_level(logging.CRITICAL)
     if not args.budget > 0:
         raise UsageError("--budget must be a positive number of seconds")
-    for seq in args.sequences:
+    for seq in [*args.sequences, *args.scenario]:
         check_scenario(seq)
     ta = TargetArgs(args)
     client = {k: v for k, v in ta.session_kwargs.items() if k in ("client", "browser")}
     try:
         result = hunt(ta.target, budget_s=args.budget, cycles=args.cycles, sequences=args.sequences or None,
-                      runs_dir=args.runs_dir, progress=not args.json, step_timeout_s=args.step_timeout, **client)
+                      scenarios=args.scenario, runs_dir=args.runs_dir, progress=not args.json,
+                      step_timeout_s=args.step_timeout, **client)
     except KeyboardInterrupt:
         print("interrupted (what was found so far is saved in the runs folder)", file=sys.stderr)
         return 130

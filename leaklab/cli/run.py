@@ -19,8 +19,8 @@ def add_parser(sub: Any) -> None:
     add_target_args(p)
     add_client_args(p)
     p.add_argument("--scenario", default="chat", help="open-close, chat, switch, switch-then-close, abrupt-chat, "
-                   "reconnect-storm, proxy-chat, or a step list: 'connect,switch,text-until-synth,close' "
-                   "(what `leaklab hunt` prints)")
+                   "reconnect-storm, proxy-chat, a step list: 'connect,switch,text-until-synth,close' "
+                   "(what `leaklab hunt` prints), or a scenario file (.json/.yaml: what `leaklab record` writes)")
     p.add_argument("--cycles", type=int, default=10)
     p.add_argument("--settle", type=float, default=0.3, help="seconds to wait after each cycle before the census")
     p.add_argument("--timeline", type=float, default=None, help="seconds of sampling after the last cycle")

@@ -16,7 +16,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("why", help="run a scenario, then show who keeps the survivors alive")
     add_target_args(p)
     add_client_args(p)
-    p.add_argument("--scenario", default="switch-then-close", help="a scenario name or a step list, as for run")
+    p.add_argument("--scenario", default="switch-then-close",
+                   help="a scenario name, a step list or a scenario file, as for run")
     p.add_argument("--cycles", type=int, default=5)
     p.add_argument("--slow", nargs="?", const="", default=None, metavar="FUNCTION",
                    help="explain the function that slows most (or FUNCTION, module.function) instead of the survivors: "

@@ -28,7 +28,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -177,14 +177,20 @@ class BrowserClient:
         page_path: the page's path on the server (the backend's own page: ``/``).
         selectors: the page's elements (:data:`DEFAULT_SELECTORS` keys).
         timeout_s: default bound on every wait.
+        headless: ``False``: a window the user sees (``leaklab record``).
+        on_page: called with each tab's page before it loads (a recorder
+            follows its WebSocket from the first frame).
     """
 
     def __init__(self, executable: str | os.PathLike[str] | None = None, *, page_path: str = "/",
-                 selectors: Mapping[str, str] | None = None, timeout_s: float = 30.0) -> None:
+                 selectors: Mapping[str, str] | None = None, timeout_s: float = 30.0, headless: bool = True,
+                 on_page: Callable[[Any], None] | None = None) -> None:
         self.executable = find_browser(executable)
         self.page_path = page_path
         self.selectors = {**DEFAULT_SELECTORS, **(selectors or {})}
         self.timeout_s = timeout_s
+        self.headless = headless
+        self.on_page = on_page
         self._async_playwright = _playwright()
         self._manager: Any = None
         self._playwright: Any = None
@@ -205,7 +211,7 @@ class BrowserClient:
         self._playwright = await self._manager.__aenter__()
         try:
             self.browser = await self._playwright.chromium.launch(
-                executable_path=self.executable, headless=True, args=list(LAUNCH_ARGS),
+                executable_path=self.executable, headless=self.headless, args=list(LAUNCH_ARGS),
                 timeout=self.timeout_s * 1000,
             )
         except Exception:
@@ -346,6 +352,8 @@ class BrowserTab:
         self.page = await self.context.new_page()
         self.page.set_default_timeout(self.timeout_s * 1000)
         self.page.on("websocket", self._on_websocket)
+        if self.owner.on_page is not None:
+            self.owner.on_page(self.page)
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda exc: self.console_errors.append(f"uncaught: {exc}"))
         response = await self.page.goto(self.page_url, wait_until="domcontentloaded")

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from .client import SessionClient, TurnTiming, open_half_open
+from .client import SessionClient, TurnTiming, open_half_open, read_page_frames
+from .scenario_file import RawStep, ScenarioFileError, is_scenario_path, read_scenario_file, steps_summary
 
 
 class UnknownScenarioError(ValueError):
@@ -263,6 +266,23 @@ def wait(seconds: float) -> Step:
     return _worded(step, f"wait:{seconds:g}")
 
 
+def send(raw: RawStep) -> Step:
+    """Frames the page sent that no step word covers (a recorded file's raw
+    step): send them as recorded, then read the replies of the types seen
+    after them when recorded, as the page does (one that does not come is not
+    waited for past a quiet second; a late one is skipped by the next step)."""
+
+    async def step(state: CycleState) -> None:
+        client = state.client
+        assert client is not None
+        for frame in raw.frames:
+            await client.send(frame)
+        if raw.replies:
+            await read_page_frames(client, 0, list(raw.replies), time.monotonic())
+
+    return _worded(step, raw.word)
+
+
 def burst(*steps_per_client: Sequence[Step]) -> Step:
     """Several tabs in a row within one cycle (a reconnect storm)."""
 
@@ -379,40 +399,92 @@ def steps_scenario(text_form: str) -> Scenario:
     if not words:
         raise UnknownScenarioError("an empty step list")
     steps = [_step(w) for w in words]
+    problem = tab_problem(words)
+    if problem is not None:
+        raise UnknownScenarioError(f"{problem[1]} ({text_form!r})")
+    return Scenario(",".join(words), steps, "step list: " + ", ".join(words))
+
+
+#: Steps that act on an open tab (``send:...``: a recorded file's raw frames).
+_NEEDS_TAB = ("switch", "switch-bare", "fetch-configs", "text", "text-until-audio", "text-until-synth", "send")
+
+
+def tab_problem(words: Sequence[str]) -> tuple[int, str] | None:
+    """The first step that opens a tab already open, or acts on a tab not
+    open: ``(its index, what is wrong)``; ``None`` if there is none."""
     open_tabs: set[str] = set()
     active = "1"
-    for w in words:
+    for i, w in enumerate(words):
         base, _, arg = w.partition(":")
         if base == "tab":
             active = str(int(arg))
         elif base in ("connect", "proxy-connect"):
             if active in open_tabs:
-                raise UnknownScenarioError(f"step {w!r}: tab {active} is already open; close it first or "
-                                           f"open another with tab:N ({text_form!r})")
+                return i, f"step {w!r}: tab {active} is already open; close it first or open another with tab:N"
             open_tabs.add(active)
         elif base in ("close", "abort"):
             open_tabs.discard(active)
-        elif base in ("switch", "switch-bare", "fetch-configs", "text", "text-until-audio", "text-until-synth") and active not in open_tabs:
-            raise UnknownScenarioError(f"step {w!r} needs an open tab: put 'connect' before it ({text_form!r})")
-    return Scenario(",".join(words), steps, "step list: " + ", ".join(words))
+        elif base in _NEEDS_TAB and active not in open_tabs:
+            return i, f"step {w!r} needs an open tab: put 'connect' before it"
+    return None
 
 
-def get_scenario(name: str | Scenario) -> Scenario:
-    """A scenario by name, or a step list (``connect,switch,close``).
+def scenario_from_file(path: str | os.PathLike[str]) -> Scenario:
+    """The scenario a scenario file holds (``leaklab record`` writes them; see
+    :mod:`leaklab.driver.scenario_file`). Its name is the file's absolute
+    path, so the run's saved metadata replays it.
 
     Raises:
-        UnknownScenarioError: listing valid names and steps.
+        UnknownScenarioError: no such file, or not a scenario: names the file,
+            the line and what was expected there.
+    """
+    try:
+        recorded = read_scenario_file(path)
+    except ScenarioFileError as exc:
+        raise UnknownScenarioError(str(exc)) from None
+    where = recorded.path or Path(path)
+    steps: list[Step] = []
+    for i, entry in enumerate(recorded.steps):
+        if isinstance(entry, RawStep):
+            steps.append(send(entry))
+            continue
+        try:
+            steps.append(_step(entry))
+        except UnknownScenarioError as exc:
+            raise UnknownScenarioError(f"{where} line {recorded.line_of(i)}: {exc}") from None
+    problem = tab_problem(recorded.words())
+    if problem is not None:
+        raise UnknownScenarioError(f"{where} line {recorded.line_of(problem[0])}: {problem[1]}")
+    on = f" on {recorded.target}" if recorded.target else ""
+    return Scenario(str(Path(where).resolve()), steps, f"recorded{on}: {steps_summary(recorded.steps)}")
+
+
+def get_scenario(name: str | os.PathLike[str] | Scenario) -> Scenario:
+    """A scenario by name, a step list (``connect,switch,close``), or a
+    scenario file (a path: ``Path``, a name ending ``.json``/``.yaml``/``.yml``,
+    or a file that exists; see :func:`scenario_from_file`).
+
+    Raises:
+        UnknownScenarioError: listing valid names and steps; for a file, its
+            line and what was expected.
     """
     if isinstance(name, Scenario):
         return name
+    if is_scenario_path(name):
+        return scenario_from_file(name)
+    if not isinstance(name, str):
+        raise UnknownScenarioError(f"a scenario is a name, a step list or a scenario file, not {name!r}")
     try:
         return SCENARIOS[name]
     except KeyError:
         pass
     if "," in name or name.partition(":")[0] in STEP_WORDS:
         return steps_scenario(name)
+    if Path(name).is_file():
+        return scenario_from_file(name)
     raise UnknownScenarioError(f"unknown scenario {name!r}; valid: {', '.join(SCENARIOS)}, "
-                               f"or a step list of {', '.join(STEP_WORDS)} (connect,switch,text-until-synth,close)")
+                               f"or a step list of {', '.join(STEP_WORDS)} (connect,switch,text-until-synth,close), "
+                               f"or a scenario file (.json, .yaml: `leaklab record` writes one)")
 
 
 def describe() -> dict[str, Any]:

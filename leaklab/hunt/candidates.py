@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..driver.scenario_file import ScenarioFileError, is_scenario_path, read_scenario_file
+
 __all__ = ["candidates", "essential_steps", "trigger_steps"]
 
 #: What a tab does between connecting and leaving, plainest first.
@@ -82,8 +84,13 @@ def candidates(*, proxy: bool = False, characters: int = 2) -> list[str]:
 
 def essential_steps(sequence: str | Iterable[str]) -> frozenset[str]:
     """The steps of a sequence that say which lifecycle it exercises (all but
-    ``connect``/``close``/``abort``)."""
+    ``connect``/``close``/``abort``; for a scenario file, those of its steps)."""
     words = sequence.split(",") if isinstance(sequence, str) else list(sequence)
+    if isinstance(sequence, str) and "," not in sequence and is_scenario_path(sequence):
+        try:  # a recorded scenario file: its steps
+            words = read_scenario_file(sequence).words()
+        except ScenarioFileError:
+            pass
     return frozenset(w.partition(":")[0] for w in words if w and w.partition(":")[0] not in _FRAME_STEPS)
 
 

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +334,7 @@ async def hunt_async(
     session: LeakSession | None = None,
     client: str = "synthetic",
     browser: str | os.PathLike[str] | None = None,
+    scenarios: Sequence[str] = (),
 ) -> HuntResult:
     """Search the target's lifecycles for the ones that leak.
 
@@ -344,6 +345,8 @@ async def hunt_async(
             say so.
         cycles: cycles per run (at least 3: fewer cannot be judged).
         sequences: candidate step lists (default: :func:`candidates`).
+        scenarios: more candidates, tried after those: step lists or
+            scenario files (``leaklab record``'s; a file is not minimised).
         runs_dir: where ``hunt.json`` is saved (``False``: not saved).
         on_progress: ``callable(text)`` for each step (the CLI's bar).
         session: a started :class:`LeakSession` to screen on (its target is
@@ -395,6 +398,7 @@ async def hunt_async(
                     result.notes.append(f"proxied sequences left out: {why}")
                 todo = candidates(proxy=bool(mounted) and resolved.proxy_path is not None,
                                   characters=len(resolved.characters))
+            todo += [str(s) for s in scenarios if str(s) not in todo]
             if progress:
                 from tqdm.auto import tqdm
 
@@ -477,6 +481,7 @@ def hunt(
     session: LeakSession | None = None,
     client: str = "synthetic",
     browser: str | os.PathLike[str] | None = None,
+    scenarios: Sequence[str] = (),
 ) -> HuntResult:
     """Sync form of :func:`hunt_async` (owns its event loop): the same
     parameters, documented there."""
@@ -484,6 +489,7 @@ def hunt(
         target, app_dir=app_dir, target_file=target_file, faults=faults, options=options, watch=watch,
         budget_s=budget_s, cycles=cycles, sequences=sequences, runs_dir=runs_dir, progress=progress,
         step_timeout_s=step_timeout_s, on_progress=on_progress, session=session, client=client, browser=browser,
+        scenarios=scenarios,
     ))
 
 

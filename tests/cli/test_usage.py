@@ -16,9 +16,10 @@ OWN_FLAGS = {
     "serve": {"--faults", "--option", "--port", "--verbose"},
     "run": {"--scenario", "--cycles", "--settle", "--timeline", "--tracemalloc", "--no-collect", "--json"},
     "why": {"--scenario", "--cycles", "--json"},
-    "checklist": {"--items", "--jobs", "--hunt", "--json"},
-    "hunt": {"--budget", "--cycles", "--sequences", "--json"},
+    "checklist": {"--items", "--jobs", "--hunt", "--scenario", "--json"},
+    "hunt": {"--budget", "--cycles", "--sequences", "--scenario", "--json"},
     "compare": {"--against", "--items", "--scenario", "--hunt", "--cycles", "--jobs", "--timeline", "--json"},
+    "record": {"--output", "--force", "--browser", "--headless", "--script", "--wait-threshold", "--json"},
     "report": {"--cycles", "--out", "--jobs", "--against", "--notebooks"},
     "notebooks": {"--force"},
 }
@@ -50,7 +51,7 @@ def test_every_subcommand_parses_help_and_lists_its_options(command, capsys):
         assert all(name in out for name in OWN_FLAGS)
 
 
-@pytest.mark.parametrize("command", ["run", "why", "checklist", "hunt", "compare", "report"])
+@pytest.mark.parametrize("command", ["run", "why", "checklist", "hunt", "compare", "record", "report"])
 def test_every_backend_command_takes_the_same_target_flags(command):
     assert TARGET_FLAGS <= _flags(build_parser(), command)
 
