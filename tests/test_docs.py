@@ -25,7 +25,7 @@ def test_the_command_reference_matches_the_parser():
 
 def test_the_command_reference_has_every_command():
     page = (DOCS / "cli.md").read_text(encoding="utf-8")
-    for command in ("serve", "run", "why", "checklist", "hunt", "compare", "report", "notebooks"):
+    for command in ("serve", "run", "why", "checklist", "hunt", "compare", "record", "report", "notebooks"):
         assert f"## leaklab {command}\n" in page, command
     assert "--notebooks DIR" in page and "--force" in page
 

@@ -287,7 +287,8 @@ class LeakSession(SurvivorQueries):
         """Drive ``cycles`` cycles of ``scenario``; census after each, timeline after.
 
         Args:
-            scenario: a name or a :class:`Scenario`.
+            scenario: a name, a step list (``"connect,switch,close"``), a scenario
+                file (``leaklab record`` writes one) or a :class:`Scenario`.
             cycles: how many.
             options: this run's settings (default: the session's ``options``).
             after_cycles: awaited after the last census and before the
