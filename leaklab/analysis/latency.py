@@ -36,7 +36,7 @@ def split_latency(census: Census) -> pd.DataFrame:
     if "backend_ms" in rows.columns:
         backend = backend.where(backend.notna(), rows["backend_ms"])
     blocked = rows["reply_blocked_ms"] if "reply_blocked_ms" in rows.columns else nan
-    blocked = blocked.where(backend.isna() | (blocked <= backend), backend.clip(lower=0.0))
+    blocked = blocked.where(blocked.isna() | backend.isna() | (blocked <= backend), backend.clip(lower=0.0))
     return pd.DataFrame({"llm_ms": llm, "backend_ms": backend, "blocked_ms": blocked}, index=rows.index)
 
 
@@ -55,7 +55,7 @@ def split_connect(census: Census) -> pd.DataFrame:
     nan = pd.Series(np.nan, index=rows.index, dtype="float64")
     total = rows["latency_connect_ms"] if "latency_connect_ms" in rows.columns else nan
     blocked = rows["connect_blocked_ms"] if "connect_blocked_ms" in rows.columns else nan
-    blocked = blocked.where(total.isna() | (blocked <= total), total)
+    blocked = blocked.where(blocked.isna() | total.isna() | (blocked <= total), total)
     return pd.DataFrame({"connect_ms": total, "blocked_ms": blocked, "rest_ms": total - blocked}, index=rows.index)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..analysis import split_latency
+from ..analysis import split_connect, split_latency
 from ..metrics import Kind, Verdict, is_kind
 from ..metrics import name as metric_name
 from .charts import Chart, Note, grows
@@ -184,38 +184,105 @@ def _third(values: Sequence[float], last: bool) -> float:
     return sum(part) / len(part)
 
 
-def latency_split(census: Any, *, title: str | None = None) -> Chart | Note:
+def _loop_details(data: Any, details: Any) -> dict[str, Any]:
+    """The loop probe's details of a ``RunResult`` (or the ones given)."""
+    if details is not None:
+        return dict(details)
+    return dict((getattr(data, "details", None) or {}).get("loop") or {})
+
+
+def _held_label(functions: dict[str, Any], top: int = 2) -> str:
+    names = [k.rsplit(".", 1)[-1] if k.count(".") > 2 else k for k in list(functions)[:top]]
+    return "loop held by the app" + (f" ({', '.join(names)})" if names else "")
+
+
+def latency_split(census: Any, *, title: str | None = None, details: Any = None) -> Chart | Note:
     """Reply time per cycle, stacked: time in the LLM call and the backend's
-    own time. A prompt that grows grows the lower bar; a backend slowed by
-    what it keeps grows the upper one. The caption says which grew, from
-    the first and last third of the cycles."""
-    split = split_latency(census_of(census))
+    own time; where the loop probe measured it, the backend's time splits
+    into the time the app's code held the event loop (named by its top
+    functions) and the rest (I/O, other tasks), and a second panel splits
+    each connect the same way. A prompt that grows grows the lower bar; a
+    backend slowed by what it keeps grows the upper ones. The caption says
+    which grew, from the first and last third of the cycles.
+
+    Args:
+        census: records, a census frame or a ``RunResult`` (its loop details
+            name the functions).
+        details: the loop probe's details, when ``census`` is no ``RunResult``.
+    """
+    frame = census_of(census)
+    split = split_latency(frame)
     title = title or "where the reply time goes"
-    if split.empty or split.isna().all().all():
+    if split.empty or split[["llm_ms", "backend_ms"]].isna().all().all():
         return Note(title, "no reply was timed in this run (no text turn, or no reply arrived)")
-    fig = Chart(figsize=(7.5, 3.8))
-    ax = fig.subplots()
+    steps = _loop_details(census, details).get("steps") or {}
     llm = split["llm_ms"].fillna(0.0)
     backend = split["backend_ms"].fillna(0.0)
-    ax.bar(split.index, llm, label="LLM call", color="#5d8aa8")
-    ax.bar(split.index, backend, bottom=llm, label="backend (TTS, tools, queues...)", color="#e39a5c")
+    held = split["blocked_ms"].notna().any()
+    backend_label = "backend (TTS, tools, queues...)"
+    parts: list[tuple[str, pd.Series, str]] = [("LLM call", llm, "#5d8aa8")]
+    if held:
+        blocked = split["blocked_ms"].fillna(0.0)
+        functions = dict((steps.get("reply") or {}).get("functions") or {})
+        parts += [(_held_label(functions), blocked, "#c0504d"),
+                  ("I/O and other tasks", (backend - blocked).clip(lower=0.0), "#e39a5c")]
+    else:
+        parts.append((backend_label, backend, "#e39a5c"))
+    connect = split_connect(frame) if held else None
+    with_connect = connect is not None and connect["blocked_ms"].notna().any() and connect["connect_ms"].notna().any()
+    fig = Chart(figsize=(7.5, 3.8) if not with_connect else (9.5, 3.8))
+    axes = fig.subplots(1, 2 if with_connect else 1, squeeze=False)[0]
+    ax = axes[0]
+    bottom = pd.Series(0.0, index=split.index)
+    for label, values, color in parts:
+        ax.bar(split.index, values, bottom=bottom, label=label, color=color)
+        bottom = bottom + values
     cycles_axis(ax)
     ax.set_ylabel("reply time (ms)")
+    if with_connect:
+        ax.set_title("a reply", fontsize=9)
+        cax = axes[1]
+        c_functions = dict((steps.get("connect") or {}).get("functions") or {})
+        c_blocked = connect["blocked_ms"].fillna(0.0)
+        cax.bar(connect.index, c_blocked, label=_held_label(c_functions) + ", connect", color="#8c3b39")
+        cax.bar(connect.index, connect["rest_ms"].fillna(0.0), bottom=c_blocked,
+                label="I/O and other tasks, connect", color="#f2c69b")
+        cycles_axis(cax)
+        cax.set_ylabel("connect time (ms)")
+        cax.set_title("a connect (to the greeting)", fontsize=9)
+        legend_below(fig, cax)
     fig.suptitle(title)
-    legend_below(fig, ax)
-    parts, rising = [], []
-    for label, values in (("LLM call", llm.tolist()), ("backend (TTS, tools, queues...)", backend.tolist())):
-        a, b = _third(values, False), _third(values, True)
-        grew = b > 1.2 * a and b - a > 5 and grows(values)
+    if not with_connect:
+        legend_below(fig, ax)
+    said, rising = [], []
+    for label, values, _ in parts:
+        v = values.tolist()
+        a, b = _third(v, False), _third(v, True)
+        grew = b > 1.2 * a and b - a > 5 and grows(v)
         if grew:
             rising.append(label)
-        parts.append(f"the {label.split(' (')[0]} part {'grew' if grew else 'stayed'} {a:.0f} -> {b:.0f} ms")
+        said.append(f"the {label.split(' (')[0]} part {'grew' if grew else 'stayed'} {a:.0f} -> {b:.0f} ms")
     share = _third(llm.tolist(), True) / max(1e-9, _third(llm.tolist(), True) + _third(backend.tolist(), True))
-    caption = (f"Mean of the first and last third of the cycles: {'; '.join(parts)}. "
+    caption = (f"Mean of the first and last third of the cycles: {'; '.join(said)}. "
                f"In the last cycles the LLM call is {share:.0%} of the reply.")
+    if held:
+        named = dict((steps.get("reply") or {}).get("functions") or {})
+        if named:
+            caption += " While a reply ran, the loop ran " + ", ".join(
+                f"{k} ({v:.0f} ms per reply)" for k, v in list(named.items())[:3]) + "."
+    if with_connect:
+        c_held, c_rest = connect["blocked_ms"].fillna(0.0).tolist(), connect["rest_ms"].fillna(0.0).tolist()
+        caption += (f" A connect: the loop held {_third(c_held, False):.0f} -> {_third(c_held, True):.0f} ms, "
+                    f"the rest {_third(c_rest, False):.0f} -> {_third(c_rest, True):.0f} ms.")
+        c_named = dict((steps.get("connect") or {}).get("functions") or {})
+        if c_named:
+            caption += " While a connect ran, the loop ran " + ", ".join(
+                f"{k} ({v:.0f} ms per connect)" for k, v in list(c_named.items())[:3]) + "."
+        if grows(c_held) and _third(c_held, True) > 1.2 * _third(c_held, False) + 5:
+            rising.append(_held_label(c_functions) + ", connect")
     if not rising:
-        caption += " Neither part grew."
-    if len(split) < 2 or len(set(llm.tolist())) <= 1 and len(set(backend.tolist())) <= 1:
+        caption += " Neither part grew." if len(parts) == 2 else " No part grew."
+    if len(split) < 2 or all(len(set(values.tolist())) <= 1 for _, values, _ in parts):
         return Note(title, f"the same reply time every cycle: LLM call {llm.iloc[-1]:.0f} ms, "
                            f"backend {backend.iloc[-1]:.0f} ms")
     return fig.say(caption, rising)

@@ -91,3 +91,9 @@ def test_coroutines_judged_like_functions_and_idle_names_the_spinner():
     assert coros["once"]["first"] == 40.0 and coros["once"]["last"] == 0.0
     assert time["idle"]["coroutines"] == {"Spinner.spin": 480.0}
     assert "coroutines" not in time_summary(census(), {})
+
+
+def test_no_loop_probe_no_blocked_part():
+    rows = [{"cycle": 1, "latency_end_ms": 300.0, "llm_ms": 100.0, "latency_connect_ms": 50.0}]
+    assert split_latency(rows)["blocked_ms"].isna().all()
+    assert split_connect(rows)["blocked_ms"].isna().all() and split_connect(rows)["rest_ms"].isna().all()
