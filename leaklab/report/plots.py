@@ -34,6 +34,7 @@ from ..metrics import name as metric_name
 from .charts import Chart, Note, grows
 from .plots_common import (
     census_of,
+    number,
     count_axis,
     cycles_axis,
     flat_note,
@@ -61,6 +62,7 @@ __all__ = [
     "overview",
     "retention_sizes",
     "retention_timeline",
+    "task_time",
 ]
 
 
@@ -286,6 +288,57 @@ def latency_split(census: Any, *, title: str | None = None, details: Any = None)
         return Note(title, f"the same reply time every cycle: LLM call {llm.iloc[-1]:.0f} ms, "
                            f"backend {backend.iloc[-1]:.0f} ms")
     return fig.say(caption, rising)
+
+
+def task_time(result: Any, *, top: int = 5, title: str | None = None) -> Chart | Note:
+    """The loop's time per cycle by task: the ms each coroutine (or loop
+    callback) was sampled running on the loop thread, the costliest ``top``
+    (those that slow first). The caption says which slow and which ran while
+    the backend should have been idle (a task left spinning).
+
+    Args:
+        result: a ``RunResult`` (its summary's ``time`` and its loop details).
+    """
+    title = title or "the loop's time by task"
+    time_ = (result.summary().get("time") or {}) if hasattr(result, "summary") else dict(result.get("time") or {})
+    details = _loop_details(result, None)
+    coros = dict(time_.get("coroutines") or {})
+    idle = dict((time_.get("idle") or {}).get("coroutines") or {})
+    idle_text = (" While the backend should have been idle after the cycles, the loop ran "
+                 + ", ".join(f"{k} ({v:.0f} ms)" for k, v in list(idle.items())[:3]) + ".") if idle else ""
+    if not coros:
+        return Note(title, "no task was sampled on the loop during the cycles (the loop probe did not run)"
+                    + idle_text)
+    per = details.get("coroutines") or {}
+    names = list(coros)[:top]
+    fig = Chart(figsize=(7.5, 3.8))
+    ax = fig.subplots()
+    drawn = []
+    for name in names:
+        values = dict((int(c), float(ms)) for c, ms in per.get(name) or [])
+        cycles = sorted(values)
+        if not cycles:
+            continue
+        ax.plot(cycles, [values[c] for c in cycles], marker="o", ms=3, label=name[:50])
+        drawn.append(name)
+    if not drawn:
+        return Note(title, "the loop probe's per-cycle samples are not in this result" + idle_text)
+    cycles_axis(ax)
+    ax.set_ylabel("time on the loop (ms per cycle)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    legend_below(fig, ax)
+    slows = [k for k in drawn if coros[k].get("verdict") == Verdict.SLOWS]
+    caption = "Sampled ms per cycle of each task on the loop thread: " + "; ".join(
+        f"{k} {number(coros[k].get('first') or 0.0)} -> {number(coros[k].get('last') or 0.0)} ms"
+        + (f" (slows, {coros[k].get('per_cycle'):+.2g} ms/cycle)" if k in slows else "") for k in drawn) + "."
+    if not slows:
+        caption += " None of them slows."
+    caption += idle_text
+    if all(len({round(float(ms), 3) for _, ms in per.get(k) or []}) <= 1 for k in drawn):
+        fig.allow_flat(ax, "every task took the same time each cycle")
+    return fig.say(caption, [k[:50] for k in slows])
 
 
 def retention_timeline(timeline: Any, metrics: Sequence[str] | None = None, *, title: str | None = None) -> Chart | Note:

@@ -283,3 +283,26 @@ def test_latency_split_gains_the_loop_held_part_named_by_its_functions_and_a_con
     assert "loop held by the app (app.store.load_all)" in chart.describe()["grows"]
     assert chart.problems() == []
     assert_labelled(chart, units=("ms",))
+
+
+def test_task_time_draws_the_tasks_per_cycle_and_names_the_one_that_slows_and_the_idle_spinner():
+    from types import SimpleNamespace
+
+    from leaklab.analysis.time import time_summary
+
+    rows = [{"cycle": 0, "loop_blocked_ms": 0.0}] + [{"cycle": c, "loop_blocked_ms": 0.0} for c in range(1, 7)]
+    details = {"coroutines": {"Handler.on_text": [[c, 100.0 + 20 * c] for c in range(1, 7)],
+                              "Heartbeat.run": [[c, 3.0 + c % 2] for c in range(1, 7)]},
+               "idle": {"wall_s": 1.0, "cpu_s": 0.5, "ratio": 0.5, "coroutines": {"Spinner.spin": 480.0}}}
+    result = SimpleNamespace(summary=lambda: {"time": time_summary(rows, details)}, details={"loop": details})
+    chart = plots.task_time(result)
+    (ax,) = chart.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["Handler.on_text", "Heartbeat.run"]
+    assert list(ax.get_lines()[0].get_ydata()) == [120.0, 140.0, 160.0, 180.0, 200.0, 220.0]
+    assert chart.describe()["grows"] == ["Handler.on_text"]
+    assert "Handler.on_text 120 -> 220 ms (slows, +20 ms/cycle)" in chart.caption
+    assert "Spinner.spin (480 ms)" in chart.caption
+    assert chart.problems() == []
+    assert_labelled(chart, units=("ms",))
+    none = plots.task_time(SimpleNamespace(summary=lambda: {"time": {}}, details={}))
+    assert "no task was sampled" in none.text
