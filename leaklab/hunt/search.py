@@ -47,7 +47,7 @@ from ..session import (
 from ..targets import Target, resolve_target
 from ..targets.routes import proxy_mounted
 from .candidates import candidates, essential_steps, trigger_steps
-from .slows import covering_items, slow_signature
+from .slows import covering_items, screen_slow, slow_signature
 
 __all__ = ["Finding", "HuntResult", "checklist_rows", "hunt", "hunt_async", "leak_signature", "load_findings"]
 
@@ -145,9 +145,9 @@ class Finding:
             transient) or ``slows`` (a function's time per cycle grows:
             ``metrics`` is its ``time:`` column; ``confirmed`` is ``slows``
             when a fresh backend shows it too).
-        slow: for ``slows``, what :func:`~leaklab.hunt.slows.slow_signature`
+        slow: for ``slows``, what :func:`~leaklab.hunt.slows.screen_slow`
             says of the function (file, line, first/last ms, ms/cycle,
-            ``scales_with``).
+            ``scales_with``, the others that slow with it: ``also``).
     """
 
     sequence: str
@@ -178,8 +178,9 @@ class Finding:
             first, last, per = (f"{float(f[k]):.3g}" if f.get(k) is not None else "?"
                                 for k in ("first", "last", "per_cycle"))
             scales = f"scales with {f['scales_with']}" if f.get("scales_with") else "scales with no stored state measured"
+            also = f"; {len(f['also'])} more functions slow with it" if f.get("also") else ""
             return (f"slows: {f['function']}{where}: {first} -> {last} ms/cycle, +{per} ms each cycle; {scales}"
-                    + ("" if self.items else "; not on the checklist"))
+                    + also + ("" if self.items else "; not on the checklist"))
         grows = ", ".join(f"{m} {v:+.2g}/cycle" for m, v in self.metrics.items())
         return f"grows: {grows}" + ("" if self.minimised else " (not fully minimised: budget)")
 
@@ -268,7 +269,9 @@ async def _screen(session: LeakSession, sequence: str, cycles: int,
             "errors": result.errors[:2], "elapsed_s": round(result.elapsed_s, 2)}
     if s.judged_cycles < cycles:  # a failed cycle: not judged on too little
         return {}, info
-    info["slows"] = slow_signature(s.get("time") or {}, result.records, session.target.roles.as_dict())
+    slow = screen_slow(s.get("time") or {}, result.records, session.target.roles.as_dict())
+    if slow is not None:
+        info["slow"] = slow
     return leak_signature(s), info
 
 
@@ -435,7 +438,8 @@ async def hunt_async(
                 if new:
                     seen.update(new)
                     result.findings.append(Finding(seq, seq, new, dict(sig)))
-                for slow in info.get("slows") or []:  # a slow-down: a finding of its own, not minimised
+                slow = info.get("slow")
+                if slow:  # a slow-down: a finding of its own, not minimised
                     metric = metrics.name(Kind.TIME, slow["function"])
                     if metric not in seen:
                         seen.add(metric)

@@ -22,8 +22,9 @@ from ..analysis.frames import LATENCY_COLUMNS, LOOP_COLUMNS, Census
 from ..analysis.time import explain_slow
 from ..checklist.items import ITEMS, signal_columns
 from ..metrics import Kind
+from ..probes.stacks import owner_kind
 
-__all__ = ["covering_items", "slow_signature"]
+__all__ = ["covering_items", "screen_slow", "slow_signature"]
 
 
 def covering_items(scales_with: str | None, roles: Mapping[str, Any]) -> list[str]:
@@ -38,8 +39,9 @@ def covering_items(scales_with: str | None, roles: Mapping[str, Any]) -> list[st
 
 def slow_signature(time: Mapping[str, Any], census: Census, roles: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The functions that slow in a run, steepest first, each ``{"function",
-    "file", "line", "first", "last", "per_cycle" (ms/cycle), "scales_with"
-    (a census column or ``None``), "items"}`` (:func:`covering_items`).
+    "file", "line", "owner", "first", "last", "per_cycle" (ms/cycle),
+    "scales_with" (a census column or ``None``), "items"}``
+    (:func:`covering_items`).
 
     Args:
         time: the run summary's ``time`` (``time_summary``).
@@ -52,7 +54,21 @@ def slow_signature(time: Mapping[str, Any], census: Census, roles: Mapping[str, 
         info = functions.get(key) or {}
         explained = explain_slow(census, time, key) or {}
         scales = (explained.get("scales_with") or {}).get("metric")
-        out.append({"function": key, "file": info.get("file"), "line": info.get("line"),
+        out.append({"function": key, "file": info.get("file"), "line": info.get("line"), "owner": info.get("owner"),
                     "first": info.get("first"), "last": info.get("last"), "per_cycle": info.get("per_cycle"),
                     "scales_with": scales, "items": covering_items(scales, roles)})
     return out
+
+
+def screen_slow(time: Mapping[str, Any], census: Census, roles: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The one slow-down a screened run is a finding for: the steepest
+    function of the app's own code that slows, else the steepest that slows
+    (a library's), with the others that slow in ``"also"`` (callers and
+    callees of one growing call share its growth: one finding, not one per
+    frame); ``None`` when nothing slows."""
+    slows = slow_signature(time, census, roles)
+    if not slows:
+        return None
+    mine = [s for s in slows if owner_kind(str(s.get("owner") or "")) == "yours"]
+    first = (mine or slows)[0]
+    return {**first, "also": [s["function"] for s in slows if s is not first]}

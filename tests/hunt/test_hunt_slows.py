@@ -64,3 +64,24 @@ def test_a_slows_finding_says_its_function_and_not_on_the_checklist():
     # a leak finding reads as before
     leak = Finding("connect,close", "connect,close", {"type:Sess": 1.0}, minimised=True)
     assert leak.describe() == "grows: type:Sess +1/cycle" and leak.kind == Verdict.LEAK
+
+
+def test_one_finding_per_run_the_apps_own_function_first_the_rest_named_with_it():
+    from leaklab.hunt.slows import screen_slow
+
+    rows = census("container:hub.cache.entries")
+    lib = name(Kind.TIME, "somelib.client.send")
+    for r in rows[1:]:
+        r[lib] = 30.0 + 9.0 * r["cycle"]  # steeper, but a library's: the app's call of it is the finding
+    where = {"app.store.load_all": {"file": "/app/store.py", "line": 12, "owner": "yours"},
+             "somelib.client.send": {"file": "/site/somelib/client.py", "line": 3, "owner": "library somelib 1.0"}}
+    time = time_summary(rows, {"functions": where})
+    assert time["slows"] == ["somelib.client.send", "app.store.load_all"]
+    slow = screen_slow(time, rows, ROLES)
+    assert slow["function"] == "app.store.load_all" and slow["also"] == ["somelib.client.send"]
+    f = Finding("connect,text", "connect,text", {SLOW: 4.0}, kind=Verdict.SLOWS, slow=slow)
+    assert "1 more functions slow with it; not on the checklist" in f.describe()
+    # no function of the app slows: the steepest one
+    only_lib = time_summary(rows, {"functions": {**where, "app.store.load_all": {"owner": "library x 1"}}})
+    assert screen_slow(only_lib, rows, ROLES)["function"] == "somelib.client.send"
+    assert screen_slow(time_summary(census("db_rows")[:3]), rows, ROLES) is None
