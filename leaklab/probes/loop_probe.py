@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import MappingProxyType
 from typing import Any
 
 from .. import metrics
@@ -42,7 +43,7 @@ MAX_STALLS = 10
 MAX_COROUTINES = 40
 MAX_STEP_FUNCTIONS = 10
 #: The census column of each step kind: ms the app's stalls held the loop, per step.
-STEP_COLUMNS = {"connect": "connect_blocked_ms", "reply": "reply_blocked_ms"}
+STEP_COLUMNS = MappingProxyType({"connect": "connect_blocked_ms", "reply": "reply_blocked_ms"})
 
 
 def step_kind(word: str) -> str | None:
