@@ -301,3 +301,26 @@ def test_a_blocking_call_inside_a_step_is_counted_for_that_step():
     assert connect.blocked_ms >= 20 and text.blocked_ms < connect.blocked_ms
     assert max(connect.functions, key=connect.functions.get).endswith("._blocking_read")
     assert timing.as_dict()["steps"][0]["step"] == "connect"
+
+
+def test_a_page_load_that_blocks_the_loop_is_split_out_of_the_connect_with_its_function():
+    from leaklab.session import LeakSession
+    from tests.conftest import run_async
+
+    async def one():
+        session = LeakSession("tests.apps:blocks_page_load", runs_dir=False, progress=False, settle_s=0.05,
+                              timeline_s=0.2)
+        await session.start()
+        try:
+            return await session.run("open-close", 4)
+        finally:
+            await session.stop()
+
+    result = run_async(one(), allow_loop_errors=True)
+    blocked = [r["connect_blocked_ms"] for r in result.records if r.get("cycle", 0) >= 1]
+    assert len(blocked) == 4 and all(b >= 20 for b in blocked), blocked
+    split = result.summary()["time"]["split"]["connect"]
+    last = split["last"]
+    assert last["blocked_ms"] <= last["total_ms"] and last["rest_ms"] >= 0
+    assert any(k.endswith(".read_every_history") for k in split["functions"]), split
+    assert "reply" not in result.summary()["time"]["split"]  # no text turn: no reply split
