@@ -66,6 +66,7 @@ def _part(row: pd.Series, total: str, llm: str | None, blocked: str, functions: 
     known = [out[k] for k in ("llm_ms", "blocked_ms") if out.get(k) is not None]
     out["rest_ms"] = None if out["total_ms"] is None else round(max(0.0, out["total_ms"] - sum(known)), 3)
     mine = functions if functions and functions.get("cycle") == cycle else None
+    out["busy_ms"] = _num((mine or {}).get("busy_ms"))
     out["functions"] = dict((mine or {}).get("functions") or {})
     return out
 
@@ -81,7 +82,9 @@ def step_split(rows: pd.DataFrame, details: Mapping[str, Any] | None) -> dict[st
         {"module.function": ms per step over the run}}}`` for each step kind
         whose loop time was measured (``{}``: none); a part is ``{"cycle",
         "total_ms", "llm_ms" (the reply), "blocked_ms", "rest_ms",
-        "functions"}`` (``None``: not measured).
+        "busy_ms", "functions"}`` (``None``: not measured): ``busy_ms`` is
+        the time the app's code was sampled running on the loop during the
+        step, stalls or not, and ``functions`` the code that ran, ms each.
     """
     steps = (details or {}).get("steps") or {}
     out: dict[str, Any] = {}

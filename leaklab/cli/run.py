@@ -172,12 +172,14 @@ def format_split(split: dict, top: int = 2) -> list[str]:
             if not p or p.get("total_ms") is None or (which == "last" and p["cycle"] == parts["first"]["cycle"]):
                 continue
             terms = [f"LLM {num(p['llm_ms'])}"] if p.get("llm_ms") is not None else []
-            code = ", ".join(f"{k} {num(v)}" for k, v in list((p.get("functions") or {}).items())[:top])
-            terms.append(f"loop held {num(p.get('blocked_ms'))}" + (f" (ran: {code})" if code else ""))
+            terms.append(f"loop held {num(p.get('blocked_ms'))}")
             untimed = kind == "reply" and p.get("llm_ms") is None
             terms.append(f"{'the rest (the LLM call not timed)' if untimed else 'I/O and other tasks'} "
                          f"{num(p.get('rest_ms'))}")
-            out.append(f"{kind} time, cycle {p['cycle']}: {num(p['total_ms'])} ms = " + " + ".join(terms))
+            code = ", ".join(f"{k} {num(v)}" for k, v in list((p.get("functions") or {}).items())[:top])
+            ran = (f"; the app's code ran {num(p['busy_ms'])} ms on the loop meanwhile" if p.get("busy_ms") else
+                   "") + (f": {code}" if code else "")
+            out.append(f"{kind} time, cycle {p['cycle']}: {num(p['total_ms'])} ms = " + " + ".join(terms) + ran)
     return out
 
 

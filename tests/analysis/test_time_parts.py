@@ -26,7 +26,7 @@ def census(**extra_per_cycle) -> list[dict]:
 DETAILS = {
     "steps": {
         "reply": {"steps": 6, "functions": {"app.store.load_all": 60.0},
-                  "first": {"cycle": 1, "blocked_ms": 25.0, "functions": {"app.store.load_all": 20.0}},
+                  "first": {"cycle": 1, "blocked_ms": 25.0, "busy_ms": 30.0, "functions": {"app.store.load_all": 20.0}},
                   "last": {"cycle": 6, "blocked_ms": 125.0, "functions": {"app.store.load_all": 118.0}}},
         "connect": {"steps": 6, "functions": {"app.pages.list_histories": 80.0},
                     "first": {"cycle": 1, "functions": {"app.pages.list_histories": 22.0}},
@@ -62,11 +62,11 @@ def test_time_summary_splits_the_first_and_last_reply_and_connect_with_their_fun
     split = time_summary(census(), DETAILS)["split"]
     first, last = split["reply"]["first"], split["reply"]["last"]
     assert first == {"cycle": 1, "total_ms": 1050.0, "llm_ms": 600.0, "blocked_ms": 25.0, "rest_ms": 425.0,
-                     "functions": {"app.store.load_all": 20.0}}
+                     "busy_ms": 30.0, "functions": {"app.store.load_all": 20.0}}
     assert (last["cycle"], last["blocked_ms"], last["rest_ms"]) == (6, 125.0, 575.0)
     assert split["reply"]["functions"] == {"app.store.load_all": 60.0}
     conn = split["connect"]["last"]
-    assert conn == {"cycle": 6, "total_ms": 380.0, "blocked_ms": 150.0, "rest_ms": 230.0,
+    assert conn == {"cycle": 6, "total_ms": 380.0, "blocked_ms": 150.0, "rest_ms": 230.0, "busy_ms": None,
                     "functions": {"app.pages.list_histories": 149.0}}
     # the loop's new columns are judged like its others
     assert time_summary(census(), DETAILS)["loop"]["reply_blocked_ms"]["verdict"] == Verdict.SLOWS
