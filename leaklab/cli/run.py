@@ -177,7 +177,7 @@ def format_split(split: dict, top: int = 2) -> list[str]:
             terms.append(f"{'the rest (the LLM call not timed)' if untimed else 'I/O and other tasks'} "
                          f"{num(p.get('rest_ms'))}")
             code = ", ".join(f"{k} {num(v)}" for k, v in list((p.get("functions") or {}).items())[:top])
-            ran = (f"; the app's code ran {num(p['busy_ms'])} ms on the loop meanwhile" if p.get("busy_ms") else
+            ran = (f"; the app's code ran {num(p['busy_ms'])} ms on the loop during the step" if p.get("busy_ms") else
                    "") + (f": {code}" if code else "")
             out.append(f"{kind} time, cycle {p['cycle']}: {num(p['total_ms'])} ms = " + " + ".join(terms) + ran)
     return out

@@ -171,9 +171,9 @@ def test_format_time_prints_the_connect_and_reply_split_and_the_loop_time_by_tas
     assert lines[1:4] == [
         "connect time, cycle 1: 30.00 ms = loop held 0.00 + I/O and other tasks 30.00",
         "reply time, cycle 1: 1050 ms = LLM 600.00 + loop held 25.00 + I/O and other tasks 425.00; the app's code "
-        "ran 24.00 ms on the loop meanwhile: app.store.load_all 20.00, app.a 3.00",
+        "ran 24.00 ms on the loop during the step: app.store.load_all 20.00, app.a 3.00",
         "reply time, cycle 6: 1050 ms = loop held 25.00 + the rest (the LLM call not timed) 425.00; the app's "
-        "code ran 24.00 ms on the loop meanwhile",
+        "code ran 24.00 ms on the loop during the step",
     ]
     assert lines[-2].endswith("tasks left running; Spinner.spin 480.00 ms")
     assert lines[-1] == ("loop time by task (ms/cycle, first -> last): Handler.on_text 120.00 -> 220.00 "
