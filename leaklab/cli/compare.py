@@ -104,6 +104,8 @@ def format_times(times: dict) -> list[str]:
     def side(v: dict | None) -> str:
         if not v:
             return "not sampled"
+        if v.get("last") is None:
+            return "below its top functions"
         return f"{num(v.get('first'))} -> {num(v.get('last'))} ({num(v.get('per_cycle'))}/cycle)"
 
     lines = []

@@ -43,9 +43,11 @@ def time_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | No
     Returns:
         One dict per function: ``{"function", "before": stats | None,
         "after": stats | None, "verdicts": "slows -> none", "change"}``
-        (stats: ``first``, ``last``, ``per_cycle`` in ms, ``verdict``;
-        ``None``: not among that side's sampled functions); those that slow
-        on either side first. ``[]`` when neither side sampled the loop.
+        (stats: ``first``, ``last``, ``per_cycle`` in ms, ``verdict``,
+        ``listed``; a side that sampled the loop but does not list the
+        function: ``none``, numbers ``None``, as every function that slows
+        is listed; ``None``: that side did not sample the loop); those that
+        slow on either side first. ``[]`` when neither side sampled the loop.
     """
     fb, fa = dict((before or {}).get("functions") or {}), dict((after or {}).get("functions") or {})
     if not fb and not fa:
@@ -57,12 +59,25 @@ def time_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | No
     keys += [k for k in costly if k not in keys][:max(0, top - len(keys))]
     out = []
     for key in keys:
-        b, a = fb.get(key), fa.get(key)
-        sides = [{s: v.get(s) for s in _STATS} if v else None for v in (b, a)]
-        verdicts = " -> ".join(str(v["verdict"]) if v else "not sampled" for v in sides)
+        sides = [_side(f, key) for f in (fb, fa)]
+        verdicts = " -> ".join(("not sampled" if v is None else str(v["verdict"]) if v["listed"]
+                                else f"{v['verdict']} (below its top functions)") for v in sides)
         out.append({"function": key, "before": sides[0], "after": sides[1], "verdicts": verdicts,
-                    "change": function_change(b, a).value})
+                    "change": function_change(*sides).value})
     return out
+
+
+def _side(functions: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """One side's stats of a function (``listed``: among the side's listed
+    functions). A side that sampled the loop lists every function that
+    slows: one it does not list does not slow there (``none``, its numbers
+    unknown). ``None``: the side did not sample the loop."""
+    if not functions:
+        return None
+    v = functions.get(key)
+    if v is None:
+        return {**{s: None for s in _STATS}, "verdict": Verdict.NONE.value, "listed": False}
+    return {**{s: v.get(s) for s in _STATS}, "listed": True}
 
 
 def unit_time_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, list[dict]]:

@@ -28,13 +28,20 @@ def test_time_changes_slows_first_then_the_costliest_with_their_verdict_change()
     assert [r["function"] for r in rows] == ["app.store.load_all", "app.reply.render", "app.new", "app.tiny"]
     fixed, worse, new, tiny = rows
     assert fixed["verdicts"] == "slows -> none" and fixed["change"] == Change.FIXED
-    assert fixed["before"] == {"first": 10.0, "last": 40.0, "per_cycle": 6.0, "verdict": "slows"}
+    assert fixed["before"] == {"first": 10.0, "last": 40.0, "per_cycle": 6.0, "verdict": "slows", "listed": True}
     assert fixed["after"]["last"] == 11.0
     assert worse["verdicts"] == "none -> slows" and worse["change"] == Change.WORSE
-    assert new["before"] is None and new["verdicts"] == "not sampled -> none" and new["change"] == Change.CANT_TELL
-    assert tiny["after"] is None
+    # a side that sampled the loop lists every function that slows: one it does not list does not slow there
+    assert new["before"] == {"first": None, "last": None, "per_cycle": None, "verdict": "none", "listed": False}
+    assert new["verdicts"] == "none (below its top functions) -> none" and new["change"] == Change.UNCHANGED
+    assert tiny["after"]["listed"] is False
     assert len(time_changes(BEFORE, AFTER, top=2)) == 2  # the slow ones always, then up to top
     assert time_changes({}, None) == []
+    # a side that did not sample the loop: can't tell
+    [gone] = time_changes(BEFORE, {"functions": {}}, top=1)
+    assert gone["after"] is None and gone["verdicts"] == "slows -> not sampled" and gone["change"] == Change.CANT_TELL
+    assert time_changes({"functions": {"f": stats(1, 9, 2, Verdict.SLOWS)}, "slows": ["f"]},
+                        {"functions": {"g": stats(5, 5, 0)}})[0]["change"] == Change.FIXED
     assert function_change(stats(1, 1, 0), stats(1, 1, 0)) == Change.UNCHANGED
 
 
@@ -46,8 +53,8 @@ def test_unit_time_changes_pairs_runs_by_name_and_the_formatter_prints_them():
     assert lines[0] == "functions' time, C5 (main run) (ms/cycle, first -> last):"
     assert lines[1] == ("  app.store.load_all: before 10.00 -> 40.00 (6.00/cycle); after 10.00 -> 11.00 (0.20/cycle): "
                         "slows -> none, fixed")
-    assert lines[3] == ("  app.new: before not sampled; after 30.00 -> 30.00 (0.00/cycle): not sampled -> none, "
-                        "can't tell")
+    assert lines[3] == ("  app.new: before below its top functions; after 30.00 -> 30.00 (0.00/cycle): "
+                        "none (below its top functions) -> none")
     assert format_times({}) == []
 
 
