@@ -194,7 +194,7 @@ def _loop_details(data: Any, details: Any) -> dict[str, Any]:
 
 
 def _held_label(functions: dict[str, Any], top: int = 2) -> str:
-    names = [k.rsplit(".", 1)[-1] if k.count(".") > 2 else k for k in list(functions)[:top]]
+    names = [".".join(k.split(".")[-2:]) for k in list(functions)[:top]]  # Class.method / module.function
     return "loop held by the app" + (f" ({', '.join(names)})" if names else "")
 
 

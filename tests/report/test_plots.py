@@ -271,7 +271,7 @@ def test_latency_split_gains_the_loop_held_part_named_by_its_functions_and_a_con
     chart = plots.latency_split(rows, details=details)
     reply, connect = chart.axes[:2]
     labels = [s["label"] for s in chart.describe()["panels"][0]["series"]]
-    assert labels == ["LLM call", "loop held by the app (app.store.load_all)", "I/O and other tasks"]
+    assert labels == ["LLM call", "loop held by the app (store.load_all)", "I/O and other tasks"]
     heights = [p.get_height() for p in reply.patches]
     # cycle 6: LLM 500, held 300, the rest 1360 - 500 - 300 = 560
     assert heights[5] == pytest.approx(500.0) and heights[11] == pytest.approx(300.0)
@@ -280,7 +280,7 @@ def test_latency_split_gains_the_loop_held_part_named_by_its_functions_and_a_con
     assert connect.patches[11].get_height() == pytest.approx(540.0 - 210.0)
     assert "app.store.load_all (120 ms per reply)" in chart.caption
     assert "app.pages.list_histories (90 ms per connect)" in chart.caption
-    assert "loop held by the app (app.store.load_all)" in chart.describe()["grows"]
+    assert "loop held by the app (store.load_all)" in chart.describe()["grows"]
     assert chart.problems() == []
     assert_labelled(chart, units=("ms",))
 
