@@ -246,15 +246,21 @@ def latency_split(census: Any, *, title: str | None = None, details: Any = None)
         cax = axes[1]
         c_functions = dict((steps.get("connect") or {}).get("functions") or {})
         c_blocked = connect["blocked_ms"].fillna(0.0)
-        cax.bar(connect.index, c_blocked, label=_held_label(c_functions) + ", connect", color="#8c3b39")
+        cax.bar(connect.index, c_blocked, label=_held_label(c_functions, top=1) + ", connect", color="#8c3b39")
         cax.bar(connect.index, connect["rest_ms"].fillna(0.0), bottom=c_blocked,
                 label="I/O and other tasks, connect", color="#f2c69b")
         cycles_axis(cax)
         cax.set_ylabel("connect time (ms)")
         cax.set_title("a connect (to the greeting)", fontsize=9)
-        legend_below(fig, cax)
     fig.suptitle(title)
-    if not with_connect:
+    if with_connect:  # one legend under both panels
+        handles, labels = [], []
+        for a in axes:
+            h, lab = a.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    else:
         legend_below(fig, ax)
     said, rising = [], []
     for label, values, _ in parts:
@@ -281,7 +287,7 @@ def latency_split(census: Any, *, title: str | None = None, details: Any = None)
             caption += " While a connect ran, the loop ran " + ", ".join(
                 f"{k} ({v:.0f} ms per connect)" for k, v in list(c_named.items())[:3]) + "."
         if grows(c_held) and _third(c_held, True) > 1.2 * _third(c_held, False) + 5:
-            rising.append(_held_label(c_functions) + ", connect")
+            rising.append(_held_label(c_functions, top=1) + ", connect")
     if not rising:
         caption += " Neither part grew." if len(parts) == 2 else " No part grew."
     if len(split) < 2 or all(len(set(values.tolist())) <= 1 for _, values, _ in parts):
