@@ -150,3 +150,22 @@ def holds_freed_heap() -> FastAPI:
 
     app.add_api_websocket_route("/client-ws", _greet_and_wait(on_open, lambda state: None))
     return app
+
+
+def blocks_page_load() -> FastAPI:
+    """Each page load reads every stored history synchronously, on the loop:
+    one more per session (30 ms, then 15 ms more each session)."""
+    import time
+
+    app = FastAPI()
+    stored = app.state.stored = []
+
+    def read_every_history() -> None:
+        time.sleep(0.03 + 0.015 * len(stored))  # the loop held: the line a stall points at
+
+    def on_open():
+        read_every_history()
+        stored.append("history")
+
+    app.add_api_websocket_route("/client-ws", _greet_and_wait(on_open, lambda state: None))
+    return app

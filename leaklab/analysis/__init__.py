@@ -51,7 +51,7 @@ from .frames import (  # noqa: F401
     census_frame,
     timeline_frame,
 )
-from .latency import latency_summary, split_latency
+from .latency import latency_summary, split_connect, split_latency
 from .lifecycle import lifecycle_noun, lifecycle_table
 from .memory import CYCLIC_MIN_BYTES, RSS_MIN_GROWTH_MB, memory_summary  # noqa: F401
 from .summary import RunSummary, summarize
@@ -90,6 +90,7 @@ __all__ = (
     "lifecycle_table",
     "namespace",
     "robust_slope",
+    "split_connect",
     "split_latency",
     "summarize",
     "timeline_frame",

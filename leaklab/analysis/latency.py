@@ -11,18 +11,21 @@ from ..metrics import Verdict
 from .frames import Census, census_frame, json_number
 from .verdicts import concordance, robust_slope
 
-__all__ = ["latency_summary", "split_latency"]
+__all__ = ["latency_summary", "split_connect", "split_latency"]
 
 
 def split_latency(census: Census) -> pd.DataFrame:
     """Per-cycle LLM time and the backend's own time, for plotting.
 
     ``backend_ms = latency_end_ms - llm_ms``; where either is missing the
-    recorded ``backend_ms`` column (if any) is used.
+    recorded ``backend_ms`` column (if any) is used. ``blocked_ms``: the
+    part of it the loop was held by the app's stalls during the reply (the
+    loop probe's ``reply_blocked_ms``, at most ``backend_ms``); the rest of
+    ``backend_ms`` is waiting on I/O and other tasks.
 
     Returns:
-        Frame indexed by cycle (1..N) with float columns ``llm_ms`` and
-        ``backend_ms`` (NaN where unknown).
+        Frame indexed by cycle (1..N) with float columns ``llm_ms``,
+        ``backend_ms`` and ``blocked_ms`` (NaN where unknown).
     """
     frame = census_frame(census)
     rows = frame[frame.index >= 1]
@@ -32,7 +35,28 @@ def split_latency(census: Census) -> pd.DataFrame:
     backend = end - llm
     if "backend_ms" in rows.columns:
         backend = backend.where(backend.notna(), rows["backend_ms"])
-    return pd.DataFrame({"llm_ms": llm, "backend_ms": backend}, index=rows.index)
+    blocked = rows["reply_blocked_ms"] if "reply_blocked_ms" in rows.columns else nan
+    blocked = blocked.where(blocked.isna() | backend.isna() | (blocked <= backend), backend.clip(lower=0.0))
+    return pd.DataFrame({"llm_ms": llm, "backend_ms": backend, "blocked_ms": blocked}, index=rows.index)
+
+
+def split_connect(census: Census) -> pd.DataFrame:
+    """Per-cycle connect time (to the end of the greeting), split: the part
+    the loop was held by the app's stalls during the connect step (the loop
+    probe's ``connect_blocked_ms``, at most the connect time) and the rest
+    (waiting on I/O and other tasks).
+
+    Returns:
+        Frame indexed by cycle (1..N) with float columns ``connect_ms``,
+        ``blocked_ms``, ``rest_ms`` (NaN where unknown).
+    """
+    frame = census_frame(census)
+    rows = frame[frame.index >= 1]
+    nan = pd.Series(np.nan, index=rows.index, dtype="float64")
+    total = rows["latency_connect_ms"] if "latency_connect_ms" in rows.columns else nan
+    blocked = rows["connect_blocked_ms"] if "connect_blocked_ms" in rows.columns else nan
+    blocked = blocked.where(blocked.isna() | total.isna() | (blocked <= total), total)
+    return pd.DataFrame({"connect_ms": total, "blocked_ms": blocked, "rest_ms": total - blocked}, index=rows.index)
 
 
 def timing_stats(s: pd.Series | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from .. import metrics
 from ..metrics import Kind, Verdict
 from .frames import LOOP_COLUMNS, Census, census_frame
 from .latency import timing_stats
+from .time_parts import time_parts
 
 __all__ = ["explain_slow", "time_summary"]
 
@@ -74,6 +75,7 @@ def time_summary(census: Census, details: Mapping[str, Any] | None = None) -> di
             out["idle"] = dict(details["idle"])
         if details.get("grown"):
             out["grown"] = list(details["grown"])
+    out.update(time_parts(rows, details, _function_stats))  # "coroutines", "split"
     return out
 
 

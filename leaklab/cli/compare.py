@@ -86,6 +86,7 @@ def format_comparison(result: Any) -> str:
             shown.add(r.unit)
             for h in unit.get("hunks") or []:
                 lines.append(f"{'':<{width}}    your change: {hunk_line(h, unit.get('cycles'))}")
+    lines.extend(format_times(getattr(result, "times", None) or {}))
     for unit in [*result.outcomes, *result.runs]:
         chains = result.chains(unit)
         if any(chains.values()):
@@ -96,3 +97,25 @@ def format_comparison(result: Any) -> str:
     if result.path:
         lines.append(f"saved: {result.path}")
     return "\n".join(lines)
+
+
+def format_times(times: dict) -> list[str]:
+    """Per unit (and run), the top functions' ms per cycle before -> after
+    (first and last cycle, ms more each cycle) and their verdicts."""
+    from .common import num
+
+    def side(v: dict | None) -> str:
+        if not v:
+            return "not sampled"
+        if v.get("last") is None:
+            return "below its top functions"
+        return f"{num(v.get('first'))} -> {num(v.get('last'))} ({num(v.get('per_cycle'))}/cycle)"
+
+    lines = []
+    for unit, per_run in times.items():
+        for run, rows in per_run.items():
+            lines.append(f"functions' time, {unit}" + (f" ({run} run)" if run else "") + " (ms/cycle, first -> last):")
+            for r in rows:
+                lines.append(f"  {r['function'][:60]}: before {side(r['before'])}; after {side(r['after'])}: "
+                             f"{r['verdicts']}" + (f", {r['change']}" if r["change"] != Change.UNCHANGED else ""))
+    return lines

@@ -61,10 +61,9 @@ def format_hunt(result: Any) -> str:
     if not result.findings:
         lines.append("no sequence leaked")
     for f in result.findings:
-        grows = ", ".join(f"{m} {v:+.2g}/cycle" for m, v in f.metrics.items())
         life = f" ({f.lifetime_s:.1f} s)" if f.lifetime_s is not None else ""
         lines.append(f"{f.sequence}: {f.confirmed}{life}; checklist: {f.where()}")
-        lines.append(f"    grows: {grows}" + ("" if f.minimised else " (not fully minimised: budget)"))
+        lines.append(f"    {f.describe()}")
         if f.found_as != f.sequence:
             lines.append(f"    found as {f.found_as}")
         for g in f.chains[:2]:

@@ -137,6 +137,7 @@ def format_time(time: dict, top: int = 3) -> list[str]:
         where = f"{os.path.basename(s.get('file') or '')}:{s.get('line')}" if s.get("file") else "?"
         out.append(f"  stall {num(s.get('lag_ms'))} ms in cycle {s.get('cycle')}: {s.get('function') or '?'} ({where})"
                    + (f", in {s['coroutine']}" if s.get("coroutine") else ""))
+    out.extend(format_split(time.get("split") or {}))
     functions = time.get("functions") or {}
     for key in (time.get("slows") or [])[:top]:
         f = functions.get(key) or {}
@@ -149,7 +150,36 @@ def format_time(time: dict, top: int = 3) -> list[str]:
     idle = time.get("idle") or {}
     if idle.get("ratio"):
         out.append(f"idle after the cycles: the app's code ran {idle['ratio']:.0%} of the time ({num(idle['cpu_s'])} s "
-                   f"of {num(idle['wall_s'])} s): tasks left running")
+                   f"of {num(idle['wall_s'])} s): tasks left running"
+                   + "".join(f"; {k} {num(v)} ms" for k, v in list((idle.get("coroutines") or {}).items())[:top]))
+    coros = time.get("coroutines") or {}
+    if coros:
+        out.append("loop time by task (ms/cycle, first -> last): " + ", ".join(
+            f"{k} {num(v.get('first'))} -> {num(v.get('last'))}"
+            + (f" ({v['verdict']}, {num(v.get('per_cycle'))}/cycle)" if v.get("verdict") == Verdict.SLOWS else "")
+            for k, v in list(coros.items())[:top + 2]))
+    return out
+
+
+def format_split(split: dict, top: int = 2) -> list[str]:
+    """The first and last cycle's reply and connect, split: the loop held by
+    the app (and the code that ran meanwhile), the LLM call, the rest."""
+    out = []
+    for kind in ("connect", "reply"):
+        parts = split.get(kind) or {}
+        for which in ("first", "last"):
+            p = parts.get(which)
+            if not p or p.get("total_ms") is None or (which == "last" and p["cycle"] == parts["first"]["cycle"]):
+                continue
+            terms = [f"LLM {num(p['llm_ms'])}"] if p.get("llm_ms") is not None else []
+            terms.append(f"loop held {num(p.get('blocked_ms'))}")
+            untimed = kind == "reply" and p.get("llm_ms") is None
+            terms.append(f"{'the rest (the LLM call not timed)' if untimed else 'I/O and other tasks'} "
+                         f"{num(p.get('rest_ms'))}")
+            code = ", ".join(f"{k} {num(v)}" for k, v in list((p.get("functions") or {}).items())[:top])
+            ran = (f"; the app's code ran {num(p['busy_ms'])} ms on the loop during the step" if p.get("busy_ms") else
+                   "") + (f": {code}" if code else "")
+            out.append(f"{kind} time, cycle {p['cycle']}: {num(p['total_ms'])} ms = " + " + ".join(terms) + ran)
     return out
 
 

@@ -52,6 +52,7 @@ from ..targets import resolve_target
 from .checkouts import AgainstError, Side, app_root, checkouts
 from .fixlines import FixChange, coverage_answer, find_change, trace_plan, unit_coverage
 from .hunks import python_files
+from .timing import side_summaries, unit_time_changes
 
 __all__ = ["Change", "Comparison", "compare", "compare_async", "item_change", "prove_fix", "prove_fix_async",
            "scenario_changes", "the_change", "unit_spec"]
@@ -166,6 +167,8 @@ class Comparison:
     change: FixChange | None = None
     #: unit -> which hunks ran (:func:`~.fixlines.unit_coverage`)
     coverage: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: unit -> run -> the top functions' ms/cycle before -> after (:func:`~.timing.time_changes`)
+    times: dict[str, dict[str, list[dict[str, Any]]]] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -209,7 +212,8 @@ class Comparison:
                 "chains": {u: self.chains(u) for u in [*self.outcomes, *self.runs]},
                 "elapsed_s": round(self.elapsed_s, 1), "notes": self.notes,
                 "path": str(self.path) if self.path else None,
-                "change": self.change.as_dict() if self.change is not None else None, "coverage": self.coverage}
+                "change": self.change.as_dict() if self.change is not None else None, "coverage": self.coverage,
+                "times": self.times}
 
     def table(self) -> Any:
         import pandas as pd
@@ -421,6 +425,10 @@ async def compare_async(
         notes.append("no saved hunt with findings for this target: only the named units ran")
     result = Comparison(before, after, rows, outcomes, runs, time.monotonic() - started, notes, change=change,
                         coverage=coverage)
+    for kind, unit, _ in units:  # the functions' time, before -> after
+        times = unit_time_changes(*(side_summaries(kind, unit, s, outcomes, runs) for s in ("before", "after")))
+        if times:
+            result.times[unit] = times
     if runs_dir is not False:
         save_json_result(result, "compare", runs_dir)
     return result

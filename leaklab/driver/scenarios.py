@@ -33,10 +33,13 @@ class UnknownScenarioError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class StepRecord:
-    """One step of a cycle: its word and the frame types it sent, in order."""
+    """One step of a cycle: its word and the frame types it sent, in order;
+    when it started and ended (``time.perf_counter()``; 0: not timed)."""
 
     step: str
     sent: tuple[str, ...]
+    started: float = 0.0
+    ended: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"step": self.step, "sent": list(self.sent)}
@@ -114,10 +117,12 @@ class Scenario:
         try:
             for step in self.steps:
                 before = len(state.sent)
+                started = time.perf_counter()
                 try:
                     await step(state)
                 finally:
-                    state.step_log.append(StepRecord(step_word(step), tuple(state.sent[before:])))
+                    state.step_log.append(StepRecord(step_word(step), tuple(state.sent[before:]), started,
+                                                     time.perf_counter()))
         finally:
             # A failed step (or a tab left open) must not reach the next cycle.
             for number in sorted(state.tabs):

@@ -35,6 +35,7 @@ from typing import Any
 
 from .. import metrics
 from ..checklist.items import ITEMS, signal_columns
+from ..analysis.time import MIN_TIME_CYCLES
 from ..metrics import ItemVerdict, Kind, Verdict
 from ..session import (
     BackendUnresponsive,
@@ -47,6 +48,7 @@ from ..session import (
 from ..targets import Target, resolve_target
 from ..targets.routes import proxy_mounted
 from .candidates import candidates, essential_steps, trigger_steps
+from .slows import covering_items, screen_slow, slow_signature
 
 __all__ = ["Finding", "HuntResult", "checklist_rows", "hunt", "hunt_async", "leak_signature", "load_findings"]
 
@@ -140,6 +142,13 @@ class Finding:
         by_design: why a transient is the protocol working as designed (a
             half-open client's session held until the server's ping drops
             it, within that ping's interval + timeout); ``None`` otherwise.
+        kind: ``leak`` (something grows; ``confirmed`` says leak or
+            transient) or ``slows`` (a function's time per cycle grows:
+            ``metrics`` is its ``time:`` column; ``confirmed`` is ``slows``
+            when a fresh backend shows it too).
+        slow: for ``slows``, what :func:`~leaklab.hunt.slows.screen_slow`
+            says of the function (file, line, first/last ms, ms/cycle,
+            ``scales_with``, the others that slow with it: ``also``).
     """
 
     sequence: str
@@ -154,10 +163,27 @@ class Finding:
     chains: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     minimised: bool = False
     by_design: str | None = None
+    kind: str = Verdict.LEAK.value
+    slow: dict[str, Any] | None = None
 
     @property
     def on_checklist(self) -> bool:
         return bool(self.items)
+
+    def describe(self) -> str:
+        """What the finding is about, in a line: what grows, or the function
+        that slows (with what it scales with)."""
+        if self.kind == Verdict.SLOWS and self.slow:
+            f = self.slow
+            where = f" ({Path(f['file']).name}:{f.get('line')})" if f.get("file") else ""
+            first, last, per = (f"{float(f[k]):.3g}" if f.get(k) is not None else "?"
+                                for k in ("first", "last", "per_cycle"))
+            scales = f"scales with {f['scales_with']}" if f.get("scales_with") else "scales with no stored state measured"
+            also = f"; {len(f['also'])} more functions slow with it" if f.get("also") else ""
+            return (f"slows: {f['function']}{where}: {first} -> {last} ms/cycle, +{per} ms each cycle; {scales}"
+                    + also + ("" if self.items else "; not on the checklist"))
+        grows = ", ".join(f"{m} {v:+.2g}/cycle" for m, v in self.metrics.items())
+        return f"grows: {grows}" + ("" if self.minimised else " (not fully minimised: budget)")
 
     def where(self) -> str:
         """``C8`` / ``C2, C3``, or ``not on the checklist (signals like C8's)``."""
@@ -248,6 +274,9 @@ async def _screen(session: LeakSession, sequence: str, cycles: int,
             "errors": result.errors[:2], "elapsed_s": round(result.elapsed_s, 2)}
     if s.judged_cycles < cycles:  # a failed cycle: not judged on too little
         return {}, info
+    slow = screen_slow(s.get("time") or {}, result.records, session.target.roles.as_dict())
+    if slow is not None:
+        info["slow"] = slow
     return leak_signature(s), info
 
 
@@ -289,6 +318,12 @@ async def _confirm(target: Target, finding: Finding, cycles: int, session_kwargs
     try:
         result = await session.run(finding.sequence, cycles)
         s = result.summary()
+        if finding.kind == Verdict.SLOWS:  # the function slows on a fresh backend too, or not
+            again = {f["function"]: f for f in slow_signature(s.get("time") or {}, result.records, {})}
+            mine = again.get((finding.slow or {}).get("function"))
+            finding.confirmed = Verdict.SLOWS.value if mine else "not reproduced"
+            finding.confirm_metrics = {next(iter(finding.metrics)): float(mine["per_cycle"] or 0.0)} if mine else {}
+            return
         finding.confirm_metrics = leak_signature(s)
         primary = next(iter(finding.metrics))
         if primary in finding.confirm_metrics:
@@ -423,11 +458,20 @@ async def hunt_async(
                 if new:
                     seen.update(new)
                     result.findings.append(Finding(seq, seq, new, dict(sig)))
+                slow = info.get("slow")
+                if slow:  # a slow-down: a finding of its own, not minimised
+                    metric = metrics.name(Kind.TIME, slow["function"])
+                    if metric not in seen:
+                        seen.add(metric)
+                        result.findings.append(Finding(seq, seq, {metric: float(slow["per_cycle"] or 0.0)},
+                                                       kind=Verdict.SLOWS.value, slow=slow))
                 if bar is not None:
                     bar.update(1)
             for finding in result.findings:
                 if time.monotonic() > deadline:
                     break
+                if finding.kind == Verdict.SLOWS:
+                    continue
                 tell(f"minimising {finding.sequence}")
                 primary = next(iter(finding.metrics))
                 finding.sequence, finding.minimised = await _minimise(screen, finding.sequence, primary, cycles,
@@ -441,7 +485,9 @@ async def hunt_async(
             if own:
                 await screen.stop()
         for finding in result.findings:
-            finding.items, finding.similar = _map(finding.sequence, finding.metrics, roles)
+            finding.items, finding.similar = (
+                (covering_items((finding.slow or {}).get("scales_with"), roles), []) if finding.kind == Verdict.SLOWS
+                else _map(finding.sequence, finding.metrics, roles))
         for finding in result.findings:
             if time.monotonic() > deadline:
                 break
@@ -528,7 +574,14 @@ def load_findings(source: Any = "latest", *, runs_dir: Path | str | None = None,
 
 
 #: A finding's confirmation as a checklist verdict.
-_VERDICT_OF = {Verdict.LEAK: ItemVerdict.CONFIRMED, Verdict.TRANSIENT: ItemVerdict.TRANSIENT}
+_VERDICT_OF = {Verdict.LEAK: ItemVerdict.CONFIRMED, Verdict.TRANSIENT: ItemVerdict.TRANSIENT,
+               Verdict.SLOWS: ItemVerdict.CONFIRMED}
+
+
+def _fields(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved finding's dict back to :class:`Finding`'s fields."""
+    names = {f.name for f in dataclasses.fields(Finding)}
+    return {k: v for k, v in d.items() if k in names}
 
 
 def checklist_rows(findings: Any) -> list[dict[str, Any]]:
@@ -552,6 +605,10 @@ def checklist_rows(findings: Any) -> list[dict[str, Any]]:
                   + f". Replay: leaklab run --scenario '{f['sequence']}'")
         if f.get("similar"):
             answer += f" (signals like {', '.join(f['similar'])}'s; their experiments run other steps)"
+        if f.get("kind") == Verdict.SLOWS and f.get("slow"):
+            answer = (f"found by the hunt, not on the checklist: {f['sequence']} {Finding(**_fields(f)).describe()}; "
+                      f"on a fresh backend: {confirmed}. Replay: leaklab run --scenario '{f['sequence']}' "
+                      f"(at least {MIN_TIME_CYCLES} cycles)")
         rows.append({"id": f"H{len(rows) + 1}", "title": f"not on the checklist: {f['sequence']}",
                      "verdict": _VERDICT_OF.get(confirmed, ItemVerdict.INCONCLUSIVE), "evidence": {"answer": answer},
                      "scenario": f["sequence"]})

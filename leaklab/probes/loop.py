@@ -56,7 +56,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -64,9 +64,12 @@ from .loop_timing import (
     CycleTiming,
     IdleCpu,
     Stall,
+    StepTiming,
+    app_stall,
     assign_stalls,
     children_cpu_delta,
     children_cpu_snapshot,
+    step_timings,
     timing_columns,
 )
 from .stacks import default_owner, fold, owner_label
@@ -78,9 +81,12 @@ __all__ = [
     "IdleCpu",
     "LoopWatch",
     "Stall",
+    "StepTiming",
+    "app_stall",
     "assign_stalls",
     "children_cpu_delta",
     "children_cpu_snapshot",
+    "step_timings",
     "timing_columns",
 ]
 
@@ -334,9 +340,15 @@ class LoopWatch:
             self._owners[module] = label
         return label
 
-    def take(self) -> CycleTiming:
+    def take(self, windows: Iterable[tuple[str, float, float]] = ()) -> CycleTiming:
         """What happened since the previous take (or the install). Call it
-        on the loop's thread."""
+        on the loop's thread.
+
+        Args:
+            windows: ``(step, start, end)`` (``time.perf_counter()``) of the
+                steps run since: what the loop did inside each is
+                :attr:`CycleTiming.steps`.
+        """
         if self._loop is None:
             raise RuntimeError("LoopWatch is not installed")
         now = time.perf_counter()
@@ -364,6 +376,7 @@ class LoopWatch:
         if self.skip is not None:
             buf = [s for s in buf if s[2] is None or not self.skip(s[2])]
         stalls = assign_stalls(events, buf, self._owner, origin=self._t_install)
+        steps = step_timings(windows, stalls, buf, self._owner, origin=self._t_install)
         stalls.sort(key=lambda s: -s.lag_ms)
         busy = [s for s in buf if s[2] is not None]
         prof = fold([s[2] for s in busy], weights=[s[1] for s in busy], owner_of=self._owner)
@@ -385,6 +398,7 @@ class LoopWatch:
             own_cpu_s=own - self._own0,
             loop_cpu_s=loop_cpu - self._loop_cpu0,
             coroutines=dict(coroutines.most_common()),
+            steps=steps,
         )
         self._t_take, self._cpu0, self._own0, self._kids0, self._loop_cpu0 = now, cpu, own, kids, loop_cpu
         return timing

@@ -8,28 +8,77 @@ sampler on a helper thread) behind the probe protocol:
   also runs on the loop, is left out), ``cpu_ms``, ``children_cpu_ms``, and
   ``time:<module.function>`` (ms of the cycle spent in each function of the
   app or a library, inclusive);
+* per step kind, the time the app's stalls held the loop inside it, per
+  step: ``connect_blocked_ms`` (the connects), ``reply_blocked_ms`` (the
+  text turns) (:data:`STEP_COLUMNS`);
 * in the timeline after the cycles: ``idle_app_ms``, the time the app's
   code (and its libraries) ran on the loop while the backend should be idle
   (leaked tasks that spin);
 * :meth:`LoopProbe.details`: the longest stalls of the run with the code that
-  held the loop and its callers, the idle CPU, and the first and last
-  cycles' profiles (frame trees, for flame graphs).
+  held the loop and its callers, the idle CPU (and the coroutines that ran
+  meanwhile), the first and last cycles' profiles (frame trees, for flame
+  graphs), the ms per cycle of each coroutine (``coroutines``) and, per step
+  kind, the code that ran inside the steps (``steps``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from types import MappingProxyType
 from typing import Any
 
+from .. import metrics
+from ..metrics import Kind
 from .base import BaseProbe, ProbeContext, Sample
-from .loop import CycleTiming, LoopWatch, timing_columns
+from .loop import CycleTiming, LoopWatch, StepTiming, app_stall, timing_columns
 from .stacks import default_owner, owner_kind
 
-__all__ = ["LoopProbe"]
+__all__ = ["STEP_COLUMNS", "LoopProbe", "step_kind"]
 
 #: Stalls kept per run (the longest), with their stacks.
 MAX_STALLS = 10
+#: Coroutines whose ms per cycle are kept (the first seen), and per step kind
+#: the functions named.
+MAX_COROUTINES = 40
+MAX_STEP_FUNCTIONS = 10
+#: The census column of each step kind: ms the app's stalls held the loop, per step.
+STEP_COLUMNS = MappingProxyType({"connect": "connect_blocked_ms", "reply": "reply_blocked_ms"})
+
+
+def step_kind(word: str) -> str | None:
+    """The kind of a cycle's step whose latency the kit measures:
+    ``"connect"`` (a tab opened: ``connect``, ``connect:bare``,
+    ``proxy-connect``), ``"reply"`` (a text turn: ``text``,
+    ``text-until-synth``...), else ``None``."""
+    if word in ("connect", "proxy-connect") or word.startswith("connect:"):
+        return "connect"
+    if word.startswith("text"):
+        return "reply"
+    return None
+
+
+def steps_of(steps: tuple[StepTiming, ...]) -> dict[str, dict[str, Any]]:
+    """Per step kind, the mean per step of the cycle's steps of that kind:
+    ``{"steps", "wall_ms", "blocked_ms", "busy_ms", "functions"}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for st in steps:
+        kind = step_kind(st.step)
+        if kind is None:
+            continue
+        d = out.setdefault(kind, {"steps": 0, "wall_ms": 0.0, "blocked_ms": 0.0, "busy_ms": 0.0, "functions": {}})
+        d["steps"] += 1
+        for k in ("wall_ms", "blocked_ms", "busy_ms"):
+            d[k] += getattr(st, k)
+        for f, ms in st.functions.items():
+            d["functions"][f] = d["functions"].get(f, 0.0) + ms
+    for d in out.values():
+        n = d["steps"]
+        for k in ("wall_ms", "blocked_ms", "busy_ms"):
+            d[k] = round(d[k] / n, 3)
+        top = sorted(d["functions"].items(), key=lambda kv: -kv[1])[:MAX_STEP_FUNCTIONS]
+        d["functions"] = {f: round(ms / n, 3) for f, ms in top}
+    return out
 
 
 def kit_root(stack: tuple[Any, ...]) -> bool:
@@ -86,6 +135,11 @@ class LoopProbe(BaseProbe):
         self._first_tree = self._last_tree = self._grown = ""
         self._idle_cpu_s = self._idle_wall_s = 0.0
         self._where: dict[str, tuple[str, int, str]] = {}
+        self._coros: dict[str, str] = {}  # coroutine -> "cycle:ms cycle:ms ..."
+        self._idle_coros: dict[str, float] = {}
+        self._steps_first = self._steps_last = ""
+        self._step_totals: dict[str, dict[str, float]] = {}  # kind -> function -> ms over the run
+        self._step_counts: dict[str, int] = {}
 
     def install(self, context: ProbeContext) -> None:
         self.watch = LoopWatch(threshold_ms=self.threshold_ms, hz=self.hz, skip=kit_root).install()
@@ -99,11 +153,17 @@ class LoopProbe(BaseProbe):
         self._first_totals = None
         self._first_tree = self._last_tree = self._grown = ""
         self._idle_cpu_s = self._idle_wall_s = 0.0
+        self._coros.clear()
+        self._idle_coros.clear()
+        self._steps_first = self._steps_last = ""
+        self._step_totals.clear()
+        self._step_counts.clear()
 
     def sample(self, context: ProbeContext) -> Sample:
         if self.watch is None:
             return {}
-        timing = self.watch.take()
+        log = getattr(context.state, "step_log", None) or () if context.phase == "cycle" else ()
+        timing = self.watch.take([(r.step, r.started, r.ended) for r in log if r.ended > r.started])
         if context.phase == "timeline":
             # The kit's own work in the timeline (its collections) is not the
             # app's: the app's share is what was sampled in its code and libraries.
@@ -111,17 +171,24 @@ class LoopProbe(BaseProbe):
                          if owner_kind(o.owner) in ("yours", "library"))
             self._idle_cpu_s += app_ms / 1000
             self._idle_wall_s += timing.wall_s
+            for name, ms in timing.coroutines.items():
+                if name in self._idle_coros or len(self._idle_coros) < MAX_COROUTINES:
+                    self._idle_coros[name] = self._idle_coros.get(name, 0.0) + ms
             return {"idle_app_ms": round(app_ms, 3)}
         if context.phase != "cycle":
             return {}  # the baseline: start-up and warm-up are not a cycle
         cycle = context.state.cycle if context.state is not None else 0
         cols = timing_columns(timing, keep=self._seen)
-        app = [s for s in timing.stall_list if owner_kind(s.owner) not in ("leaklab", "unknown")]
+        app = [s for s in timing.stall_list if app_stall(s)]
         cols.update(loop_lag_max_ms=round(max((s.lag_ms for s in app), default=0.0), 3),
                     loop_blocked_ms=round(sum(s.lag_ms for s in app), 3), loop_stalls=float(len(app)))
         for key in cols:
-            if key.startswith("time:"):
-                self._seen.add(key[len("time:"):])
+            if metrics.is_kind(key, Kind.TIME):
+                self._seen.add(metrics.subject_of(key))
+        self._note_steps(cycle, timing, cols)
+        for name, ms in timing.coroutines.items():
+            if ms >= 1.0 and (name in self._coros or len(self._coros) < MAX_COROUTINES):
+                self._coros[name] = self._coros.get(name, "") + f"{cycle}={ms:.3f} "
         for f in timing.profile.functions.values():
             if f.key in self._seen and f.key not in self._where:
                 self._where[f.key] = (f.file, f.line, f.owner)
@@ -137,6 +204,20 @@ class LoopProbe(BaseProbe):
         self._grown = json.dumps(grown(self._first_totals, timing))
         return cols
 
+    def _note_steps(self, cycle: int, timing: CycleTiming, cols: dict[str, float]) -> None:
+        kinds = steps_of(timing.steps)
+        for kind, d in kinds.items():
+            cols[STEP_COLUMNS[kind]] = d["blocked_ms"]
+            totals = self._step_totals.setdefault(kind, {})
+            for f, ms in d["functions"].items():
+                totals[f] = totals.get(f, 0.0) + ms * d["steps"]
+            self._step_counts[kind] = self._step_counts.get(kind, 0) + d["steps"]
+        if kinds:
+            text = json.dumps({k: {"cycle": cycle, **d} for k, d in kinds.items()})
+            if not self._steps_first:
+                self._steps_first = text
+            self._steps_last = text
+
     def details(self) -> dict[str, Any]:
         """The run's stalls, idle CPU and first/last profiles, JSON-ready."""
         out: dict[str, Any] = {"threshold_ms": self.threshold_ms, "hz": self.hz,
@@ -145,7 +226,19 @@ class LoopProbe(BaseProbe):
                                              for k, (f, line, o) in self._where.items()}}
         if self._idle_wall_s > 0:
             out["idle"] = {"wall_s": round(self._idle_wall_s, 3), "cpu_s": round(self._idle_cpu_s, 3),
-                           "ratio": round(self._idle_cpu_s / self._idle_wall_s, 3)}
+                           "ratio": round(self._idle_cpu_s / self._idle_wall_s, 3),
+                           "coroutines": {k: round(v, 3) for k, v in sorted(self._idle_coros.items(),
+                                                                           key=lambda kv: -kv[1])[:10]}}
+        if self._coros:
+            out["coroutines"] = {name: [[int(c), float(ms)] for c, ms in (p.split("=") for p in text.split())]
+                                 for name, text in self._coros.items()}
+        if self._steps_first:
+            first, last = json.loads(self._steps_first), json.loads(self._steps_last)
+            out["steps"] = {
+                kind: {"steps": n, "functions": {f: round(ms / n, 3) for f, ms in sorted(
+                    self._step_totals.get(kind, {}).items(), key=lambda kv: -kv[1])[:MAX_STEP_FUNCTIONS]},
+                       "first": first.get(kind), "last": last.get(kind)}
+                for kind, n in self._step_counts.items()}
         if self._first_tree:
             out["first"] = json.loads(self._first_tree)
             out["last"] = json.loads(self._last_tree)

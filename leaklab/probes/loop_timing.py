@@ -19,8 +19,8 @@ from .. import metrics
 from ..metrics import Kind
 from .stacks import Profile, default_owner, frame_key, owner_kind
 
-__all__ = ["CycleTiming", "IdleCpu", "Stall", "assign_stalls", "children_cpu_delta", "children_cpu_snapshot",
-           "timing_columns"]
+__all__ = ["CycleTiming", "IdleCpu", "Stall", "StepTiming", "app_stall", "assign_stalls", "children_cpu_delta",
+           "children_cpu_snapshot", "step_timings", "timing_columns"]
 
 Frame = tuple  # (module, function, file, line, first_line)
 Sample = tuple  # (t, ms, stack | None (idle), coroutine)
@@ -55,6 +55,77 @@ class Stall:
     stack: tuple[tuple[str, str, str, int], ...]
 
 
+def app_stall(stall: Stall) -> bool:
+    """Whether a stall was the app's (its code or a library's): not the
+    kit's own work on the loop, nor a stall no sample caught."""
+    return owner_kind(stall.owner) not in ("leaklab", "unknown")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepTiming:
+    """What the loop did while one step of a cycle ran (a connect, a text turn).
+
+    Attributes:
+        step: the step's word (``connect``, ``text``...).
+        wall_ms: how long the step took.
+        blocked_ms: the time the app's stalls held the loop inside the step
+            (each stall's lag counted for the part that falls in the step).
+        busy_ms: the time sampled running the app's code (or a library's)
+            inside the step, stalls or not.
+        functions: ``"module.function"`` -> ms: the innermost frame of the
+            app in each of those samples (the code that ran), largest first.
+    """
+
+    step: str
+    wall_ms: float
+    blocked_ms: float
+    busy_ms: float
+    functions: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "wall_ms": round(self.wall_ms, 3), "blocked_ms": round(self.blocked_ms, 3),
+                "busy_ms": round(self.busy_ms, 3), "functions": {k: round(v, 3) for k, v in self.functions.items()}}
+
+
+def step_timings(
+    windows: Iterable[tuple[str, float, float]],
+    stalls: Iterable[Stall],
+    samples: Sequence[Sample],
+    owner_of: Callable[[str], str] = default_owner,
+    *,
+    origin: float = 0.0,
+    top: int = 5,
+) -> tuple[StepTiming, ...]:
+    """The loop's time inside each step.
+
+    Args:
+        windows: ``(step, start, end)`` per step (``perf_counter`` seconds).
+        stalls: the stalls (``ended_s`` counted from ``origin``); only the
+            app's count (:func:`app_stall`): a stall held the loop during
+            ``(ended - lag, ended]``.
+        samples: ``(t, ms, stack, coroutine)`` (the kit's own already left
+            out); a sample covers ``(t - ms, t]``.
+        owner_of: module -> owner label.
+        top: functions kept per step.
+    """
+    held = [(origin + s.ended_s - s.lag_ms / 1000, origin + s.ended_s) for s in stalls if app_stall(s)]
+    out = []
+    for step, start, end in windows:
+        blocked = sum(max(0.0, min(end, b) - max(start, a)) for a, b in held) * 1000
+        per: Counter[str] = Counter()
+        busy = 0.0
+        for t, ms, stack, _ in samples:
+            if not stack or not start < t <= end:
+                continue
+            i = _app_frame(stack, owner_of)
+            if owner_kind(owner_of(stack[i][0])) not in ("yours", "library"):
+                continue
+            busy += ms
+            per[frame_key(stack[i])] += ms
+        out.append(StepTiming(step, (end - start) * 1000, blocked, busy, dict(per.most_common(top))))
+    return tuple(out)
+
+
 @dataclasses.dataclass(frozen=True)
 class CycleTiming:
     """What the loop did since the previous :meth:`LoopWatch.take`.
@@ -73,6 +144,8 @@ class CycleTiming:
         children_cpu_s: CPU of child processes (recursive; reaped ones included).
         coroutines: ms sampled per loop step's coroutine (or callback).
         loop_cpu_s: CPU of the loop's thread alone (``time.thread_time``).
+        steps: per step window given to :meth:`LoopWatch.take`, what the
+            loop did inside it (:class:`StepTiming`).
     """
 
     wall_s: float
@@ -89,6 +162,7 @@ class CycleTiming:
     own_cpu_s: float
     coroutines: dict[str, float]
     loop_cpu_s: float = 0.0
+    steps: tuple[StepTiming, ...] = ()
 
     @property
     def functions(self) -> dict[str, Any]:
@@ -108,6 +182,8 @@ class CycleTiming:
                    functions=[dataclasses.asdict(f) for f in self.profile.top(top, by="total_ms")],
                    owners={k: dataclasses.asdict(v) for k, v in self.profile.owners.items()},
                    coroutines={k: round(v, 3) for k, v in self.coroutines.items()})
+        if self.steps:
+            out["steps"] = [s.as_dict() for s in self.steps]
         if tree:
             out["tree"] = self.profile.tree.as_dict()
         return out

@@ -28,12 +28,13 @@ from typing import Any
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..analysis import split_latency
+from ..analysis import split_connect, split_latency
 from ..metrics import Kind, Verdict, is_kind
 from ..metrics import name as metric_name
 from .charts import Chart, Note, grows
 from .plots_common import (
     census_of,
+    number,
     count_axis,
     cycles_axis,
     flat_note,
@@ -61,6 +62,7 @@ __all__ = [
     "overview",
     "retention_sizes",
     "retention_timeline",
+    "task_time",
 ]
 
 
@@ -184,41 +186,165 @@ def _third(values: Sequence[float], last: bool) -> float:
     return sum(part) / len(part)
 
 
-def latency_split(census: Any, *, title: str | None = None) -> Chart | Note:
+def _loop_details(data: Any, details: Any) -> dict[str, Any]:
+    """The loop probe's details of a ``RunResult`` (or the ones given)."""
+    if details is not None:
+        return dict(details)
+    return dict((getattr(data, "details", None) or {}).get("loop") or {})
+
+
+def _held_label(functions: dict[str, Any], top: int = 2) -> str:
+    names = [".".join(k.split(".")[-2:]) for k in list(functions)[:top]]  # Class.method / module.function
+    return "loop held by the app" + (f" ({', '.join(names)})" if names else "")
+
+
+def latency_split(census: Any, *, title: str | None = None, details: Any = None) -> Chart | Note:
     """Reply time per cycle, stacked: time in the LLM call and the backend's
-    own time. A prompt that grows grows the lower bar; a backend slowed by
-    what it keeps grows the upper one. The caption says which grew, from
-    the first and last third of the cycles."""
-    split = split_latency(census_of(census))
+    own time; where the loop probe measured it, the backend's time splits
+    into the time the app's code held the event loop (named by its top
+    functions) and the rest (I/O, other tasks), and a second panel splits
+    each connect the same way. A prompt that grows grows the lower bar; a
+    backend slowed by what it keeps grows the upper ones. The caption says
+    which grew, from the first and last third of the cycles.
+
+    Args:
+        census: records, a census frame or a ``RunResult`` (its loop details
+            name the functions).
+        details: the loop probe's details, when ``census`` is no ``RunResult``.
+    """
+    frame = census_of(census)
+    split = split_latency(frame)
     title = title or "where the reply time goes"
-    if split.empty or split.isna().all().all():
+    if split.empty or split[["llm_ms", "backend_ms"]].isna().all().all():
         return Note(title, "no reply was timed in this run (no text turn, or no reply arrived)")
-    fig = Chart(figsize=(7.5, 3.8))
-    ax = fig.subplots()
+    steps = _loop_details(census, details).get("steps") or {}
     llm = split["llm_ms"].fillna(0.0)
     backend = split["backend_ms"].fillna(0.0)
-    ax.bar(split.index, llm, label="LLM call", color="#5d8aa8")
-    ax.bar(split.index, backend, bottom=llm, label="backend (TTS, tools, queues...)", color="#e39a5c")
+    held = split["blocked_ms"].notna().any()
+    backend_label = "backend (TTS, tools, queues...)"
+    parts: list[tuple[str, pd.Series, str]] = [("LLM call", llm, "#5d8aa8")]
+    if held:
+        blocked = split["blocked_ms"].fillna(0.0)
+        functions = dict((steps.get("reply") or {}).get("functions") or {})
+        parts += [(_held_label(functions), blocked, "#c0504d"),
+                  ("I/O and other tasks", (backend - blocked).clip(lower=0.0), "#e39a5c")]
+    else:
+        parts.append((backend_label, backend, "#e39a5c"))
+    connect = split_connect(frame) if held else None
+    with_connect = connect is not None and connect["blocked_ms"].notna().any() and connect["connect_ms"].notna().any()
+    fig = Chart(figsize=(7.5, 3.8) if not with_connect else (9.5, 3.8))
+    axes = fig.subplots(1, 2 if with_connect else 1, squeeze=False)[0]
+    ax = axes[0]
+    bottom = pd.Series(0.0, index=split.index)
+    for label, values, color in parts:
+        ax.bar(split.index, values, bottom=bottom, label=label, color=color)
+        bottom = bottom + values
     cycles_axis(ax)
     ax.set_ylabel("reply time (ms)")
+    if with_connect:
+        ax.set_title("a reply", fontsize=9)
+        cax = axes[1]
+        c_functions = dict((steps.get("connect") or {}).get("functions") or {})
+        c_blocked = connect["blocked_ms"].fillna(0.0)
+        cax.bar(connect.index, c_blocked, label=_held_label(c_functions, top=1) + ", connect", color="#8c3b39")
+        cax.bar(connect.index, connect["rest_ms"].fillna(0.0), bottom=c_blocked,
+                label="I/O and other tasks, connect", color="#f2c69b")
+        cycles_axis(cax)
+        cax.set_ylabel("connect time (ms)")
+        cax.set_title("a connect (to the greeting)", fontsize=9)
     fig.suptitle(title)
-    legend_below(fig, ax)
-    parts, rising = [], []
-    for label, values in (("LLM call", llm.tolist()), ("backend (TTS, tools, queues...)", backend.tolist())):
-        a, b = _third(values, False), _third(values, True)
-        grew = b > 1.2 * a and b - a > 5 and grows(values)
+    if with_connect:  # one legend under both panels
+        handles, labels = [], []
+        for a in axes:
+            h, lab = a.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    else:
+        legend_below(fig, ax)
+    said, rising = [], []
+    for label, values, _ in parts:
+        v = values.tolist()
+        a, b = _third(v, False), _third(v, True)
+        grew = b > 1.2 * a and b - a > 5 and grows(v)
         if grew:
             rising.append(label)
-        parts.append(f"the {label.split(' (')[0]} part {'grew' if grew else 'stayed'} {a:.0f} -> {b:.0f} ms")
+        said.append(f"the {label.split(' (')[0]} part {'grew' if grew else 'stayed'} {a:.0f} -> {b:.0f} ms")
     share = _third(llm.tolist(), True) / max(1e-9, _third(llm.tolist(), True) + _third(backend.tolist(), True))
-    caption = (f"Mean of the first and last third of the cycles: {'; '.join(parts)}. "
+    caption = (f"Mean of the first and last third of the cycles: {'; '.join(said)}. "
                f"In the last cycles the LLM call is {share:.0%} of the reply.")
+    if held:
+        named = dict((steps.get("reply") or {}).get("functions") or {})
+        if named:
+            caption += " While a reply ran, the loop ran " + ", ".join(
+                f"{k} ({v:.0f} ms per reply)" for k, v in list(named.items())[:3]) + "."
+    if with_connect:
+        c_held, c_rest = connect["blocked_ms"].fillna(0.0).tolist(), connect["rest_ms"].fillna(0.0).tolist()
+        caption += (f" A connect: the loop held {_third(c_held, False):.0f} -> {_third(c_held, True):.0f} ms, "
+                    f"the rest {_third(c_rest, False):.0f} -> {_third(c_rest, True):.0f} ms.")
+        c_named = dict((steps.get("connect") or {}).get("functions") or {})
+        if c_named:
+            caption += " While a connect ran, the loop ran " + ", ".join(
+                f"{k} ({v:.0f} ms per connect)" for k, v in list(c_named.items())[:3]) + "."
+        if grows(c_held) and _third(c_held, True) > 1.2 * _third(c_held, False) + 5:
+            rising.append(_held_label(c_functions, top=1) + ", connect")
     if not rising:
-        caption += " Neither part grew."
-    if len(split) < 2 or len(set(llm.tolist())) <= 1 and len(set(backend.tolist())) <= 1:
+        caption += " Neither part grew." if len(parts) == 2 else " No part grew."
+    if len(split) < 2 or all(len(set(values.tolist())) <= 1 for _, values, _ in parts):
         return Note(title, f"the same reply time every cycle: LLM call {llm.iloc[-1]:.0f} ms, "
                            f"backend {backend.iloc[-1]:.0f} ms")
     return fig.say(caption, rising)
+
+
+def task_time(result: Any, *, top: int = 5, title: str | None = None) -> Chart | Note:
+    """The loop's time per cycle by task: the ms each coroutine (or loop
+    callback) was sampled running on the loop thread, the costliest ``top``
+    (those that slow first). The caption says which slow and which ran while
+    the backend should have been idle (a task left spinning).
+
+    Args:
+        result: a ``RunResult`` (its summary's ``time`` and its loop details).
+    """
+    title = title or "the loop's time by task"
+    time_ = (result.summary().get("time") or {}) if hasattr(result, "summary") else dict(result.get("time") or {})
+    details = _loop_details(result, None)
+    coros = dict(time_.get("coroutines") or {})
+    idle = dict((time_.get("idle") or {}).get("coroutines") or {})
+    idle_text = (" While the backend should have been idle after the cycles, the loop ran "
+                 + ", ".join(f"{k} ({v:.0f} ms)" for k, v in list(idle.items())[:3]) + ".") if idle else ""
+    if not coros:
+        return Note(title, "no task was sampled on the loop during the cycles (the loop probe did not run)"
+                    + idle_text)
+    per = details.get("coroutines") or {}
+    names = list(coros)[:top]
+    fig = Chart(figsize=(7.5, 3.8))
+    ax = fig.subplots()
+    drawn = []
+    for name in names:
+        values = dict((int(c), float(ms)) for c, ms in per.get(name) or [])
+        cycles = sorted(values)
+        if not cycles:
+            continue
+        ax.plot(cycles, [values[c] for c in cycles], marker="o", ms=3, label=name[:50])
+        drawn.append(name)
+    if not drawn:
+        return Note(title, "the loop probe's per-cycle samples are not in this result" + idle_text)
+    cycles_axis(ax)
+    ax.set_ylabel("time on the loop (ms per cycle)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    legend_below(fig, ax)
+    slows = [k for k in drawn if coros[k].get("verdict") == Verdict.SLOWS]
+    caption = "Sampled ms per cycle of each task on the loop thread: " + "; ".join(
+        f"{k} {number(coros[k].get('first') or 0.0)} -> {number(coros[k].get('last') or 0.0)} ms"
+        + (f" (slows, {coros[k].get('per_cycle'):+.2g} ms/cycle)" if k in slows else "") for k in drawn) + "."
+    if not slows:
+        caption += " None of them slows."
+    caption += idle_text
+    if all(len({round(float(ms), 3) for _, ms in per.get(k) or []}) <= 1 for k in drawn):
+        fig.allow_flat(ax, "every task took the same time each cycle")
+    return fig.say(caption, [k[:50] for k in slows])
 
 
 def retention_timeline(timeline: Any, metrics: Sequence[str] | None = None, *, title: str | None = None) -> Chart | Note:

@@ -133,12 +133,22 @@ def slow_rows(summary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         f = functions.get(key) or {}
         where = f" ({str(f.get('file', '')).replace(chr(92), '/').rsplit('/', 1)[-1]}:{f.get('line')})" if f.get("file") else ""
         per = f.get("per_cycle") or 0.0
+        steps = "".join(f"; it ran on the loop during each {kind} ({ms:.0f} ms per {kind})"
+                        for kind, ms in _step_ms(time, key))
         out.append({"id": f"S{i}", "title": f"{key}{where} slows", "verdict": Verdict.SLOWS.value,
                     "cost": {"reply_ms": per},
                     "evidence": {"answer": f"the event loop spent {f.get('first') or 0:.0f} -> {f.get('last') or 0:.0f} ms "
-                                           f"per session in it, {per:+.1f} ms each session"},
+                                           f"per session in it, {per:+.1f} ms each session{steps}"},
                     "scenario": (summary or {}).get("scenario") or "", "anchor": "01_reproduce_the_symptom"})
     return out
+
+
+def _step_ms(time: Mapping[str, Any], key: str) -> list[tuple[str, float]]:
+    """(step kind, ms per step) of a function sampled on the loop during the
+    connects and the replies (``time["split"]``)."""
+    split = time.get("split") or {}
+    return [(kind, float(ms)) for kind in ("connect", "reply")
+            if (ms := ((split.get(kind) or {}).get("functions") or {}).get(key))]
 
 
 def symptom_line(summary: Mapping[str, Any] | None) -> str:

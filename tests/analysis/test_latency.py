@@ -53,6 +53,6 @@ def test_split_latency_backend_is_end_minus_llm():
     # WHEN split
     df = split_latency(records)
     # THEN backend = end - llm where both exist, else the recorded value; baseline excluded
-    assert list(df.columns) == ["llm_ms", "backend_ms"]
+    assert list(df.columns) == ["llm_ms", "backend_ms", "blocked_ms"]  # blocked_ms: NaN without the loop probe
     assert df["backend_ms"].tolist() == [180.0, 210.0, 50.0]
     assert list(df.index) == [1, 2, 3]

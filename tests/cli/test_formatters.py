@@ -151,3 +151,30 @@ def test_format_why():
     report = type("Report", (), {"groups": [1], "__str__": lambda self: "chain text"})()
     assert format_why(SimpleNamespace(target="t", scenario="s", cycles_done=1, errors=[]), report).splitlines() == [
         "why: target=t scenario=s cycles=1", "chain text"]
+
+
+def test_format_time_prints_the_connect_and_reply_split_and_the_loop_time_by_task():
+    from leaklab.cli.run import format_time
+
+    part = {"cycle": 1, "total_ms": 1050.0, "llm_ms": 600.0, "blocked_ms": 25.0, "rest_ms": 425.0, "busy_ms": 24.0,
+            "functions": {"app.store.load_all": 20.0, "app.a": 3.0, "app.b": 1.0}}
+    time = {"loop": {"loop_blocked_ms": {"first": 1.0, "last": 2.0, "per_cycle": 0.2, "verdict": Verdict.NONE}},
+            "split": {"reply": {"first": part, "last": {**part, "cycle": 6, "llm_ms": None, "functions": {}}},
+                      "connect": {"first": {"cycle": 1, "total_ms": 30.0, "blocked_ms": 0.0, "rest_ms": 30.0,
+                                            "functions": {}},
+                                  "last": {"cycle": 1, "total_ms": 30.0, "blocked_ms": 0.0, "rest_ms": 30.0}}},
+            "coroutines": {"Handler.on_text": {"first": 120.0, "last": 220.0, "per_cycle": 20.0,
+                                               "verdict": Verdict.SLOWS},
+                           "Heartbeat.run": {"first": 3.0, "last": 3.0, "per_cycle": 0.0, "verdict": Verdict.NONE}},
+            "idle": {"ratio": 0.5, "cpu_s": 0.5, "wall_s": 1.0, "coroutines": {"Spinner.spin": 480.0}}}
+    lines = format_time(time)
+    assert lines[1:4] == [
+        "connect time, cycle 1: 30.00 ms = loop held 0.00 + I/O and other tasks 30.00",
+        "reply time, cycle 1: 1050 ms = LLM 600.00 + loop held 25.00 + I/O and other tasks 425.00; the app's code "
+        "ran 24.00 ms on the loop during the step: app.store.load_all 20.00, app.a 3.00",
+        "reply time, cycle 6: 1050 ms = loop held 25.00 + the rest (the LLM call not timed) 425.00; the app's "
+        "code ran 24.00 ms on the loop during the step",
+    ]
+    assert lines[-2].endswith("tasks left running; Spinner.spin 480.00 ms")
+    assert lines[-1] == ("loop time by task (ms/cycle, first -> last): Handler.on_text 120.00 -> 220.00 "
+                         "(slows, 20.00/cycle), Heartbeat.run 3.00 -> 3.00")

@@ -235,3 +235,92 @@ def test_the_watch_keeps_no_sampled_frame_or_local_alive():
     alive, timing = asyncio.run(main())
     assert not alive
     assert timing.stalls >= 1
+
+
+# ------------------------------------------------------------------ per step
+
+def test_step_timings_count_the_stall_time_and_the_app_code_inside_each_window():
+    from leaklab.probes.loop import Stall, step_timings
+
+    def stall(lag_ms: float, ended: float, owner: str = "yours") -> Stall:
+        return Stall(lag_ms, ended, 1, "app.store._blocking_read", "/app/store.py", 42, owner, "on_text", ())
+
+    samples = [
+        (1.010, 7.0, (STEP, READ, SLEEP_LIB), "on_text"),
+        (1.017, 7.0, (STEP, READ), "on_text"),
+        (1.024, 7.0, (STEP,), "on_text"),
+        (1.031, 7.0, None, ""),  # the loop waiting: no one's
+        (2.500, 7.0, (STEP,), "on_text"),  # in no window
+    ]
+    stalls = [stall(40.0, 0.55), stall(30.0, 1.0), stall(100.0, 0.52, owner="leaklab")]
+    connect, reply = step_timings([("connect", 1.0, 1.2), ("text", 1.49, 1.6)], stalls, samples, OWNERS.get,
+                                  origin=0.5)
+    # held (0.51, 0.55] + 0.5 = (1.01, 1.05]: all of it in the connect; the kit's stall is not the app's
+    assert connect.blocked_ms == pytest.approx(40.0) and connect.wall_ms == pytest.approx(200.0)
+    assert connect.busy_ms == pytest.approx(21.0)
+    assert connect.functions == {"app.store._blocking_read": 14.0, "app.handler.on_text": 7.0}
+    # held (1.47, 1.5]: 10 ms of it after the text turn began
+    assert reply.blocked_ms == pytest.approx(10.0) and reply.busy_ms == 0 and reply.functions == {}
+    assert reply.as_dict()["step"] == "text"
+
+
+def test_steps_of_a_cycle_are_averaged_per_kind():
+    from leaklab.probes.loop import StepTiming
+    from leaklab.probes.loop_probe import step_kind, steps_of
+
+    assert [step_kind(w) for w in ("connect", "connect:bare", "proxy-connect", "text", "text-until-synth",
+                                   "switch", "close")] == ["connect"] * 3 + ["reply"] * 2 + [None] * 2
+    kinds = steps_of((StepTiming("connect", 300.0, 40.0, 60.0, {"app.load": 50.0}),
+                      StepTiming("text", 900.0, 0.0, 10.0, {"app.reply": 10.0}),
+                      StepTiming("text", 1100.0, 20.0, 30.0, {"app.reply": 20.0, "app.load": 10.0}),
+                      StepTiming("close", 5.0, 0.0, 0.0, {})))
+    assert set(kinds) == {"connect", "reply"}
+    assert kinds["reply"] == {"steps": 2, "wall_ms": 1000.0, "blocked_ms": 10.0, "busy_ms": 20.0,
+                              "functions": {"app.reply": 15.0, "app.load": 5.0}}
+    assert kinds["connect"]["blocked_ms"] == 40.0
+
+
+def test_a_blocking_call_inside_a_step_is_counted_for_that_step():
+    async def main() -> CycleTiming:
+        for _ in range(3):  # a starved sampler thread (a loaded shared machine) may miss one
+            with LoopWatch(threshold_ms=20) as watch:
+                await asyncio.sleep(0.03)
+                watch.take()
+                t0 = time.perf_counter()
+                await asyncio.create_task(_handle_message())
+                t1 = time.perf_counter()
+                await asyncio.sleep(0.05)
+                t2 = time.perf_counter()
+                timing = watch.take([("connect", t0, t1), ("text", t1, t2)])
+            if timing.steps[0].functions:
+                break
+        return timing
+
+    timing = asyncio.run(main())
+    connect, text = timing.steps
+    assert connect.blocked_ms >= 20 and text.blocked_ms < connect.blocked_ms
+    assert max(connect.functions, key=connect.functions.get).endswith("._blocking_read")
+    assert timing.as_dict()["steps"][0]["step"] == "connect"
+
+
+def test_a_page_load_that_blocks_the_loop_is_split_out_of_the_connect_with_its_function():
+    from leaklab.session import LeakSession
+    from tests.conftest import run_async
+
+    async def one():
+        session = LeakSession("tests.apps:blocks_page_load", runs_dir=False, progress=False, settle_s=0.05,
+                              timeline_s=0.2)
+        await session.start()
+        try:
+            return await session.run("open-close", 4)
+        finally:
+            await session.stop()
+
+    result = run_async(one(), allow_loop_errors=True)
+    blocked = [r["connect_blocked_ms"] for r in result.records if r.get("cycle", 0) >= 1]
+    assert len(blocked) == 4 and all(b >= 20 for b in blocked), blocked
+    split = result.summary()["time"]["split"]["connect"]
+    last = split["last"]
+    assert last["blocked_ms"] <= last["total_ms"] and last["rest_ms"] >= 0
+    assert any(k.endswith(".read_every_history") for k in split["functions"]), split
+    assert "reply" not in result.summary()["time"]["split"]  # no text turn: no reply split

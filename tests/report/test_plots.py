@@ -260,3 +260,49 @@ def test_a_chart_flat_on_purpose_passes_unless_it_is_all_zero():
         ax.bar(["a"], values, label="bars")
         fig.allow_flat(ax, "one bar per group")
         assert (fig.say("one group").problems() == []) is ok, values
+
+
+def test_latency_split_gains_the_loop_held_part_named_by_its_functions_and_a_connect_panel():
+    rows = [{"cycle": 0}] + [{"cycle": c, "latency_end_ms": 1000.0 + 60 * c, "llm_ms": 500.0,
+                              "reply_blocked_ms": 50.0 * c, "latency_connect_ms": 300.0 + 40 * c,
+                              "connect_blocked_ms": 35.0 * c} for c in range(1, 7)]
+    details = {"steps": {"reply": {"functions": {"app.store.load_all": 120.0}},
+                         "connect": {"functions": {"app.pages.list_histories": 90.0}}}}
+    chart = plots.latency_split(rows, details=details)
+    reply, connect = chart.axes[:2]
+    labels = [s["label"] for s in chart.describe()["panels"][0]["series"]]
+    assert labels == ["LLM call", "loop held by the app (store.load_all)", "I/O and other tasks"]
+    heights = [p.get_height() for p in reply.patches]
+    # cycle 6: LLM 500, held 300, the rest 1360 - 500 - 300 = 560
+    assert heights[5] == pytest.approx(500.0) and heights[11] == pytest.approx(300.0)
+    assert heights[17] == pytest.approx(560.0)
+    assert connect.patches[5].get_height() == pytest.approx(210.0)
+    assert connect.patches[11].get_height() == pytest.approx(540.0 - 210.0)
+    assert "app.store.load_all (120 ms per reply)" in chart.caption
+    assert "app.pages.list_histories (90 ms per connect)" in chart.caption
+    assert "loop held by the app (store.load_all)" in chart.describe()["grows"]
+    assert chart.problems() == []
+    assert_labelled(chart, units=("ms",))
+
+
+def test_task_time_draws_the_tasks_per_cycle_and_names_the_one_that_slows_and_the_idle_spinner():
+    from types import SimpleNamespace
+
+    from leaklab.analysis.time import time_summary
+
+    rows = [{"cycle": 0, "loop_blocked_ms": 0.0}] + [{"cycle": c, "loop_blocked_ms": 0.0} for c in range(1, 7)]
+    details = {"coroutines": {"Handler.on_text": [[c, 100.0 + 20 * c] for c in range(1, 7)],
+                              "Heartbeat.run": [[c, 3.0 + c % 2] for c in range(1, 7)]},
+               "idle": {"wall_s": 1.0, "cpu_s": 0.5, "ratio": 0.5, "coroutines": {"Spinner.spin": 480.0}}}
+    result = SimpleNamespace(summary=lambda: {"time": time_summary(rows, details)}, details={"loop": details})
+    chart = plots.task_time(result)
+    (ax,) = chart.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["Handler.on_text", "Heartbeat.run"]
+    assert list(ax.get_lines()[0].get_ydata()) == [120.0, 140.0, 160.0, 180.0, 200.0, 220.0]
+    assert chart.describe()["grows"] == ["Handler.on_text"]
+    assert "Handler.on_text 120 -> 220 ms (slows, +20 ms/cycle)" in chart.caption
+    assert "Spinner.spin (480 ms)" in chart.caption
+    assert chart.problems() == []
+    assert_labelled(chart, units=("ms",))
+    none = plots.task_time(SimpleNamespace(summary=lambda: {"time": {}}, details={}))
+    assert "no task was sampled" in none.text

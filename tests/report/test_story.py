@@ -116,3 +116,16 @@ def test_the_first_screen_says_whether_the_fix_ran():
     assert "your change: 2 hunks in app/ctx.py" in page
     # AND an unchanged unit's answer too (escaped), though its row is not listed
     assert "C3: &lt;b&gt;not imported&lt;/b&gt;" in page
+
+
+def test_slow_rows_say_the_step_whose_loop_time_a_function_took():
+    time = {"functions": {"app.store.load_all": {"first": 10.0, "last": 40.0, "per_cycle": 6.0, "verdict": "slows",
+                                                 "file": "/app/store.py", "line": 12}},
+            "slows": ["app.store.load_all"],
+            "split": {"connect": {"functions": {"app.store.load_all": 22.4}}, "reply": {"functions": {"app.x": 1.0}}}}
+    [row] = story.slow_rows({"time": time, "scenario": "chat"})
+    assert row["title"] == "app.store.load_all (store.py:12) slows" and row["cost"] == {"reply_ms": 6.0}
+    assert row["evidence"]["answer"] == ("the event loop spent 10 -> 40 ms per session in it, +6.0 ms each session; "
+                                         "it ran on the loop during each connect (22 ms per connect)")
+    del time["split"]
+    assert story.slow_rows({"time": time})[0]["evidence"]["answer"].endswith("+6.0 ms each session")
