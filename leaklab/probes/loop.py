@@ -72,7 +72,11 @@ from .loop_timing import (
     step_timings,
     timing_columns,
 )
-from .stacks import default_owner, fold, owner_label
+from .stacks import default_owner, fold, owner_kind, owner_label
+
+#: The coroutine label of a loop poll whose next ready callback is the kit's
+#: own task: left out with the kit's samples when the watch skips them.
+KIT_LABEL = "<leaklab>"
 
 __all__ = [
     "DEFAULT_THRESHOLD_MS",
@@ -374,7 +378,7 @@ class LoopWatch:
         worst, self._worst = self._worst, 0.0
         self._codes, self._frames = {}, {}
         if self.skip is not None:
-            buf = [s for s in buf if s[2] is None or not self.skip(s[2])]
+            buf = [s for s in buf if s[2] is None or (s[3] != KIT_LABEL and not self.skip(s[2]))]
         stalls = assign_stalls(events, buf, self._owner, origin=self._t_install)
         steps = step_timings(windows, stalls, buf, self._owner, origin=self._t_install)
         stalls.sort(key=lambda s: -s.lag_ms)
@@ -423,7 +427,8 @@ class LoopWatch:
         k1 = self._children_snapshot()
         wall = t1 - t0
         cpu = max(0.0, (c1 - c0) - (o1 - o0))
-        busy = [s for s in samples if s[2] is not None and t0 < s[0] <= t1]
+        busy = [s for s in samples if s[2] is not None and t0 < s[0] <= t1
+                and (self.skip is None or (s[3] != KIT_LABEL and not self.skip(s[2])))]
         coroutines: Counter[str] = Counter()
         for s in busy:
             coroutines[s[3]] += s[1]
@@ -451,6 +456,9 @@ def _ready_label(ready: Any) -> str:
         cb = getattr(ready[0], "_callback", None)
         owner = getattr(cb, "__self__", None)
         coro = owner.get_coro() if isinstance(owner, asyncio.Task) else None
+        code = getattr(coro, "cr_code", None) or getattr(getattr(cb, "__func__", cb), "__code__", None)
+        if code is not None and owner_kind(default_owner(code.co_filename)) == "leaklab":
+            return KIT_LABEL  # the kit's own task runs next: the poll is not the app's
         name = getattr(coro, "__qualname__", None) or getattr(cb, "__qualname__", None)
         return str(name) if name else "<loop>"
     except Exception:

@@ -324,3 +324,27 @@ def test_a_page_load_that_blocks_the_loop_is_split_out_of_the_connect_with_its_f
     assert last["blocked_ms"] <= last["total_ms"] and last["rest_ms"] >= 0
     assert any(k.endswith(".read_every_history") for k in split["functions"]), split
     assert "reply" not in result.summary()["time"]["split"]  # no text turn: no reply split
+
+
+def test_a_poll_before_the_kits_own_task_is_not_credited_to_the_app():
+    # A poll with callbacks ready is counted for the task that runs next:
+    # the kit's own task (the census, the driver) is labelled so the watch
+    # leaves it out; the app's task keeps its coroutine's name.
+    from leaklab.checklist.active import close_mcp_clients
+    from leaklab.probes.loop import KIT_LABEL, _ready_label
+
+    async def app_handler() -> None:
+        await asyncio.sleep(0)
+
+    async def go() -> tuple[str, str]:
+        kit = asyncio.ensure_future(close_mcp_clients(None, {}, {}))
+        app = asyncio.ensure_future(app_handler())
+        loop = asyncio.get_running_loop()
+        labels = (_ready_label([h for h in loop._ready if getattr(h._callback, "__self__", None) is kit]),
+                  _ready_label([h for h in loop._ready if getattr(h._callback, "__self__", None) is app]))
+        await asyncio.gather(kit, app, return_exceptions=True)
+        return labels
+
+    kit_label, app_label = asyncio.run(go())
+    assert kit_label == KIT_LABEL
+    assert app_label.endswith("app_handler")
