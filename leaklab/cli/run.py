@@ -137,12 +137,25 @@ def format_time(time: dict, top: int = 3) -> list[str]:
         where = f"{os.path.basename(s.get('file') or '')}:{s.get('line')}" if s.get("file") else "?"
         out.append(f"  stall {num(s.get('lag_ms'))} ms in cycle {s.get('cycle')}: {s.get('function') or '?'} ({where})"
                    + (f", in {s['coroutine']}" if s.get("coroutine") else ""))
+    for b in (time.get("blocking") or [])[:top]:
+        where = f"{os.path.basename(b['file'])}:{b.get('line')}" if b.get("file") else "?"
+        store = b.get("store")
+        out.append(f"blocks the loop each cycle: {b['function']} ({where}): {num(b['ms'])} ms a time, in {b['cycles']} "
+                   f"of {b['of']} cycles" + (f", run by {b['coroutine']}" if b.get("coroutine") else "")
+                   + (f"; with {store['size']} {store['metric']} stored: {store['ms_each']:g} ms per item" if store else ""))
     functions = time.get("functions") or {}
+    callers = time.get("callers") or {}
     for key in (time.get("slows") or [])[:top]:
         f = functions.get(key) or {}
         where = f" ({os.path.basename(f['file'])}:{f.get('line')})" if f.get("file") else ""
+        mine = [k for k, c in callers.items() if c == key]
         out.append(f"slows: {key}{where}: {num(f.get('first'))} -> {num(f.get('last'))} ms/cycle, "
-                   f"{num(f.get('per_cycle'))} ms/cycle more each cycle")
+                   f"{num(f.get('per_cycle'))} ms/cycle more each cycle"
+                   + (f" (slowing its callers {', '.join(mine[:3])})" if mine else ""))
+    unsure = time.get("inconclusive") or []
+    if unsure:
+        control = time.get("control") or {}
+        out.append(f"inconclusive: {len(unsure)} timings grew ({', '.join(unsure[:3])}), but {control.get('note') or 'so did the machine'}")
     more = len(time.get("slows") or []) - top
     if more > 0:
         out.append(f"  and {more} more functions that slow (`leaklab run --json`: time.slows)")

@@ -7,7 +7,8 @@ sampler on a helper thread) behind the probe protocol:
   (stalls of the app's code and its libraries: the kit's own census, which
   also runs on the loop, is left out), ``cpu_ms``, ``children_cpu_ms``, and
   ``time:<module.function>`` (ms of the cycle spent in each function of the
-  app or a library, inclusive);
+  app or a library, inclusive), ``calibration_ms`` (a fixed workload timed
+  on the loop: the machine's speed, the control of the ``slows`` verdicts);
 * in the timeline after the cycles: ``idle_app_ms``, the time the app's
   code (and its libraries) ran on the loop while the backend should be idle
   (leaked tasks that spin);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 from .base import BaseProbe, ProbeContext, Sample
@@ -30,6 +32,20 @@ __all__ = ["LoopProbe"]
 
 #: Stalls kept per run (the longest), with their stacks.
 MAX_STALLS = 10
+#: Iterations of the calibration workload (a few ms of pure Python).
+CALIBRATION_LOOPS = 40_000
+
+
+def calibration_ms(loops: int = CALIBRATION_LOOPS) -> float:
+    """Wall ms of a fixed pure-Python workload on the calling thread: the
+    same work every census, so it takes longer only when the machine (other
+    processes, this one's other threads) leaves the loop less of the CPU.
+    The control of the ``slows`` verdicts (``calibration_ms``)."""
+    start = time.perf_counter()
+    x = 0
+    for i in range(loops):
+        x = (x + i * i) % 1_000_003
+    return (time.perf_counter() - start) * 1000
 
 
 def kit_root(stack: tuple[Any, ...]) -> bool:
@@ -118,7 +134,8 @@ class LoopProbe(BaseProbe):
         cols = timing_columns(timing, keep=self._seen)
         app = [s for s in timing.stall_list if owner_kind(s.owner) not in ("leaklab", "unknown")]
         cols.update(loop_lag_max_ms=round(max((s.lag_ms for s in app), default=0.0), 3),
-                    loop_blocked_ms=round(sum(s.lag_ms for s in app), 3), loop_stalls=float(len(app)))
+                    loop_blocked_ms=round(sum(s.lag_ms for s in app), 3), loop_stalls=float(len(app)),
+                    calibration_ms=round(calibration_ms(), 3))
         for key in cols:
             if key.startswith("time:"):
                 self._seen.add(key[len("time:"):])
