@@ -67,12 +67,20 @@ def _callees(details: Mapping[str, Any]) -> dict[str, set[str]]:
     return out
 
 
-def _innermost(slows: list[str], functions: Mapping[str, Any], callees: Mapping[str, set[str]]) -> dict[str, str]:
-    """The callers among the functions that slow: ``{caller: cause}`` for each
-    one whose growth a slowing callee's explains (the callee grew by at
-    least :data:`CALLEE_SHARE` of it; a "yours" function by a callee of
-    the app's own, not of a library it calls), the cause being the innermost
-    such callee."""
+def _innermost(growing: list[str], functions: dict[str, Any],
+               callees: Mapping[str, set[str]]) -> tuple[list[str], dict[str, str]]:
+    """The causes and the callers among the functions that slow.
+
+    A callee that carries at least :data:`CALLEE_SHARE` of a slowing
+    function's growth (a "yours" function's by a callee of the app's own,
+    not of a library it calls) explains it: the callee slows too (its own
+    samples, fewer, may not tell it: it is marked ``slows`` with a ``note``),
+    and the caller is its caller, not a cause of its own.
+
+    Returns:
+        ``(growing, {caller: cause})``: every function that slows (the
+        promoted callees added), each caller with the innermost cause below it.
+    """
 
     def growth(k: str) -> float:
         return float(functions[k].get("growth") or 0.0)
@@ -80,18 +88,28 @@ def _innermost(slows: list[str], functions: Mapping[str, Any], callees: Mapping[
     def kind(k: str) -> str:
         return str(functions[k].get("owner") or "").partition(" ")[0]
 
-    explained: dict[str, list[str]] = {}
-    for a in slows:
-        below = callees.get(a, set())
-        explained[a] = [b for b in slows if b != a and b in below and a not in callees.get(b, set())
-                        and growth(b) >= CALLEE_SHARE * growth(a) and (kind(a) != "yours" or kind(b) == "yours")]
-    causes = [k for k in slows if not explained[k]]
+    def explains(a: str, b: str) -> bool:
+        return (b != a and b in callees.get(a, set()) and a not in callees.get(b, set()) and growth(a) > 0
+                and growth(b) >= CALLEE_SHARE * growth(a) and (kind(a) != "yours" or kind(b) == "yours"))
+
+    growing = list(growing)
+    todo = list(growing)
+    while todo:
+        a = todo.pop()
+        for b in sorted(callees.get(a, set())):
+            if b in functions and b not in growing and functions[b]["verdict"] == Verdict.NONE and explains(a, b):
+                functions[b]["verdict"] = Verdict.SLOWS.value
+                functions[b]["note"] = f"slows with its caller {a}: its time carries {growth(b) / growth(a):.0%} of that growth"
+                growing.append(b)
+                todo.append(b)
+    explained = {a: [b for b in growing if explains(a, b)] for a in growing}
+    causes = [k for k in growing if not explained[k]]
     out: dict[str, str] = {}
-    for a in slows:
+    for a in growing:
         if explained[a]:
             inner = [c for c in causes if c in callees.get(a, set())] or explained[a]
             out[a] = max(inner, key=lambda c: (growth(c), c))
-    return out
+    return growing, out
 
 
 def _blocking(stalls: list[Mapping[str, Any]], functions: Mapping[str, Any], where: Mapping[str, Any],
@@ -160,13 +178,17 @@ def time_summary(census: Census, details: Mapping[str, Any] | None = None) -> di
     control = load_control(rows.get(CONTROL_COLUMN))
     loop = {c: discount_load(timing_stats(rows[c]), control) for c in LOOP_COLUMNS
             if c in rows.columns and c not in ("idle_app_ms", CONTROL_COLUMN)}
+    # a function not sampled in a cycle the loop was watched spent 0 ms there
+    # (its column starts when it is first seen): not an unknown
+    watched = rows[[c for c in LOOP_COLUMNS if c in rows.columns]].notna().any(axis=1)
     functions: dict[str, Any] = {}
     for column in rows.columns:
         if metrics.is_kind(column, Kind.TIME):
             key = metrics.subject_of(column)
-            functions[key] = {**_function_stats(rows[column], control), **where.get(key, {})}
-    growing = [k for k, v in functions.items() if v["verdict"] == Verdict.SLOWS]
-    callers = _innermost(growing, functions, _callees(details or {}))
+            series = rows[column].mask(watched & rows[column].isna(), 0.0)
+            functions[key] = {**_function_stats(series, control), **where.get(key, {})}
+    growing, callers = _innermost([k for k, v in functions.items() if v["verdict"] == Verdict.SLOWS], functions,
+                                  _callees(details or {}))
     for caller, cause in callers.items():
         functions[caller]["caller_of"] = cause
     # the causes, steepest first: a caller slows because its callee does

@@ -171,3 +171,23 @@ def test_a_stall_every_cycle_is_costed_per_item_of_the_store():
                                                                          40, 6, 6)
     assert b["ms"] == 422.0 and b["store"] == {"metric": "db_rows", "size": 3004, "ms_each": round(422 / 3003.5, 4)}
     assert explain_slow(recs, time)["per_run"] == b
+
+
+def test_a_callee_that_carries_its_callers_growth_leads_though_its_own_samples_cannot_tell():
+    # GIVEN the reader is sampled in some cycles only (0 ms in the others: not seen there, no column yet),
+    # while its caller's time, which holds it, grows steadily
+    recs = nested()
+    for r in recs[1:]:
+        r.pop("time:uvicorn.protocols.run_asgi")
+        r["time:app.history.list_all"] = 10.0 + 2.0 * r["cycle"] if r["cycle"] % 2 == 0 else 0.0
+        if r["cycle"] < 2:
+            del r["time:app.history.list_all"]
+    assert time_summary(recs)["slows"] == ["app.ws.handle_page_load"]
+    # THEN with the frame trees, the reader is the cause, its caller the caller
+    time = time_summary(recs, NESTED)
+    assert time["slows"] == ["app.history.list_all"] and time["callers"] == {"app.ws.handle_page_load":
+                                                                             "app.history.list_all"}
+    f = time["functions"]["app.history.list_all"]
+    assert f["verdict"] == "slows" and f["note"].startswith("slows with its caller app.ws.handle_page_load")
+    # a cycle watched where it was not sampled counted 0 ms, not unknown
+    assert f["first"] == 0.0

@@ -1,0 +1,99 @@
+"""Detection power and false positives of the ``slows`` verdict of the
+event loop's time per function (``time:<module.function>``).
+
+    python benchmarks/slows.py [--runs 5] [--cycles 10] [--ms 2] [--scenario chat] [--json]
+
+1. False slows: the fixed reference backend (``--faults none``), ``--scenario``
+   repeated ``--runs`` times: how many functions, loop timings and reply
+   times were judged ``slows`` in each run (goal: 0), and how many
+   ``inconclusive`` (the machine's own slow-down, measured by the
+   ``calibration_ms`` control, explained their growth).
+2. Detection: the reference backend with ``slow_ms_per_session=--ms`` (each
+   connection does ``--ms`` ms more synchronous work on the loop than the one
+   before, in ``websocket_handler.scan_earlier_sessions``), ``--runs`` runs:
+   whether that function is judged ``slows`` (and leads ``time.slows``) within
+   ``--cycles`` cycles, and the first cycle count at which it is (judged on
+   prefixes of the run's census).
+
+Numbers are measured in one run of this script; on a shared machine say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from leaklab.analysis.time import time_summary
+from leaklab.metrics import Verdict
+from leaklab.session import run_async
+
+SCAN = "scan_earlier_sessions"
+
+
+def _slow_counts(summary: dict) -> dict:
+    time = summary.get("time") or {}
+    lat = summary.get("latency_ms") or {}
+    replies = [k for k, v in {"reply": lat, **{k: v for k, v in lat.items() if isinstance(v, dict)}}.items()
+               if v.get("verdict") == Verdict.SLOWS]
+    loop = [k for k, v in (time.get("loop") or {}).items() if v.get("verdict") == Verdict.SLOWS]
+    return {"functions": list(time.get("slows") or []), "callers": sorted(time.get("callers") or {}),
+            "loop": loop, "replies": replies, "inconclusive": list(time.get("inconclusive") or []),
+            "control": (time.get("control") or {}).get("note") or ""}
+
+
+def first_slows(result, key: str) -> int | None:
+    """The first cycle count at which ``key`` is judged ``slows``."""
+    loop = result.details.get("loop")
+    for k in range(3, len(result.records)):
+        if key in (time_summary(result.records[: k + 1], loop).get("slows") or []):
+            return k
+    return None
+
+
+async def main(args: argparse.Namespace) -> dict:
+    out: dict = {"false": [], "detection": []}
+    for _ in range(args.runs):
+        r = await run_async("reference", args.scenario, args.cycles, faults="none", runs_dir=False, progress=False)
+        out["false"].append(_slow_counts(r.summary()))
+    for _ in range(args.runs):
+        r = await run_async("reference", args.scenario, args.cycles, options={"slow_ms_per_session": args.ms},
+                            runs_dir=False, progress=False)
+        time = r.summary().get("time") or {}
+        key = next((k for k in time.get("functions") or {} if k.endswith(SCAN)), None)
+        f = (time.get("functions") or {}).get(key) or {}
+        out["detection"].append({
+            "function": key, "verdict": f.get("verdict"), "per_cycle": f.get("per_cycle"),
+            "leads": bool(key) and (time.get("slows") or [None])[0] == key,
+            "first_cycle": first_slows(r, key) if key else None, "other_slows": [k for k in time.get("slows") or []
+                                                                              if k != key],
+        })
+    out["false_slows_total"] = sum(len(x["functions"]) + len(x["loop"]) + len(x["replies"]) for x in out["false"])
+    out["detected"] = sum(d["verdict"] == Verdict.SLOWS for d in out["detection"])
+    return out
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--cycles", type=int, default=10)
+    p.add_argument("--ms", type=float, default=2.0, help="ms more per session in the detection runs")
+    p.add_argument("--scenario", default="chat")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    res = asyncio.run(main(a))
+    if a.json:
+        print(json.dumps(res, default=str))
+    else:
+        print(f"fixed reference, {a.runs} {a.scenario} runs x {a.cycles} cycles: "
+              f"{res['false_slows_total']} slows verdicts (goal 0)")
+        for i, x in enumerate(res["false"], 1):
+            print(f"  run {i}: {len(x['functions'])} functions, {len(x['loop'])} loop timings, {len(x['replies'])} "
+                  f"reply times slow {x['functions'] + x['loop'] + x['replies'] or ''}; "
+                  f"{len(x['inconclusive'])} inconclusive {x['control']}")
+        print(f"{a.ms:g} ms more per session ({SCAN}): judged slows within {a.cycles} cycles in "
+              f"{res['detected']}/{a.runs} runs")
+        for i, d in enumerate(res["detection"], 1):
+            print(f"  run {i}: {'yes' if d['verdict'] == Verdict.SLOWS else 'no'} ({d['verdict']}, "
+                  f"{d['per_cycle'] if d['per_cycle'] is None else round(d['per_cycle'], 2)} ms/cycle, "
+                  f"leads: {d['leads']}, first at cycle {d['first_cycle']}); other slows: {d['other_slows']}")
