@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from .. import metrics
 from ..metrics import Kind, Verdict
 from .frames import LOOP_COLUMNS, Census, census_frame
@@ -32,10 +34,11 @@ STORE_SUFFIXES = ("_files", "_rows")
 
 def _function_stats(series: Any, control: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """:func:`timing_stats` of a sampled function time, ``slows`` only when
-    the samples can tell it (enough cycles, growth beyond a sample or so),
+    the samples can tell it (sampled in enough cycles, growth beyond a
+    sample or so),
     ``inconclusive`` when the machine got comparably slower (``control``)."""
     stats = timing_stats(series)
-    if stats["verdict"] == Verdict.SLOWS and (series.notna().sum() < MIN_TIME_CYCLES
+    if stats["verdict"] == Verdict.SLOWS and ((series > 0).sum() < MIN_TIME_CYCLES
                                                or (stats["growth"] or 0.0) < MIN_TIME_GROWTH_MS):
         stats["verdict"] = Verdict.NONE.value
     return discount_load(stats, dict(control) if control else None)
@@ -115,10 +118,12 @@ def _innermost(growing: list[str], functions: dict[str, Any],
 def _blocking(stalls: list[Mapping[str, Any]], functions: Mapping[str, Any], where: Mapping[str, Any],
               rows: Any) -> list[dict[str, Any]]:
     """The functions that held the loop over the threshold in most cycles
-    (a step each cycle runs: a page load...), with their ms a time and,
-    where the census counts a store, that ms per stored item of the largest
-    one (``reads 3006 ... : 0.14 ms each``): a cost that recurs every cycle
-    at a size the store has, whether or not it grows."""
+    (a step each cycle runs: a page load...), with the ms the loop was held
+    a time (``ms``, the median stall), the function's own sampled ms a time
+    (``function_ms``) and, where the census counts a store, that per stored
+    item of the largest one (``store``: ``{"metric", "size", "ms_each"}``):
+    a cost that recurs every cycle at the size the store has, whether or not
+    it grows."""
     cycles = len(rows)
     by: dict[str, list[Mapping[str, Any]]] = {}
     for s in stalls:
@@ -131,19 +136,24 @@ def _blocking(stalls: list[Mapping[str, Any]], functions: Mapping[str, Any], whe
         seen = sorted({int(s.get("cycle") or 0) for s in mine})
         if len(seen) < max(2, cycles / 2):
             continue
-        lags = sorted(float(s.get("lag_ms") or 0.0) for s in mine)
-        ms = lags[len(lags) // 2]
+        ms = float(np.median([float(s.get("lag_ms") or 0.0) for s in mine]))
         info = {**where.get(key, {}), **{k: v for k, v in (functions.get(key) or {}).items() if k in ("file", "line")}}
+        mask = rows.index.isin(seen)
+        column = metrics.name(Kind.TIME, key)
+        # its own sampled time in those cycles, a time each (a stall a cycle)
+        own = (float(rows.loc[mask, column].fillna(0.0).median()) * len(seen) / len(mine)
+               if column in rows.columns and mask.any() else None)
         entry: dict[str, Any] = {"function": key, "file": info.get("file") or mine[0].get("file"),
                                  "line": info.get("line") or mine[0].get("line"), "ms": round(ms, 1),
+                                 "function_ms": None if own is None else round(own, 1),
                                  "cycles": len(seen), "of": cycles, "coroutine": mine[0].get("coroutine") or "",
                                  "store": None}
         if stores:
-            mask = rows.index.isin(seen)
             base = rows[mask] if mask.any() else rows
             col = max(stores, key=lambda c: float(base[c].median()))
             size = float(base[col].median())
-            entry["store"] = {"metric": col, "size": int(round(size)), "ms_each": round(ms / size, 4)}
+            entry["store"] = {"metric": col, "size": int(round(size)),
+                              "ms_each": round((own if own else ms) / size, 4)}
         out.append(entry)
     return sorted(out, key=lambda e: -e["ms"])
 

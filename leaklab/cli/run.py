@@ -140,9 +140,11 @@ def format_time(time: dict, top: int = 3) -> list[str]:
     for b in (time.get("blocking") or [])[:top]:
         where = f"{os.path.basename(b['file'])}:{b.get('line')}" if b.get("file") else "?"
         store = b.get("store")
-        out.append(f"blocks the loop each cycle: {b['function']} ({where}): {num(b['ms'])} ms a time, in {b['cycles']} "
-                   f"of {b['of']} cycles" + (f", run by {b['coroutine']}" if b.get("coroutine") else "")
-                   + (f"; with {store['size']} {store['metric']} stored: {store['ms_each']:g} ms per item" if store else ""))
+        own = f" ({num(b['function_ms'])} ms in it)" if b.get("function_ms") is not None else ""
+        out.append(f"blocks the loop each cycle: {b['function']} ({where}): {num(b['ms'])} ms a time{own}, in "
+                   f"{b['cycles']} of {b['of']} cycles" + (f", run by {b['coroutine']}" if b.get("coroutine") else "")
+                   + (f"; scales with {store['metric']}: {store['size']} stored, {store['ms_each']:.2g} ms each"
+                      if store else ""))
     functions = time.get("functions") or {}
     callers = time.get("callers") or {}
     for key in (time.get("slows") or [])[:top]:
