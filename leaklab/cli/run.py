@@ -98,11 +98,12 @@ def format_summary(summary: dict) -> str:
         lines.append(f"{flat} more containers reachable from the roots measured flat")
     lat = summary.get("latency_ms") or {}
     if lat.get("first") is not None:
-        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, {num(lat['per_cycle'])}/cycle: {lat['verdict']}")
+        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, {num(lat['per_cycle'])}/cycle: {lat['verdict']}"
+                     + (f" ({lat['reason']})" if lat.get("reason") else ""))
     conn = lat.get("connect") or {}
     if conn.get("first") is not None:
         lines.append(f"connect latency (ms): first {num(conn['first'])}, last {num(conn['last'])}, "
-                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}")
+                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}" + (f" ({conn['reason']})" if conn.get("reason") else ""))
     lines.extend(format_time(summary.get("time") or {}))
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(format_lifecycle(name, v))

@@ -223,3 +223,16 @@ def test_leaklab_run_prints_the_function_that_blocks_each_cycle_and_the_inconclu
     text = "\n".join(format_time(time_summary(recs, NESTED)))
     assert "slows:" not in text and "inconclusive: 3 timings grew" in text
     assert "but the machine got slower during the run: calibration 3.6 -> 7.8 ms" in text
+
+
+def test_why_slow_prints_the_cause_with_the_callers_that_slow_with_it():
+    from types import SimpleNamespace
+
+    from leaklab.cli.why import format_slow
+
+    run = SimpleNamespace(target="t", scenario="chat", cycles_done=10, errors=[])
+    text = format_slow(run, explain_slow(nested(), time_summary(nested(), NESTED)))
+    assert "app.history.list_all (history.py:40): slows, +2.0 ms/cycle" in text
+    assert ("its callers slow with it (not causes of their own): uvicorn.protocols.run_asgi, "
+            "app.ws.handle_page_load") in text
+    assert "scales with db_rows" in text
