@@ -24,11 +24,15 @@ import argparse
 import asyncio
 import json
 
+from leaklab import metrics
+from leaklab.analysis.latency import timing_stats
 from leaklab.analysis.time import time_summary
-from leaklab.metrics import Verdict
+from leaklab.backend.websocket_handler import scan_earlier_sessions
+from leaklab.metrics import Kind, Verdict
 from leaklab.session import run_async
 
-SCAN = "scan_earlier_sessions"
+#: The function the ``slow_ms_per_session`` option runs (``module.function``).
+SCAN = f"{scan_earlier_sessions.__module__}.{scan_earlier_sessions.__qualname__}"
 
 
 def _slow_counts(summary: dict) -> dict:
@@ -60,13 +64,16 @@ async def main(args: argparse.Namespace) -> dict:
         r = await run_async("reference", args.scenario, args.cycles, options={"slow_ms_per_session": args.ms},
                             runs_dir=False, progress=False)
         time = r.summary().get("time") or {}
-        key = next((k for k in time.get("functions") or {} if k.endswith(SCAN)), None)
-        f = (time.get("functions") or {}).get(key) or {}
+        column = metrics.name(Kind.TIME, SCAN)
+        frame = r.frame()
+        # the summary lists the functions that slow and the costliest; else its census column, unjudged
+        f = (time.get("functions") or {}).get(SCAN) or timing_stats(
+            frame[frame.index >= 1][column] if column in frame.columns else None)
         out["detection"].append({
-            "function": key, "verdict": f.get("verdict"), "per_cycle": f.get("per_cycle"),
-            "leads": bool(key) and (time.get("slows") or [None])[0] == key,
-            "first_cycle": first_slows(r, key) if key else None, "other_slows": [k for k in time.get("slows") or []
-                                                                              if k != key],
+            "verdict": f.get("verdict") if column in frame.columns else "never sampled",
+            "per_cycle": f.get("per_cycle"), "leads": (time.get("slows") or [None])[0] == SCAN,
+            "first_cycle": first_slows(r, SCAN), "other_slows": [k for k in time.get("slows") or [] if k != SCAN],
+            "callers": sorted(k for k, c in (time.get("callers") or {}).items() if c == SCAN),
         })
     out["false_slows_total"] = sum(len(x["functions"]) + len(x["loop"]) + len(x["replies"]) for x in out["false"])
     out["detected"] = sum(d["verdict"] == Verdict.SLOWS for d in out["detection"])
@@ -96,4 +103,5 @@ if __name__ == "__main__":
         for i, d in enumerate(res["detection"], 1):
             print(f"  run {i}: {'yes' if d['verdict'] == Verdict.SLOWS else 'no'} ({d['verdict']}, "
                   f"{d['per_cycle'] if d['per_cycle'] is None else round(d['per_cycle'], 2)} ms/cycle, "
-                  f"leads: {d['leads']}, first at cycle {d['first_cycle']}); other slows: {d['other_slows']}")
+                  f"leads: {d['leads']}, first at cycle {d['first_cycle']}, {len(d['callers'])} callers slow with it); "
+                  f"other slows: {d['other_slows']}")

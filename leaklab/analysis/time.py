@@ -102,7 +102,8 @@ def _innermost(growing: list[str], functions: dict[str, Any],
         for b in sorted(callees.get(a, set())):
             if b in functions and b not in growing and functions[b]["verdict"] == Verdict.NONE and explains(a, b):
                 functions[b]["verdict"] = Verdict.SLOWS.value
-                functions[b]["note"] = f"slows with its caller {a}: its time carries {growth(b) / growth(a):.0%} of that growth"
+                functions[b]["note"] = (f"slows with its caller {a}: its time carries "
+                                        f"{growth(b) / growth(a):.0%} of that growth")
                 growing.append(b)
                 todo.append(b)
     explained = {a: [b for b in growing if explains(a, b)] for a in growing}

@@ -98,12 +98,14 @@ def format_summary(summary: dict) -> str:
         lines.append(f"{flat} more containers reachable from the roots measured flat")
     lat = summary.get("latency_ms") or {}
     if lat.get("first") is not None:
-        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, {num(lat['per_cycle'])}/cycle: {lat['verdict']}"
+        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, "
+                     f"{num(lat['per_cycle'])}/cycle: {lat['verdict']}"
                      + (f" ({lat['reason']})" if lat.get("reason") else ""))
     conn = lat.get("connect") or {}
     if conn.get("first") is not None:
         lines.append(f"connect latency (ms): first {num(conn['first'])}, last {num(conn['last'])}, "
-                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}" + (f" ({conn['reason']})" if conn.get("reason") else ""))
+                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}"
+                     + (f" ({conn['reason']})" if conn.get("reason") else ""))
     lines.extend(format_time(summary.get("time") or {}))
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(format_lifecycle(name, v))
@@ -158,7 +160,8 @@ def format_time(time: dict, top: int = 3) -> list[str]:
     unsure = time.get("inconclusive") or []
     if unsure:
         control = time.get("control") or {}
-        out.append(f"inconclusive: {len(unsure)} timings grew ({', '.join(unsure[:3])}), but {control.get('note') or 'so did the machine'}")
+        out.append(f"inconclusive: {len(unsure)} timings grew ({', '.join(unsure[:3])}), "
+                   f"but {control.get('note') or 'so did the machine'}")
     more = len(time.get("slows") or []) - top
     if more > 0:
         out.append(f"  and {more} more functions that slow (`leaklab run --json`: time.slows)")

@@ -96,7 +96,8 @@ def format_slow(result: Any, why: dict[str, Any] | None) -> str:
     if run:
         store = run.get("store")
         lines.append(f"  holds the loop {run['ms']:.0f} ms a time in {run['cycles']} of {run['of']} cycles"
-                     + (f"; with {store['size']} {store['metric']} stored: {store['ms_each']:.2g} ms each" if store else ""))
+                     + (f"; with {store['size']} {store['metric']} stored: {store['ms_each']:.2g} ms each"
+                        if store else ""))
     if why.get("coroutine"):
         lines.append(f"  run by the step: {why['coroutine']} ({why['stalls']} stall(s) over the threshold)")
     for caller in why.get("callers") or []:

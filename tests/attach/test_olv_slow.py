@@ -28,8 +28,9 @@ def stored_histories(app: Path, n: int) -> Path:
     (folder,) = [p for p in (app / "chat_history").iterdir() if p.is_dir()]
     for i in range(n):
         messages = [{"role": "metadata", "timestamp": "2025-01-01T00:00:00"}]
-        messages += [{"role": "human" if j % 2 == 0 else "ai", "content": f"message {j} of history {i}: " + "lorem " * 12,
-                      "timestamp": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{j:02d}:00:00"} for j in range(6)]
+        messages += [{"role": "human" if j % 2 == 0 else "ai", "content": f"history {i}, message {j}: " + "lorem " * 12,
+                      "timestamp": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{j:02d}:00:00"}
+                     for j in range(6)]
         (folder / f"2025-01-01_00-00-00_{i:032x}.json").write_text(json.dumps(messages), encoding="utf-8")
     return folder
 
@@ -44,7 +45,8 @@ def test_run_names_the_function_that_reads_every_stored_history_on_each_page_loa
     stored = len(list(folder.glob("*.json")))
     before = tree_digest(app / "chat_history")
     reader = app / "src" / "open_llm_vtuber" / "chat_history_manager.py"
-    line = next(i for i, text in enumerate(reader.read_text().splitlines(), 1) if text.startswith("def get_history_list"))
+    line = next(i for i, text in enumerate(reader.read_text().splitlines(), 1)
+                if text.startswith("def get_history_list"))
     work = tmp_path / "work"
     work.mkdir()
     # WHEN they run page-faithful sessions (each connect loads the page: fetch-history-list...)
@@ -55,7 +57,8 @@ def test_run_names_the_function_that_reads_every_stored_history_on_each_page_loa
     # THEN the run names the function that holds the loop on each page load, where it is, its
     # milliseconds, and the store it scales with, per stored history
     found = re.search(r"blocks the loop each cycle: open_llm_vtuber\.chat_history_manager\.get_history_list "
-                      r"\(chat_history_manager\.py:(\d+)\): ([\d.]+) ms a time \(([\d.]+) ms in it\), in (\d) of 6 cycles"
+                      r"\(chat_history_manager\.py:(\d+)\): ([\d.]+) ms a time \(([\d.]+) ms in it\), "
+                      r"in (\d) of 6 cycles"
                       r".*; scales with chat_history_files: (\d+) stored, ([\d.e-]+) ms each", proc.stdout)
     assert found, proc.stdout
     where, held, own, cycles, size, each = found.groups()
