@@ -21,7 +21,7 @@ __all__ = ["explain_slow", "time_summary"]
 #: Functions listed beside the ones that slow: the costliest of the last cycle.
 TOP_FUNCTIONS = 10
 #: A function's time is sampled (10 ms a sample at 100 Hz): it slows only
-#: over at least this many cycles, by at least this much over the run.
+#: when sampled in at least this many cycles, by at least this much over the run.
 MIN_TIME_CYCLES = 5
 MIN_TIME_GROWTH_MS = 15.0
 #: A function that slows is its slowing callee's caller, not a cause of its
@@ -35,8 +35,8 @@ STORE_SUFFIXES = ("_files", "_rows")
 def _function_stats(series: Any, control: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """:func:`timing_stats` of a sampled function time, ``slows`` only when
     the samples can tell it (sampled in enough cycles, growth beyond a
-    sample or so),
-    ``inconclusive`` when the machine got comparably slower (``control``)."""
+    sample or so), ``inconclusive`` when the machine got comparably slower
+    (``control``, :func:`~leaklab.analysis.latency.load_control`)."""
     stats = timing_stats(series)
     if stats["verdict"] == Verdict.SLOWS and ((series > 0).sum() < MIN_TIME_CYCLES
                                                or (stats["growth"] or 0.0) < MIN_TIME_GROWTH_MS):
