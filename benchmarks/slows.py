@@ -1,7 +1,8 @@
 """Detection power and false positives of the ``slows`` verdict of the
 event loop's time per function (``time:<module.function>``).
 
-    python benchmarks/slows.py [--runs 5] [--cycles 10] [--ms 2] [--scenario chat] [--json]
+    python benchmarks/slows.py [--runs 5] [--cycles 10] [--ms 2] [--work cpu|io]
+                               [--scenario chat] [--part both|false|detection] [--json]
 
 1. False slows: the fixed reference backend (``--faults none``), ``--scenario``
    repeated ``--runs`` times: how many functions, loop timings and reply
@@ -10,7 +11,9 @@ event loop's time per function (``time:<module.function>``).
    ``calibration_ms`` control, explained their growth).
 2. Detection: the reference backend with ``slow_ms_per_session=--ms`` (each
    connection does ``--ms`` ms more synchronous work on the loop than the one
-   before, in ``websocket_handler.scan_earlier_sessions``), ``--runs`` runs:
+   before, in ``websocket_handler.scan_earlier_sessions``; ``--work cpu``
+   pure Python, which the sampler catches worse under the GIL, or ``io`` a
+   blocking wait), ``--runs`` runs:
    whether that function is judged ``slows`` (and leads ``time.slows``) within
    ``--cycles`` cycles, and the first cycle count at which it is (judged on
    prefixes of the run's census).
@@ -59,13 +62,13 @@ def main(args: argparse.Namespace) -> dict:
     # one event loop a run, started on leaklab's own coroutine: a coroutine of
     # this script on the loop would be sampled as the app's code
     out: dict = {"false": [], "detection": []}
-    for _ in range(args.runs):
+    for _ in range(args.runs if args.part in ("both", "false") else 0):
         r = asyncio.run(run_async("reference", args.scenario, args.cycles, faults="none", runs_dir=False,
                                   progress=False))
         out["false"].append(_slow_counts(r.summary()))
-    for _ in range(args.runs):
-        r = asyncio.run(run_async("reference", args.scenario, args.cycles, options={"slow_ms_per_session": args.ms},
-                                  runs_dir=False, progress=False))
+    for _ in range(args.runs if args.part in ("both", "detection") else 0):
+        r = asyncio.run(run_async("reference", args.scenario, args.cycles, runs_dir=False, progress=False,
+                                  options={"slow_ms_per_session": args.ms, "slow_work": args.work}))
         time = r.summary().get("time") or {}
         column = metrics.name(Kind.TIME, SCAN)
         frame = r.frame()
@@ -88,7 +91,10 @@ if __name__ == "__main__":
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--cycles", type=int, default=10)
     p.add_argument("--ms", type=float, default=2.0, help="ms more per session in the detection runs")
+    p.add_argument("--work", choices=("cpu", "io"), default="cpu",
+                   help="that work: pure Python (cpu) or a blocking wait (io)")
     p.add_argument("--scenario", default="chat")
+    p.add_argument("--part", choices=("both", "false", "detection"), default="both")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     res = main(a)
@@ -101,7 +107,7 @@ if __name__ == "__main__":
             print(f"  run {i}: {len(x['functions'])} functions, {len(x['loop'])} loop timings, {len(x['replies'])} "
                   f"reply times slow {x['functions'] + x['loop'] + x['replies'] or ''}; "
                   f"{len(x['inconclusive'])} inconclusive {x['control']}")
-        print(f"{a.ms:g} ms more per session ({SCAN}): judged slows within {a.cycles} cycles in "
+        print(f"{a.ms:g} ms more per session ({SCAN}, {a.work}): judged slows within {a.cycles} cycles in "
               f"{res['detected']}/{a.runs} runs")
         for i, d in enumerate(res["detection"], 1):
             print(f"  run {i}: {'yes' if d['verdict'] == Verdict.SLOWS else 'no'} ({d['verdict']}, "

@@ -58,9 +58,13 @@ class ProtocolError(ValueError):
     """A frame the handler cannot act on; answered with an ``error`` frame."""
 
 
-def scan_earlier_sessions(ms: float) -> None:
+def scan_earlier_sessions(ms: float, work: str = "cpu") -> None:
     """Synchronous work for ``ms`` on the calling thread (the event loop):
-    what the ``slow_ms_per_session`` option costs a connection."""
+    what the ``slow_ms_per_session`` option costs a connection; ``work``
+    ``"cpu"`` pure Python, ``"io"`` a blocking wait (the GIL released)."""
+    if work == "io":
+        time.sleep(ms / 1000)
+        return
     end = time.perf_counter() + ms / 1000
     x = 0
     while time.perf_counter() < end:
@@ -111,9 +115,9 @@ class WebSocketHandler:
     # -- connection lifecycle ---------------------------------------------
     async def handle_new_connection(self, websocket: WebSocket, client_uid: str) -> None:
         """Build the session's context, register it, send the greeting frames."""
-        slow_ms = self.default_context_cache.options.slow_ms_per_session
-        if slow_ms > 0:
-            scan_earlier_sessions(slow_ms * self.sessions_seen)
+        options = self.default_context_cache.options
+        if options.slow_ms_per_session > 0:
+            scan_earlier_sessions(options.slow_ms_per_session * self.sessions_seen, options.slow_work)
         self.sessions_seen += 1
         context = self._init_service_context(websocket.send_text, client_uid)
         self.client_connections[client_uid] = websocket

@@ -170,10 +170,13 @@ def test_slow_ms_per_session_makes_each_connect_scan_longer():
     # the option parses from the command line's text, off by default
     assert BackendOptions.from_mapping({"slow_ms_per_session": "2"}).slow_ms_per_session == 2.0
     assert BackendOptions().slow_ms_per_session == 0.0
+    with pytest.raises(UnknownOptionError, match="slow_work"):
+        BackendOptions.from_mapping({"slow_work": "gpu"})
     # the scan holds the thread at least the time asked
-    start = time.perf_counter()
-    scan_earlier_sessions(15.0)
-    assert time.perf_counter() - start >= 0.015
+    for work in ("cpu", "io"):
+        start = time.perf_counter()
+        scan_earlier_sessions(15.0, work)
+        assert time.perf_counter() - start >= 0.015
 
     async def scenario():
         async with reference_backend(None, slow_ms_per_session=1.0) as (app, srv):
