@@ -101,14 +101,16 @@ if __name__ == "__main__":
     if a.json:
         print(json.dumps(res, default=str))
     else:
-        print(f"fixed reference, {a.runs} {a.scenario} runs x {a.cycles} cycles: "
-              f"{res['false_slows_total']} slows verdicts (goal 0)")
+        if res["false"]:
+            print(f"fixed reference, {a.runs} {a.scenario} runs x {a.cycles} cycles: "
+                  f"{res['false_slows_total']} slows verdicts (goal 0)")
         for i, x in enumerate(res["false"], 1):
             print(f"  run {i}: {len(x['functions'])} functions, {len(x['loop'])} loop timings, {len(x['replies'])} "
                   f"reply times slow {x['functions'] + x['loop'] + x['replies'] or ''}; "
                   f"{len(x['inconclusive'])} inconclusive {x['control']}")
-        print(f"{a.ms:g} ms more per session ({SCAN}, {a.work}): judged slows within {a.cycles} cycles in "
-              f"{res['detected']}/{a.runs} runs")
+        if res["detection"]:
+            print(f"{a.ms:g} ms more per session ({SCAN}, {a.work}): judged slows within {a.cycles} cycles in "
+                  f"{res['detected']}/{a.runs} runs")
         for i, d in enumerate(res["detection"], 1):
             print(f"  run {i}: {'yes' if d['verdict'] == Verdict.SLOWS else 'no'} ({d['verdict']}, "
                   f"{d['per_cycle'] if d['per_cycle'] is None else round(d['per_cycle'], 2)} ms/cycle, "
