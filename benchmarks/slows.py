@@ -110,7 +110,7 @@ if __name__ == "__main__":
         for i, x in enumerate(res["false"], 1):
             print(f"  run {i}: {len(x['functions'])} functions, {len(x['loop'])} loop timings slow "
                   f"{x['functions'] + x['loop'] or ''}; {len(x['inconclusive'])} inconclusive {x['control']}; "
-                  f"reply times slow (by design, see above): {x['replies']}")
+                  f"reply times slow (the recalled history grows: by design): {x['replies']}")
         if res["detection"]:
             print(f"{a.ms:g} ms more per session ({SCAN}, {a.work}): judged slows within {a.cycles} cycles in "
                   f"{res['detected']}/{a.runs} runs")
