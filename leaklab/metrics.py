@@ -140,6 +140,8 @@ class Verdict(StrEnum):
     INSUFFICIENT = "insufficient"
     #: a timing that grows per cycle
     SLOWS = "slows"
+    #: a timing that grew, but so did the machine's (a control workload): cannot tell
+    INCONCLUSIVE = "inconclusive"
 
 
 class ItemVerdict(StrEnum):

@@ -93,7 +93,8 @@ def test_enum_members_are_their_values(member):
 
 def test_verdict_values():
     # the values saved runs and notebooks' data hold
-    assert [v.value for v in Verdict] == ["leak", "transient", "normal", "none", "insufficient", "slows"]
+    assert [v.value for v in Verdict] == ["leak", "transient", "normal", "none", "insufficient", "slows",
+                                          "inconclusive"]
     assert [v.value for v in ItemVerdict] == ["confirmed", "transient", "ruled_out", "not_applicable", "inconclusive"]
     assert Change("can't tell") is Change.CANT_TELL and Change("partly fixed") is Change.PARTLY_FIXED
 

@@ -45,7 +45,7 @@ LATENCY_COLUMNS: tuple[str, ...] = ("latency_first_ms", "latency_end_ms", "llm_m
 #: Per-cycle event-loop timings (the loop probe): summarized by
 #: :func:`~leaklab.analysis.time.time_summary` with the ``time:`` columns, not judged as growth.
 LOOP_COLUMNS: tuple[str, ...] = ("loop_lag_max_ms", "loop_blocked_ms", "loop_stalls", "cpu_ms", "children_cpu_ms",
-                                 "idle_app_ms", "connect_blocked_ms", "reply_blocked_ms")
+                                 "idle_app_ms", "connect_blocked_ms", "reply_blocked_ms", "calibration_ms")
 #: Resource metrics reported under ``"resources"`` by :func:`~leaklab.analysis.summarize`, in this order.
 RESOURCE_METRICS: tuple[str, ...] = (
     "children", "fds", "cache_files", "cache_bytes", "db_rows", "db_bytes",

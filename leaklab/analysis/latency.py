@@ -11,7 +11,17 @@ from ..metrics import Verdict
 from .frames import Census, census_frame, json_number
 from .verdicts import concordance, robust_slope
 
-__all__ = ["latency_summary", "split_connect", "split_latency"]
+__all__ = ["CONTROL_COLUMN", "discount_load", "latency_summary", "load_control", "split_connect", "split_latency"]
+
+#: The census column of the machine's speed: the wall ms of a fixed workload
+#: timed in each census (the loop probe's ``calibration_ms``).
+CONTROL_COLUMN = "calibration_ms"
+#: The control "grew" when its fitted rise over the run is at least this
+#: share of its first level (a fixed workload does not get slower by itself)...
+CONTROL_MIN_RISE = 0.2
+#: ...and a timing's rise is "comparable" when the control's relative rise is
+#: at least this share of the timing's.
+CONTROL_SHARE = 0.5
 
 
 def split_latency(census: Census) -> pd.DataFrame:
@@ -83,6 +93,48 @@ def timing_stats(s: pd.Series | None) -> dict[str, Any]:
     }
 
 
+def load_control(s: pd.Series | None) -> dict[str, Any] | None:
+    """How much slower the machine got over the run, from the control column
+    (:data:`CONTROL_COLUMN`, the same fixed workload timed each cycle).
+
+    Returns:
+        ``None`` without the column (or fewer than 3 cycles of it); else
+        ``{"metric", "first", "last", "rise", "grew", "note"}``: ``first``/
+        ``last`` the median of the first/last three cycles (ms), ``rise`` the
+        Theil–Sen fitted rise over the run as a share of ``first``, ``grew``
+        whether it is at least :data:`CONTROL_MIN_RISE` with most later
+        cycles slower than earlier ones.
+    """
+    s = s.dropna() if s is not None else None
+    if s is None or len(s) < 3:
+        return None
+    y = s.to_numpy(dtype="float64")
+    x = s.index.to_numpy(dtype="float64")
+    first, last = float(np.median(y[:3])), float(np.median(y[-3:]))
+    rise = robust_slope(y, x) * float(x[-1] - x[0]) / first if first > 0 else 0.0
+    grew = bool(rise >= CONTROL_MIN_RISE and concordance(y) >= 0.6)
+    return {"metric": CONTROL_COLUMN, "first": round(first, 3), "last": round(last, 3), "rise": round(rise, 3),
+            "grew": grew, "note": f"the machine got slower during the run: calibration {first:.1f} -> {last:.1f} ms"
+            if grew else ""}
+
+
+def discount_load(stats: dict[str, Any], control: dict[str, Any] | None) -> dict[str, Any]:
+    """A :func:`timing_stats` whose ``slows`` the machine's own slow-down
+    (``control``, :func:`load_control`) can explain becomes ``inconclusive``
+    with the ``reason``: the control grew, by at least
+    :data:`CONTROL_SHARE` of the timing's relative rise. ``stats`` is changed
+    in place and returned."""
+    if stats.get("verdict") != Verdict.SLOWS or not control or not control.get("grew"):
+        return stats
+    first = abs(stats.get("first") or 0.0)
+    rise = (stats.get("growth") or 0.0) / first if first > 0 else float("inf")
+    if control["rise"] >= CONTROL_SHARE * rise:
+        stats["verdict"] = Verdict.INCONCLUSIVE.value
+        stats["reason"] = (f"{control['note']}, by {control['rise']:.0%}; this grew by "
+                           f"{rise:.0%}: the run cannot tell its own slow-down from the machine's")
+    return stats
+
+
 def latency_summary(census: Census) -> dict[str, Any]:
     """Does a reply get slower cycle after cycle?
 
@@ -93,7 +145,9 @@ def latency_summary(census: Census) -> dict[str, Any]:
     ms/cycle), ``growth`` (``per_cycle`` * cycles spanned) and ``verdict``:
     ``"slows"`` when, with at least 3 cycles, ``per_cycle > max(1 ms, 2% of
     the median)``, ``growth > max(5 ms, 10% of first)`` and at least 60% of
-    (earlier, later) pairs have the later one higher; else ``"none"``.
+    (earlier, later) pairs have the later one higher; else ``"none"``;
+    ``"inconclusive"`` (with a ``reason``) where it would slow but the
+    machine got comparably slower during the run (:func:`discount_load`).
     """
     frame = census_frame(census)
     rows = frame[frame.index >= 1]
@@ -106,4 +160,8 @@ def latency_summary(census: Census) -> dict[str, Any]:
     for key, col in (("llm", "llm_ms"), ("backend", "backend_ms")):
         if split[col].notna().any():
             out[key] = timing_stats(split[col])
+    # a machine that got slower during the run slows every timing with it
+    control = load_control(rows.get(CONTROL_COLUMN))
+    for stats in (out, *(v for v in out.values() if isinstance(v, dict))):
+        discount_load(stats, control)
     return out

@@ -97,6 +97,13 @@ class BackendOptions:
         ping_interval_s: WebSocket ping interval (when C7 is off).
         ping_timeout_s: WebSocket pong timeout (when C7 is off).
         enable_proxy: mount ``/proxy-ws``; ``None`` reads ``conf.yaml``.
+        slow_ms_per_session: synchronous work each new connection does on the
+            event loop, this many ms more for every session before it (a
+            scan of what earlier sessions left): the test bed of the
+            ``slows`` verdict; 0 (the default): none.
+        slow_work: what that work is: ``"cpu"`` (pure Python, holding the
+            GIL, as parsing JSON) or ``"io"`` (a blocking wait that releases
+            it, as a synchronous file or socket read).
     """
 
     heavy_init_s: float = 2.0
@@ -112,6 +119,12 @@ class BackendOptions:
     ping_interval_s: float = 1.0
     ping_timeout_s: float = 1.0
     enable_proxy: bool | None = None
+    slow_ms_per_session: float = 0.0
+    slow_work: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.slow_work not in ("cpu", "io"):
+            raise UnknownOptionError(f"option slow_work: expected 'cpu' or 'io', got {self.slow_work!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object] | None) -> BackendOptions:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from fastapi import WebSocket
@@ -57,6 +58,20 @@ class ProtocolError(ValueError):
     """A frame the handler cannot act on; answered with an ``error`` frame."""
 
 
+def scan_earlier_sessions(ms: float, work: str = "cpu") -> None:
+    """Synchronous work for ``ms`` on the calling thread (the event loop):
+    what the ``slow_ms_per_session`` option costs a connection; ``work``
+    ``"cpu"`` pure Python, ``"io"`` a blocking wait (the GIL released)."""
+    if work == "io":
+        time.sleep(ms / 1000)
+        return
+    end = time.perf_counter() + ms / 1000
+    x = 0
+    while time.perf_counter() < end:
+        for i in range(200):
+            x = (x + i * i) % 1_000_003
+
+
 class WebSocketHandler:
     """Routes client frames and owns the per-client dicts.
 
@@ -73,6 +88,7 @@ class WebSocketHandler:
         self.chat_group_manager = ChatGroupManager()
         self.current_conversation_tasks: dict[str, asyncio.Task[None] | None] = {}
         self.received_data_buffers: dict[str, list[float]] = {}
+        self.sessions_seen = 0
         self._handlers = {
             "heartbeat": self._handle_heartbeat,
             "fetch-configs": self._handle_fetch_configs,
@@ -99,6 +115,10 @@ class WebSocketHandler:
     # -- connection lifecycle ---------------------------------------------
     async def handle_new_connection(self, websocket: WebSocket, client_uid: str) -> None:
         """Build the session's context, register it, send the greeting frames."""
+        options = self.default_context_cache.options
+        if options.slow_ms_per_session > 0:
+            scan_earlier_sessions(options.slow_ms_per_session * self.sessions_seen, options.slow_work)
+        self.sessions_seen += 1
         context = self._init_service_context(websocket.send_text, client_uid)
         self.client_connections[client_uid] = websocket
         self.client_contexts[client_uid] = context

@@ -98,11 +98,14 @@ def format_summary(summary: dict) -> str:
         lines.append(f"{flat} more containers reachable from the roots measured flat")
     lat = summary.get("latency_ms") or {}
     if lat.get("first") is not None:
-        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, {num(lat['per_cycle'])}/cycle: {lat['verdict']}")
+        lines.append(f"reply latency (ms): first {num(lat['first'])}, last {num(lat['last'])}, "
+                     f"{num(lat['per_cycle'])}/cycle: {lat['verdict']}"
+                     + (f" ({lat['reason']})" if lat.get("reason") else ""))
     conn = lat.get("connect") or {}
     if conn.get("first") is not None:
         lines.append(f"connect latency (ms): first {num(conn['first'])}, last {num(conn['last'])}, "
-                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}")
+                     f"{num(conn['per_cycle'])}/cycle: {conn['verdict']}"
+                     + (f" ({conn['reason']})" if conn.get("reason") else ""))
     lines.extend(format_time(summary.get("time") or {}))
     for name, v in summary.get("lifecycle", {}).items():
         lines.append(format_lifecycle(name, v))
@@ -138,12 +141,29 @@ def format_time(time: dict, top: int = 3) -> list[str]:
         out.append(f"  stall {num(s.get('lag_ms'))} ms in cycle {s.get('cycle')}: {s.get('function') or '?'} ({where})"
                    + (f", in {s['coroutine']}" if s.get("coroutine") else ""))
     out.extend(format_split(time.get("split") or {}))
+    for b in (time.get("blocking") or [])[:top]:
+        where = f"{os.path.basename(b['file'])}:{b.get('line')}" if b.get("file") else "?"
+        store = b.get("store")
+        own = f" ({num(b['function_ms'])} ms in it)" if b.get("function_ms") is not None else ""
+        out.append(f"blocks the loop each cycle: {b['function']} ({where}): {num(b['ms'])} ms a time{own}, in "
+                   f"{b['cycles']} of {b['of']} cycles" + (f", run by {b['coroutine']}" if b.get("coroutine") else "")
+                   + (f"; scales with {store['metric']}: {store['size']} stored, {store['ms_each']:.2g} ms each"
+                      if store else ""))
+>>>>>>> slows
     functions = time.get("functions") or {}
+    callers = time.get("callers") or {}
     for key in (time.get("slows") or [])[:top]:
         f = functions.get(key) or {}
         where = f" ({os.path.basename(f['file'])}:{f.get('line')})" if f.get("file") else ""
+        mine = [k for k, c in callers.items() if c == key]
         out.append(f"slows: {key}{where}: {num(f.get('first'))} -> {num(f.get('last'))} ms/cycle, "
-                   f"{num(f.get('per_cycle'))} ms/cycle more each cycle")
+                   f"{num(f.get('per_cycle'))} ms/cycle more each cycle"
+                   + (f" (slowing its callers {', '.join(mine[:3])})" if mine else ""))
+    unsure = time.get("inconclusive") or []
+    if unsure:
+        control = time.get("control") or {}
+        out.append(f"inconclusive: {len(unsure)} timings grew ({', '.join(unsure[:3])}), "
+                   f"but {control.get('note') or 'so did the machine'}")
     more = len(time.get("slows") or []) - top
     if more > 0:
         out.append(f"  and {more} more functions that slow (`leaklab run --json`: time.slows)")

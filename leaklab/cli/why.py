@@ -87,8 +87,18 @@ def format_slow(result: Any, why: dict[str, Any] | None) -> str:
     series = ", ".join(f"{x:.0f}" for x in why.get("series") or [])
     lines.append(f"{why['function']}{where}: {why['verdict']}"
                  + (f", {why['per_cycle']:+.1f} ms/cycle" if why.get("per_cycle") is not None else ""))
+    if why.get("reason"):
+        lines.append(f"  {why['reason']}")
     if series:
         lines.append(f"  ms on the event loop per cycle: {series}")
+    if why.get("slowing_callers"):
+        lines.append(f"  its callers slow with it (not causes of their own): {', '.join(why['slowing_callers'])}")
+    run = why.get("per_run")
+    if run:
+        store = run.get("store")
+        lines.append(f"  holds the loop {run['ms']:.0f} ms a time in {run['cycles']} of {run['of']} cycles"
+                     + (f"; with {store['size']} {store['metric']} stored: {store['ms_each']:.2g} ms each"
+                        if store else ""))
     if why.get("coroutine"):
         lines.append(f"  run by the step: {why['coroutine']} ({why['stalls']} stall(s) over the threshold)")
     for caller in why.get("callers") or []:

@@ -7,7 +7,8 @@ sampler on a helper thread) behind the probe protocol:
   (stalls of the app's code and its libraries: the kit's own census, which
   also runs on the loop, is left out), ``cpu_ms``, ``children_cpu_ms``, and
   ``time:<module.function>`` (ms of the cycle spent in each function of the
-  app or a library, inclusive);
+  app or a library, inclusive), ``calibration_ms`` (a fixed workload timed
+  on the loop: the machine's speed, the control of the ``slows`` verdicts);
 * per step kind, the time the app's stalls held the loop inside it, per
   step: ``connect_blocked_ms`` (the connects), ``reply_blocked_ms`` (the
   text turns) (:data:`STEP_COLUMNS`);
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from types import MappingProxyType
 from typing import Any
 
@@ -34,7 +36,7 @@ from .base import BaseProbe, ProbeContext, Sample
 from .loop import CycleTiming, LoopWatch, StepTiming, app_stall, timing_columns
 from .stacks import default_owner, owner_kind
 
-__all__ = ["STEP_COLUMNS", "LoopProbe", "step_kind"]
+__all__ = ["CALIBRATION_LOOPS", "STEP_COLUMNS", "LoopProbe", "calibration_ms", "step_kind"]
 
 #: Stalls kept per run (the longest), with their stacks.
 MAX_STALLS = 10
@@ -79,6 +81,22 @@ def steps_of(steps: tuple[StepTiming, ...]) -> dict[str, dict[str, Any]]:
         top = sorted(d["functions"].items(), key=lambda kv: -kv[1])[:MAX_STEP_FUNCTIONS]
         d["functions"] = {f: round(ms / n, 3) for f, ms in top}
     return out
+
+
+#: Iterations of the calibration workload (a few ms of pure Python).
+CALIBRATION_LOOPS = 40_000
+
+
+def calibration_ms(loops: int = CALIBRATION_LOOPS) -> float:
+    """Wall ms of a fixed pure-Python workload on the calling thread: the
+    same work every census, so it takes longer only when the machine (other
+    processes, this one's other threads) leaves the loop less of the CPU.
+    The control of the ``slows`` verdicts (``calibration_ms``)."""
+    start = time.perf_counter()
+    x = 0
+    for i in range(loops):
+        x = (x + i * i) % 1_000_003
+    return (time.perf_counter() - start) * 1000
 
 
 def kit_root(stack: tuple[Any, ...]) -> bool:
@@ -181,7 +199,8 @@ class LoopProbe(BaseProbe):
         cols = timing_columns(timing, keep=self._seen)
         app = [s for s in timing.stall_list if app_stall(s)]
         cols.update(loop_lag_max_ms=round(max((s.lag_ms for s in app), default=0.0), 3),
-                    loop_blocked_ms=round(sum(s.lag_ms for s in app), 3), loop_stalls=float(len(app)))
+                    loop_blocked_ms=round(sum(s.lag_ms for s in app), 3), loop_stalls=float(len(app)),
+                    calibration_ms=round(calibration_ms(), 3))
         for key in cols:
             if metrics.is_kind(key, Kind.TIME):
                 self._seen.add(metrics.subject_of(key))

@@ -159,3 +159,32 @@ def test_tts_failure_is_reported_and_turn_completes(caplog):
         timing, files = run_async(scenario())
     assert timing.chain_end_s is not None
     assert files == []
+
+
+def test_slow_ms_per_session_makes_each_connect_scan_longer():
+    import time
+
+    from leaklab.backend.faults import BackendOptions
+    from leaklab.backend.websocket_handler import scan_earlier_sessions
+
+    # the option parses from the command line's text, off by default
+    assert BackendOptions.from_mapping({"slow_ms_per_session": "2"}).slow_ms_per_session == 2.0
+    assert BackendOptions().slow_ms_per_session == 0.0
+    with pytest.raises(UnknownOptionError, match="slow_work"):
+        BackendOptions.from_mapping({"slow_work": "gpu"})
+    # the scan holds the thread at least the time asked
+    for work in ("cpu", "io"):
+        start = time.perf_counter()
+        scan_earlier_sessions(15.0, work)
+        assert time.perf_counter() - start >= 0.015
+
+    async def scenario():
+        async with reference_backend(None, slow_ms_per_session=1.0) as (app, srv):
+            for _ in range(3):
+                tab = SessionClient(srv.url("/client-ws"), timeout_s=30)
+                await tab.connect()
+                await tab.close()
+            return app.state.handler.sessions_seen
+
+    # each connection counts the sessions before it (the next one scans 3 ms)
+    assert run_async(scenario()) == 3

@@ -24,6 +24,9 @@ from leaklab.probes.loop import (
 )
 from leaklab.probes.stacks import fold
 
+# the frame reader (sys._current_frames) must work on every supported Python
+pytestmark = pytest.mark.lowest_env
+
 # ------------------------------------------------------------------ synthetic
 
 STEP = ("app.handler", "on_text", "/app/handler.py", 120, 101)

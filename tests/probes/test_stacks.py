@@ -21,6 +21,9 @@ from leaklab.probes.stacks import (
     render_svg,
 )
 
+# the frame reader (sys._current_frames) must work on every supported Python
+pytestmark = pytest.mark.lowest_env
+
 STEP = ("app.handler", "Handler.on_text", "/app/handler.py", 120, 101)
 READ = ("app.store", "_blocking_read", "/app/store.py", 42, 40)
 JSON = ("json.decoder", "JSONDecoder.decode", "/usr/lib/python3/json/decoder.py", 337, 332)
