@@ -149,7 +149,6 @@ def format_time(time: dict, top: int = 3) -> list[str]:
                    f"{b['cycles']} of {b['of']} cycles" + (f", run by {b['coroutine']}" if b.get("coroutine") else "")
                    + (f"; scales with {store['metric']}: {store['size']} stored, {store['ms_each']:.2g} ms each"
                       if store else ""))
->>>>>>> slows
     functions = time.get("functions") or {}
     callers = time.get("callers") or {}
     for key in (time.get("slows") or [])[:top]:
