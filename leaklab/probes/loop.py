@@ -27,9 +27,14 @@ implementation detail, not thread-safe by contract).
 
 Limits of sampling from a thread under the GIL: the helper thread gets the
 GIL when the loop thread releases it (its selector poll, a blocking call) or
-after the switch interval (5 ms), and on a loaded machine the OS may run it
-only when the loop thread blocks. So a blocking call (``time.sleep``, file or
-socket I/O, a lock) is sampled well, long CPU-bound runs (> 5 ms) too, but
+after the interpreter's switch interval, and on a loaded machine the OS may
+run it only when the loop thread blocks. While a watch runs the switch
+interval is 1 ms (:data:`SWITCH_INTERVAL_S`, Python's default is 5 ms;
+restored at uninstall), so CPU-bound work of a few ms is sampled where it
+runs rather than at the next I/O after it; the interval between samples is
+random around ``1/hz`` so they do not lock on to a periodic pattern of the
+loop (its heartbeat, a timer). A blocking call (``time.sleep``, file or
+socket I/O, a lock) is sampled well, CPU-bound runs of a few ms too, but
 many short steps are under-sampled in favour of the selector poll between
 them: a poll with callbacks ready is counted for the task it runs next (see
 :func:`_ready_label`). Each sample weighs the time since the previous one.
@@ -52,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
 import sys
 import threading
 import time
@@ -96,6 +102,10 @@ __all__ = [
 
 THREAD_NAME = "leaklab-loopwatch"
 DEFAULT_THRESHOLD_MS = 20.0
+#: The interpreter's thread switch interval while a watch runs (restored at
+#: uninstall; Python's default is 5 ms): at most this long before the helper
+#: thread gets the GIL from CPU-bound code on the loop.
+SWITCH_INTERVAL_S = 0.001
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 # Frames of the loop's own machinery: where a step starts, where the loop waits.
@@ -124,6 +134,8 @@ class LoopWatch:
         children: measure the child processes' CPU.
         max_samples: samples kept between two takes (more are dropped: a
             watch never taken does not grow without bound).
+        switch_interval_s: the interpreter's switch interval while the watch
+            runs (:data:`SWITCH_INTERVAL_S`; ``None``: left as it is).
     """
 
     def __init__(
@@ -139,6 +151,7 @@ class LoopWatch:
         children: bool = True,
         max_samples: int = 100_000,
         skip: Callable[[tuple[Any, ...]], bool] | None = None,
+        switch_interval_s: float | None = SWITCH_INTERVAL_S,
     ) -> None:
         if not threshold_ms > 0 or not period_ms > 0 or not hz > 0:
             raise ValueError("threshold_ms, period_ms and hz must be positive")
@@ -154,6 +167,8 @@ class LoopWatch:
         #: a sampled stack (outermost frame first) that is not to be counted:
         #: the caller's own work on the same loop (left out of stalls and profile)
         self.skip = skip
+        self.switch_interval_s = switch_interval_s
+        self._switch_saved: tuple[float, float] | None = None  # (the process's, ours)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_tid = 0
         self._thread: threading.Thread | None = None
@@ -199,6 +214,13 @@ class LoopWatch:
         self._due = now + self.period_s
         self._handle = loop.call_later(self.period_s, self._tick)
         self._stop.clear()
+        if self.switch_interval_s is not None and self.switch_interval_s < sys.getswitchinterval():
+            # The helper thread gets the GIL from CPU-bound code only when the
+            # interpreter asks for a switch: a shorter interval samples short
+            # CPU-bound work where it runs, not at the next I/O after it.
+            was = sys.getswitchinterval()
+            sys.setswitchinterval(self.switch_interval_s)
+            self._switch_saved = (was, sys.getswitchinterval())
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
         return self
@@ -212,6 +234,9 @@ class LoopWatch:
             self._handle.cancel()
             self._handle = None
         self._stop.set()
+        saved, self._switch_saved = self._switch_saved, None
+        if saved is not None and sys.getswitchinterval() == saved[1]:
+            sys.setswitchinterval(saved[0])  # as it was (unless someone else changed it meanwhile)
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout)
@@ -254,8 +279,12 @@ class LoopWatch:
         late_s = self.period_s + min(self.threshold_ms / 1000, 0.005) / 2
         last = time.perf_counter()
         stop, sleep, interval = self._stop, time.sleep, self.interval_s
+        jitter = random.Random(0x1EAC).random
         while True:
-            sleep(interval)  # cheaper than Event.wait; the stop is seen within one interval
+            # cheaper than Event.wait; the stop is seen within 1.5 intervals. A
+            # random interval (mean ``interval``) keeps the samples from locking
+            # on to a periodic pattern of the loop (its own heartbeat, a timer).
+            sleep(interval * (0.5 + jitter()))
             if stop.is_set():
                 break
             now = time.perf_counter()

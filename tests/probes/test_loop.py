@@ -351,3 +351,56 @@ def test_a_poll_before_the_kits_own_task_is_not_credited_to_the_app():
     kit_label, app_label = asyncio.run(go())
     assert kit_label == KIT_LABEL
     assert app_label.endswith("app_handler")
+
+
+def test_the_watch_shortens_the_switch_interval_while_it_runs_and_restores_it():
+    # CPU-bound work of a few ms is sampled where it runs only when the
+    # interpreter hands the GIL over often enough: 1 ms while the watch runs.
+    import sys
+
+    from leaklab.probes.loop import SWITCH_INTERVAL_S, LoopWatch
+
+    before = sys.getswitchinterval()
+
+    async def go() -> float:
+        watch = LoopWatch().install()
+        try:
+            return sys.getswitchinterval()
+        finally:
+            watch.uninstall()
+
+    assert asyncio.run(go()) == pytest.approx(min(before, SWITCH_INTERVAL_S))
+    assert sys.getswitchinterval() == before
+
+
+def test_short_cpu_bound_work_is_sampled_where_it_runs():
+    # GIVEN a loop that alternates 10 ms of pure-Python work with 10 ms of
+    # waiting (a pattern the heartbeat could lock the samples on to)
+    import time as _time
+
+    from leaklab.probes.loop import LoopWatch
+
+    def burn(ms: float) -> None:
+        end = _time.perf_counter() + ms / 1000
+        x = 0
+        while _time.perf_counter() < end:
+            x += 1
+
+    async def go():
+        watch = LoopWatch().install()
+        try:
+            watch.take()
+            t0 = _time.perf_counter()
+            for _ in range(60):
+                burn(10)
+                await asyncio.sleep(0.01)
+            wall = _time.perf_counter() - t0
+            timing = watch.take()
+        finally:
+            watch.uninstall()
+        return wall, sum(f.total_ms for k, f in timing.profile.functions.items() if k.endswith("burn"))
+
+    wall, sampled = asyncio.run(go())
+    # THEN most of the 600 ms of work is found in the function that did it
+    # (before the random interval and the shorter switch interval: ~15 %)
+    assert sampled >= 0.4 * 600, (wall, sampled)
