@@ -40,6 +40,7 @@ from .client import (
     PAGE_SWITCH_REQUESTS,
     StepTimeout,
     TurnTiming,
+    frame_type,
     read_page_frames,
     read_turn,
     read_until,
@@ -301,12 +302,7 @@ class BrowserTab:
         ws.on("framereceived", self._on_received)
 
     def _on_sent(self, payload: str | bytes) -> None:
-        try:
-            frame = json.loads(payload)
-            kind = frame.get("type") if isinstance(frame, dict) else None
-        except ValueError:
-            kind = None
-        self.sent.append(kind if isinstance(kind, str) else "?")
+        self.sent.append(frame_type(payload))
 
     def _on_received(self, payload: str | bytes) -> None:
         try:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -147,7 +148,7 @@ class SessionClient:
             await asyncio.wait_for(self.ws.send(data), self.timeout_s)
         except asyncio.TimeoutError:
             raise StepTimeout(f"send timed out after {self.timeout_s} s") from None
-        self.sent.append(_frame_type(frame))
+        self.sent.append(frame_type(frame))
 
     async def recv(self, timeout_s: float | None = None) -> dict[str, Any]:
         """The next frame, parsed."""
@@ -255,14 +256,14 @@ async def read_page_frames(tab: Any, greeting: int, replies: list[str], started:
     tab.unanswered.extend(pending)
 
 
-def _frame_type(frame: dict[str, Any] | str) -> str:
-    """The ``type`` of a frame as sent (``"?"`` for one that has none)."""
-    if isinstance(frame, str):
+def frame_type(frame: Any) -> str:
+    """The ``type`` of a frame (a dict, or its JSON text); ``"?"`` without one."""
+    if isinstance(frame, (str, bytes)):
         try:
             frame = json.loads(frame)
         except ValueError:
             return "?"
-    kind = frame.get("type") if isinstance(frame, dict) else None
+    kind = frame.get("type") if isinstance(frame, Mapping) else None
     return kind if isinstance(kind, str) else "?"
 
 

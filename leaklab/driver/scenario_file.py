@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from .client import frame_type
+
 #: The ``format`` key's value.
 FORMAT = "leaklab-scenario"
 #: The newest ``version`` this leaklab reads and writes.
@@ -50,17 +52,6 @@ __all__ = ["FORMAT", "SUFFIXES", "VERSION", "RawStep", "ScenarioFile", "Scenario
 
 class ScenarioFileError(ValueError):
     """A file that is not a scenario file: says which line, and what was expected."""
-
-
-def frame_type(frame: Any) -> str:
-    """The ``type`` of a frame (a dict, or its JSON text); ``"?"`` without one."""
-    if isinstance(frame, str):
-        try:
-            frame = json.loads(frame)
-        except ValueError:
-            return "?"
-    kind = frame.get("type") if isinstance(frame, Mapping) else None
-    return kind if isinstance(kind, str) else "?"
 
 
 @dataclasses.dataclass(frozen=True)

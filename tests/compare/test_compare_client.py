@@ -11,7 +11,7 @@ from leaklab.compare.checkouts import Side
 from leaklab.compare.engine import unit_spec
 from leaklab.driver.browser import BrowserMissing
 from leaklab.metrics import Change
-from tests.driver.test_browser import needs_browser
+from tests.driver.browsers import needs_browser
 
 
 def test_each_units_spec_carries_the_client_to_its_child():

@@ -6,7 +6,6 @@ what to install are tested everywhere."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -23,23 +22,11 @@ from leaklab.driver.scenarios import CycleState, Scenario, close, connect, steps
 from leaklab.session import LeakSession
 from leaklab.targets import resolve_target
 from tests.attach.conftest import clean_imports, olv_app, private_tmp  # noqa: F401  (fixtures)
+from tests.driver.browsers import needs_browser
 from tests.conftest import reference_backend, run_async
 
 OPEN = [request for request, _ in PAGE_OPEN_REQUESTS]
 AFTER_SWITCH = [request for request, _ in PAGE_SWITCH_REQUESTS]
-
-
-def _why_no_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install 'leaklab[browser]')"
-    try:
-        find_browser()
-    except BrowserMissing as exc:
-        return str(exc)
-    return None
-
-
-needs_browser = pytest.mark.skipif(_why_no_browser() is not None, reason=str(_why_no_browser()))
 
 
 def test_no_browser_says_what_to_install(monkeypatch):

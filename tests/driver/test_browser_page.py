@@ -5,25 +5,17 @@ opens its WebSocket says so, with the page's console errors."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 
 import pytest
 
 from leaklab.cli import main
-from leaklab.driver.browser import BrowserClient, BrowserMissing, PageDidNotConnect, PageMissing, check_page, find_browser
+from leaklab.driver.browser import BrowserClient, PageDidNotConnect, PageMissing, check_page
 from tests.attach.conftest import OLV_APP
+from tests.driver.browsers import needs_browser, why_no_browser
 from tests.conftest import server_children
 
 
-def _why_no_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install 'leaklab[browser]')"
-    try:
-        find_browser()
-    except BrowserMissing as exc:
-        return str(exc)
-    return None
 
 
 def test_a_missing_or_empty_page_folder_is_named_with_the_hint(tmp_path):
@@ -38,8 +30,8 @@ def test_a_missing_or_empty_page_folder_is_named_with_the_hint(tmp_path):
 
 
 def test_browser_run_on_an_app_whose_frontend_submodule_is_empty_stops_before_anything_starts(tmp_path, capsys):
-    if _why_no_browser() is not None:
-        pytest.skip(_why_no_browser())
+    if why_no_browser() is not None:
+        pytest.skip(why_no_browser())
     # GIVEN a checkout of the upstream-shaped app cloned without its frontend submodule
     app = tmp_path / "my-backend"
     shutil.copytree(OLV_APP, app, ignore=shutil.ignore_patterns("__pycache__", "frontend"))
@@ -53,7 +45,7 @@ def test_browser_run_on_an_app_whose_frontend_submodule_is_empty_stops_before_an
     assert server_children() == []
 
 
-@pytest.mark.skipif(_why_no_browser() is not None, reason=str(_why_no_browser()))
+@needs_browser
 def test_a_page_that_loads_but_never_connects_says_so_with_its_console_errors():
     page = "data:text/html,<script>console.error('wsUrl is not set: no socket opened')</script><p>hi</p>"
 

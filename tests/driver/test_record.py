@@ -6,32 +6,18 @@ saying why, where Playwright or a browser is missing."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 
 import pytest
 
-from leaklab.driver.browser import BrowserMissing, find_browser
 from leaklab.driver.recording import record_page
 from leaklab.driver.scenario_file import read_scenario_file, write_scenario_file
 from leaklab.metrics import Verdict
 from leaklab.session import LeakSession
+from tests.driver.browsers import needs_browser
 from tests.conftest import reference_backend, run_async
 
 #: The reference, quick: its switch's heavy init is short.
 OPTIONS = {"heavy_init_s": 0.05}
-
-
-def _why_no_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install 'leaklab[browser]')"
-    try:
-        find_browser()
-    except BrowserMissing as exc:
-        return str(exc)
-    return None
-
-
-needs_browser = pytest.mark.skipif(_why_no_browser() is not None, reason=str(_why_no_browser()))
 
 
 def _record(script: str):

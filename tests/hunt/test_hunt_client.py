@@ -12,7 +12,7 @@ import pytest
 from leaklab.driver.browser import BrowserMissing
 from leaklab.hunt import hunt_async
 from tests.conftest import run_async
-from tests.driver.test_browser import needs_browser
+from tests.driver.browsers import needs_browser
 
 
 def test_the_hunts_sessions_run_the_browser_it_names(tmp_path):
