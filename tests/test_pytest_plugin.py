@@ -24,6 +24,7 @@ def test_the_entry_point_names_the_plugin():
     assert project["entry-points"]["pytest11"] == {"leaklab": "leaklab.pytest_plugin"}
 
 
+@pytest.mark.extended  # end to end, 5-10 s: run by .ci/run after the suite
 def test_marked_tests_pass_on_the_fixed_reference(pytester: pytest.Pytester):
     # GIVEN a test file with a marked test and an async one using leak_session,
     # both on the reference backend with no faults (the fixed code)
@@ -48,6 +49,7 @@ def test_marked_tests_pass_on_the_fixed_reference(pytester: pytest.Pytester):
     result.stdout.fnmatch_lines(["leaklab: 2 test(s) checked for session leaks, 0 leaked"])
 
 
+@pytest.mark.extended  # end to end, 5-10 s: run by .ci/run after the suite
 def test_a_marked_test_fails_with_the_chain_on_a_leaking_backend(pytester: pytest.Pytester):
     # GIVEN C8 with an init that never ends: every switched session is kept by a pending task
     pytester.makepyfile(f"""

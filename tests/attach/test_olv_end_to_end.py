@@ -57,6 +57,7 @@ def app_copy(tmp_path):
 # jsonschema loads rfc3987-syntax, which builds a grammar), and this app
 # starts two per connection: minutes, not seconds, for the three commands.
 @pytest.mark.timeout(900)
+@pytest.mark.extended  # also in the lowest environment (lowest_env); 40 s here
 def test_run_why_and_checklist_on_your_backend_from_the_command_line(app_copy, tmp_path):
     # GIVEN a user's checkout, its tree recorded, and a working folder of their own
     before = tree_digest(app_copy)
@@ -144,6 +145,7 @@ def test_default_upstream_config_runs_offline_and_says_what_it_changed(app_copy)
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.extended  # also in the lowest environment (lowest_env); 20 s here
 def test_report_and_notebook_05_on_your_backend(app_copy, tmp_path):
     # GIVEN the report build aimed at the user's app (its MCP off: the report,
     # not MCP, is what this proves), small

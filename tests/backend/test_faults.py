@@ -95,11 +95,11 @@ def test_c5_each_turn_reads_the_whole_table(on):
 @pytest.mark.parametrize("on", [True, False])
 def test_c7_half_open_client_stays_forever(on):
     async def scenario():
-        async with reference_backend("C7" if on else None, ping_interval_s=0.5, ping_timeout_s=0.5) as (app, srv):
+        async with reference_backend("C7" if on else None, ping_interval_s=0.25, ping_timeout_s=0.25) as (app, srv):
             writer = await open_half_open(srv.host, srv.port, "/client-ws")
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.2)
             during = len(app.state.handler.client_connections)
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(1.5)  # three times the ping's interval + timeout
             after = len(app.state.handler.client_connections)
             writer.transport.abort()
             return during, after

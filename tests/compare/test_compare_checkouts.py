@@ -46,6 +46,7 @@ def repo(tmp_path):
     return repo
 
 
+@pytest.mark.extended  # end to end, 5-10 s: run by .ci/run after the suite
 def test_the_fix_against_head_shows_close_running_and_leaves_no_worktree(repo, tmp_path):
     status = git(repo, "status", "--porcelain")
     # WHEN the working tree is compared with HEAD, from the command line

@@ -50,6 +50,7 @@ def _state(srv, client: BrowserClient) -> CycleState:
                       characters=("shizuku.yaml", "natori.yaml"), cycle=0, timeout_s=30, browser=client)
 
 
+@pytest.mark.extended  # end to end, 5-10 s: run by .ci/run after the suite
 @needs_browser
 def test_browser_page_takes_the_steps_and_sends_what_the_page_sends():
     # GIVEN the reference backend and one headless browser
@@ -138,6 +139,7 @@ def test_browser_drives_the_test_apps_page(olv_app):  # noqa: F811
     assert sum(1 for h in stored if [m["role"] for m in h] == ["metadata", "human", "ai"]) == 1
 
 
+@pytest.mark.extended  # end to end, 5-10 s: run by .ci/run after the suite
 @needs_browser
 @pytest.mark.timeout(180)
 def test_a_session_with_the_browser_client_counts_tabs_not_the_browser():

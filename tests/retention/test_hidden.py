@@ -109,6 +109,7 @@ def test_an_error_no_task_holds_stays_untracked_and_says_what_was_tried():
     assert error() is None
 
 
+@pytest.mark.extended  # end to end, 5-10 s: run by .ci/run after the suite
 def test_reference_backend_abrupt_chat_with_c3_pins_each_context_through_anyios_task_states():
     from leaklab.session import LeakSession
     from tests.conftest import kill_children
