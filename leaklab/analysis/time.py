@@ -93,8 +93,14 @@ def _innermost(growing: list[str], functions: dict[str, Any],
         return str(functions[k].get("owner") or "").partition(" ")[0]
 
     def explains(a: str, b: str) -> bool:
-        return (b != a and b in callees.get(a, set()) and a not in callees.get(b, set()) and growth(a) > 0
-                and growth(b) >= CALLEE_SHARE * growth(a) and (kind(a) != "yours" or kind(b) == "yours"))
+        if b == a or b not in callees.get(a, set()) or not growth(a) > 0:
+            return False
+        if a in callees.get(b, set()):
+            # recursion (each runs below the other): one growing call, one
+            # cause: the one that grew most (the first by name on a tie)
+            if (growth(b), a) < (growth(a), b):
+                return False
+        return growth(b) >= CALLEE_SHARE * growth(a) and (kind(a) != "yours" or kind(b) == "yours")
 
     growing = list(growing)
     todo = list(growing)

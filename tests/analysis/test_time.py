@@ -113,6 +113,29 @@ def test_a_caller_that_grows_more_than_its_callee_is_a_cause_of_its_own():
     assert time["callers"] == {"uvicorn.protocols.run_asgi": "app.ws.handle_page_load"}
 
 
+def test_a_recursion_that_slows_is_one_cause_not_one_per_frame():
+    # GIVEN a transform that recurses through a helper (each runs below the
+    # other), both growing with the data they walk, under the app's caller
+    recs = [{"cycle": 0, "t": 0.0}]
+    for c in range(1, 11):
+        recs.append({"cycle": c, "t": float(c), "loop_blocked_ms": 0.0, "calibration_ms": 3.0,
+                     "time:app.agent.chat": 25.0 + 2.0 * c, "time:lib.transform.recurse": 20.0 + 2.0 * c,
+                     "time:lib.transform.typeddict": 20.0 + 2.0 * c})
+    details = {"functions": {"app.agent.chat": {"owner": "yours"},
+                             "lib.transform.recurse": {"owner": "library lib 1.0"},
+                             "lib.transform.typeddict": {"owner": "library lib 1.0"}},
+               "first": tree("app.agent.chat", "lib.transform.recurse", "lib.transform.typeddict",
+                             "lib.transform.recurse"),
+               "last": tree("app.agent.chat", "lib.transform.recurse", "lib.transform.typeddict",
+                            "lib.transform.recurse", "lib.transform.typeddict")}
+    time = time_summary(recs, details)
+    # THEN one of the two frames is the cause and the other its caller (the
+    # app's function stays a cause of its own: a library's callee does not
+    # explain the app's code)
+    assert sorted(time["slows"]) == ["app.agent.chat", "lib.transform.recurse"]
+    assert time["callers"] == {"lib.transform.typeddict": "lib.transform.recurse"}
+
+
 def test_the_stalls_callers_chain_tells_a_caller_without_the_frame_trees():
     details = {"functions": NESTED["functions"],
                "stalls": [{"cycle": 10, "lag_ms": 30.0, "function": "app.history.list_all", "file": "/app/history.py",
